@@ -1,0 +1,136 @@
+"""The topic contract in code: names, keys, event ids, encoding and validation.
+
+Topic names and key fields are read from the options in ``proto/`` so that the
+``.proto`` files stay the single source of truth.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from socialcrm.v1 import (
+    crm_pb2,
+    deadletter_pb2,
+    enriched_pb2,
+    interaction_pb2,
+    kpi_pb2,
+    options_pb2,
+    reply_pb2,
+    routed_pb2,
+)
+
+SCHEMA_VERSION = "1.0.0"
+DLQ_SUFFIX = ".dlq"
+
+# Namespace of all event ids: uuid5 ids derived in it are the same on every machine.
+_EVENT_NAMESPACE = uuid.UUID("6f1c3a52-94a4-4c1e-9a57-0d8a3c2b7e10")
+
+TOPIC_MESSAGES: tuple[type[Message], ...] = (
+    interaction_pb2.Interaction,
+    enriched_pb2.EnrichedInteraction,
+    routed_pb2.RoutedInteraction,
+    crm_pb2.CrmEvent,
+    reply_pb2.Reply,
+    kpi_pb2.KpiSnapshot,
+    kpi_pb2.Alert,
+)
+
+M = TypeVar("M", bound=Message)
+
+
+class ContractError(ValueError):
+    """A record that does not honour the contract; ``error_type`` names the failure."""
+
+    def __init__(self, error_type: str, reason: str) -> None:
+        super().__init__(reason)
+        self.error_type = error_type
+        self.reason = reason
+
+
+def topic_of(message_type: type[Message]) -> str:
+    topic: str = message_type.DESCRIPTOR.GetOptions().Extensions[options_pb2.topic]
+    if not topic:
+        raise LookupError(f"{message_type.DESCRIPTOR.full_name} has no topic option")
+    return topic
+
+
+def dlq_topic(topic: str) -> str:
+    return topic + DLQ_SUFFIX
+
+
+def all_topics() -> list[str]:
+    """Every topic of the contract, with its dead-letter topic."""
+    names = [topic_of(m) for m in TOPIC_MESSAGES]
+    return names + [dlq_topic(n) for n in names]
+
+
+def key_of(message: Message) -> bytes:
+    """The record key: the value of the message's ``key_field`` option."""
+    path = type(message).DESCRIPTOR.GetOptions().Extensions[options_pb2.key_field]
+    value: Any = message
+    for part in path.split("."):
+        value = getattr(value, part)
+    return str(value).encode()
+
+
+def event_id_for(channel: int, external_id: str) -> str:
+    """The idempotency key of an item seen on a channel: the same item always gets the same id."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{channel}:{external_id}"))
+
+
+def derived_event_id(source_event_id: str, purpose: str) -> str:
+    """Id of an event caused by another one, stable across replays of the source."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{source_event_id}/{purpose}"))
+
+
+def timestamp(moment: datetime | None = None) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(moment or datetime.now(UTC))
+    return ts
+
+
+def encode(message: Message) -> bytes:
+    return message.SerializeToString(deterministic=True)
+
+
+def decode(message_type: type[M], data: bytes | None) -> M:
+    """Parse and validate a record value; raise ContractError with a clear reason."""
+    if data is None:
+        raise ContractError("decode_error", "record has no value")
+    message = message_type()
+    try:
+        message.ParseFromString(data)
+    except DecodeError as exc:
+        raise ContractError(
+            "decode_error", f"undecodable {message_type.DESCRIPTOR.name}: {exc}"
+        ) from exc
+    validate(message)
+    return message
+
+
+def validate(message: Message) -> None:
+    """Check the fields every event must carry (see shared conventions)."""
+    header = getattr(message, "header", None)
+    name = message.DESCRIPTOR.name
+    if header is None or not message.HasField("header"):
+        raise ContractError("contract_violation", f"{name} has no header")
+    missing = [
+        field
+        for field, present in (
+            ("header.event_id", bool(header.event_id)),
+            ("header.external_id", bool(header.external_id)),
+            ("header.occurred_at", header.HasField("occurred_at")),
+            ("header.ingested_at", header.HasField("ingested_at")),
+        )
+        if not present
+    ]
+    if missing:
+        raise ContractError("contract_violation", f"{name} lacks {', '.join(missing)}")
+
+
+DeadLetter = deadletter_pb2.DeadLetter

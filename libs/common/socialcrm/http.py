@@ -1,0 +1,188 @@
+"""The HTTP face every service shares: /healthz, /readyz, /metrics, and the uvicorn runner.
+
+A service is a list of components (producer, consumers, database...) started in
+order with the app and stopped in reverse order on shutdown (SIGTERM included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol, TypeVar
+
+import uvicorn
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from socialcrm import contract
+from socialcrm.kafka import EventProducer, Handler, In, StreamProcessor, ensure_topics
+from socialcrm.logs import configure_logging
+from socialcrm.settings import ServiceSettings, help_epilog
+from socialcrm.telemetry import configure_tracing
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def check(self) -> None:
+        """Raise when the component cannot do its work (readiness)."""
+
+
+def _alive(component: Component) -> bool:
+    return bool(getattr(component, "alive", True))
+
+
+def create_app(
+    settings: ServiceSettings,
+    components: Sequence[Component],
+    *,
+    title: str,
+    description: str,
+    before_start: Sequence[Component] = (),
+) -> FastAPI:
+    """A FastAPI app that runs ``components`` for its lifetime and reports on them.
+
+    ``before_start`` components (e.g. topic creation) run first and are not checked.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        started: list[Component] = []
+        try:
+            for component in [*before_start, *components]:
+                await component.start()
+                started.append(component)
+            log.info("service started", extra={"components": [c.name for c in started]})
+            yield
+        finally:
+            for component in reversed(started):
+                try:
+                    await component.stop()
+                except Exception:
+                    log.exception("component failed to stop", extra={"component": component.name})
+            log.info("service stopped")
+
+    app = FastAPI(title=title, description=description, lifespan=lifespan)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process is responsive")
+    async def healthz() -> JSONResponse:
+        dead = [c.name for c in components if not _alive(c)]
+        if dead:
+            return JSONResponse({"status": "dead", "dead": dead}, status_code=503)
+        return JSONResponse({"status": "ok", "service": settings.service_name})
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: broker and database reachable")
+    async def readyz() -> JSONResponse:
+        results = await asyncio.gather(
+            *(component.check() for component in components), return_exceptions=True
+        )
+        checks = {
+            component.name: "ok" if result is None else f"{type(result).__name__}: {result}"
+            for component, result in zip(components, results, strict=True)
+        }
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def run_service(
+    settings_type: type[S], build_app: Callable[[S], FastAPI], description: str
+) -> None:
+    """Entrypoint of a service: ``--help`` lists its environment variables, then it serves."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        epilog=help_epilog(settings_type),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args()
+    settings = settings_type()
+    serve(build_app(settings), settings)
+
+
+def create_stream_app(
+    settings: ServiceSettings,
+    *,
+    input_type: type[In],
+    handler: Handler[In],
+    title: str,
+    description: str,
+    resources: Sequence[Component] = (),
+    transient_errors: tuple[type[BaseException], ...] = (),
+) -> FastAPI:
+    """The app of a service that consumes one topic in its own consumer group.
+
+    ``resources`` (e.g. the database) start before the consumer and stop after it.
+    """
+    producer = EventProducer(settings)
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=settings.service_name,
+        input_type=input_type,
+        handler=handler,
+        producer=producer,
+        transient_errors=transient_errors,
+    )
+    return create_app(
+        settings,
+        [*resources, producer, processor],
+        before_start=[TopicsReady(settings, contract.all_topics())],
+        title=title,
+        description=description,
+    )
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run ``app`` until SIGINT/SIGTERM, then shut down within the grace period."""
+    configure_logging(settings.service_name, settings.log_level)
+    provider = configure_tracing(settings.service_name)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        )
+    finally:
+        provider.shutdown()
+
+
+class TopicsReady:
+    """Start-up step that creates the given topics if they are missing."""
+
+    name = "topics"
+
+    def __init__(self, settings: ServiceSettings, topics: Sequence[str]) -> None:
+        self.settings = settings
+        self.topics = topics
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings, self.topics)
+
+    async def stop(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        return None

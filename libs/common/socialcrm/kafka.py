@@ -1,0 +1,311 @@
+"""Kafka plumbing: an event producer and an at-least-once stream processor with dead letters.
+
+Delivery guarantee: a consumed record's offset is committed only after everything
+its handler produced has been acknowledged by the broker (``acks=all``, idempotent
+producer). A crash therefore replays records, never loses them; consumers make
+that harmless by deduplicating on ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
+from google.protobuf.message import Message
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from prometheus_client import Counter, Histogram
+
+from socialcrm import contract
+from socialcrm.settings import ServiceSettings
+from socialcrm.telemetry import extract_context, inject_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+CONSUMED = Counter("socialcrm_events_consumed_total", "Records consumed.", ["topic"])
+PRODUCED = Counter("socialcrm_events_produced_total", "Events published.", ["topic"])
+DEAD_LETTERED = Counter(
+    "socialcrm_events_dead_lettered_total",
+    "Records sent to a dead-letter topic.",
+    ["topic", "error_type"],
+)
+PROCESSING_SECONDS = Histogram(
+    "socialcrm_event_processing_seconds",
+    "Time to handle one record, outputs acknowledged included.",
+    ["topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+TRANSIENT_RETRIES = Counter(
+    "socialcrm_transient_retries_total",
+    "Handler attempts retried after a transient failure (e.g. database unavailable).",
+    ["topic"],
+)
+
+In = TypeVar("In", bound=Message)
+Handler = Callable[[In, ConsumerRecord[bytes, bytes]], Awaitable[Sequence[Message]]]
+
+
+class _Interrupted(Exception):
+    """Shutdown arrived while a record was waiting on a transient failure: leave it uncommitted."""
+
+
+def client_id(settings: ServiceSettings) -> str:
+    return settings.service_name + settings.kafka_client_id_suffix
+
+
+async def ensure_topics(settings: ServiceSettings, topics: Sequence[str]) -> None:
+    """Create the topics that do not exist yet (idempotent)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if not missing:
+            return
+        new_topics = [
+            NewTopic(t, settings.topic_partitions, settings.topic_replication_factor)
+            for t in missing
+        ]
+        try:
+            await admin.create_topics(new_topics)
+        except TopicAlreadyExistsError:
+            pass  # another replica created them first
+        log.info("created topics", extra={"topics": missing})
+    finally:
+        await admin.close()
+
+
+class EventProducer:
+    """Publishes contract messages to their topic, keyed and traced."""
+
+    name = "kafka-producer"
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("producer used before start()")
+        return self._producer
+
+    async def start(self) -> None:
+        # aiokafka clients bind to the running event loop: create them in start(), not earlier.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id=client_id(self.settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def check(self) -> None:
+        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=3)
+
+    async def publish(self, message: Message) -> asyncio.Future[object]:
+        """Queue ``message``; the returned future resolves once the broker acknowledged it."""
+        topic = contract.topic_of(type(message))
+        future = await self.producer.send(
+            topic, contract.encode(message), key=contract.key_of(message), headers=inject_headers()
+        )
+        PRODUCED.labels(topic).inc()
+        return future
+
+    async def publish_and_wait(self, message: Message) -> None:
+        await (await self.publish(message))
+
+    async def dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], error: contract.ContractError, consumer: str
+    ) -> asyncio.Future[object]:
+        envelope = contract.DeadLetter(
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            original_key=record.key or b"",
+            original_value=record.value or b"",
+            original_headers={k: v for k, v in record.headers or () if v is not None},
+            reason=error.reason,
+            error_type=error.error_type,
+            consumer=consumer,
+            failed_at=contract.timestamp(),
+        )
+        headers = [
+            *(record.headers or ()),
+            ("dlq.reason", error.reason.encode()),
+            ("dlq.error_type", error.error_type.encode()),
+            ("dlq.consumer", consumer.encode()),
+        ]
+        target = contract.dlq_topic(record.topic)
+        future = await self.producer.send(
+            target, envelope.SerializeToString(), key=record.key, headers=headers
+        )
+        DEAD_LETTERED.labels(record.topic, error.error_type).inc()
+        log.warning(
+            "dead-lettered record",
+            extra={"topic": record.topic, "offset": record.offset, "reason": error.reason},
+        )
+        return future
+
+
+class StreamProcessor(Generic[In]):
+    """Consumes one topic in a consumer group and hands each valid event to ``handler``.
+
+    The handler returns the events to publish. Undecodable or contract-breaking
+    records, and records whose handler raises a non-transient error, go to the
+    topic's dead-letter topic with the reason; the stream goes on. Transient errors
+    (``transient_errors``, e.g. database unavailable) are retried with backoff
+    without committing, so nothing is skipped.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        group_id: str,
+        input_type: type[In],
+        handler: Handler[In],
+        producer: EventProducer,
+        transient_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.name = f"consumer:{contract.topic_of(input_type)}"
+        self.settings = settings
+        self.group_id = group_id
+        self.input_type = input_type
+        self.topic = contract.topic_of(input_type)
+        self.handler = handler
+        self.producer = producer
+        self.transient_errors = transient_errors
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("consumer used before start()")
+        return self._consumer
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id=client_id(self.settings),
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.consumer_max_batch,
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Finish the record in hand, commit what was processed, leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def check(self) -> None:
+        if self._task is None or self._task.done():
+            raise RuntimeError(f"{self.name} is not running")
+        await asyncio.wait_for(self.consumer._client.fetch_all_metadata(), timeout=3)
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and (not self._task.done() or self._stopping.is_set())
+
+    async def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=500)
+                for partition, records in batches.items():
+                    await self._process_batch(partition, records)
+        except Exception:
+            log.exception("stream processor stopped on an unexpected error", extra={"topic": self.topic})
+            raise
+
+    async def _process_batch(
+        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        pending: list[asyncio.Future[object]] = []
+        processed_until: int | None = None
+        for record in records:
+            if self._stopping.is_set():
+                break
+            try:
+                pending.extend(await self._process(record))
+            except _Interrupted:
+                break
+            processed_until = record.offset
+        if processed_until is None:
+            return
+        if pending:
+            await asyncio.gather(*pending)
+        await self.consumer.commit({partition: OffsetAndMetadata(processed_until + 1, "")})
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> list[asyncio.Future[object]]:
+        CONSUMED.labels(self.topic).inc()
+        started = time.perf_counter()
+        parent = extract_context(record.headers)
+        token = otel_context.attach(parent)
+        try:
+            with tracer.start_as_current_span(
+                f"{self.topic} process",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": self.topic,
+                    "messaging.kafka.partition": record.partition,
+                    "messaging.kafka.offset": record.offset,
+                },
+            ):
+                try:
+                    event = contract.decode(self.input_type, record.value)
+                    outputs = await self._handle_with_retries(event, record)
+                except contract.ContractError as error:
+                    return [await self.producer.dead_letter(record, error, self.group_id)]
+                except _Interrupted:
+                    raise
+                except Exception as exc:
+                    error = contract.ContractError("handler_error", f"{type(exc).__name__}: {exc}")
+                    log.exception("handler failed", extra={"topic": self.topic, "offset": record.offset})
+                    return [await self.producer.dead_letter(record, error, self.group_id)]
+                return [await self.producer.publish(message) for message in outputs]
+        finally:
+            otel_context.detach(token)
+            PROCESSING_SECONDS.labels(self.topic).observe(time.perf_counter() - started)
+
+    async def _handle_with_retries(
+        self, event: In, record: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        delay = 0.2
+        while True:
+            try:
+                return await self.handler(event, record)
+            except self.transient_errors as exc:
+                if self._stopping.is_set():
+                    raise _Interrupted from exc
+                TRANSIENT_RETRIES.labels(self.topic).inc()
+                log.warning(
+                    "transient failure, retrying",
+                    extra={"topic": self.topic, "offset": record.offset, "error": str(exc), "retry_in_s": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

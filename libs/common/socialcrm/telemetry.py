@@ -1,0 +1,56 @@
+"""OpenTelemetry traces that follow one interaction across topics.
+
+The W3C trace context travels in Kafka record headers (``traceparent``,
+``tracestate``). The exporter is chosen by the standard variables:
+``OTEL_TRACES_EXPORTER`` (``otlp``, ``console`` or ``none``, default ``none``),
+``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+KafkaHeaders = Sequence[tuple[str, bytes]]
+
+
+def configure_tracing(service: str) -> TracerProvider:
+    """Install a tracer provider for this process and return it (flush it on shutdown)."""
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
+    provider = TracerProvider(resource=resource)
+    exporter = _exporter_from_env()
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _exporter_from_env() -> SpanExporter | None:
+    name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name == "none":
+        return None
+    raise ValueError(f"OTEL_TRACES_EXPORTER={name!r} is not one of: otlp, console, none")
+
+
+def inject_headers(ctx: context.Context | None = None) -> list[tuple[str, bytes]]:
+    """Kafka headers carrying the trace context of ``ctx`` (default: the current one)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=ctx)
+    return [(key, value.encode()) for key, value in carrier.items()]
+
+
+def extract_context(headers: KafkaHeaders | None) -> context.Context:
+    """The trace context a producer put in Kafka headers (empty context when none)."""
+    carrier = {key: value.decode("latin-1") for key, value in headers or () if value is not None}
+    return propagate.extract(carrier)

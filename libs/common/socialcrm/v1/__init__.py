@@ -1,0 +1,1 @@
+"""Generated from proto/socialcrm/v1: do not edit."""

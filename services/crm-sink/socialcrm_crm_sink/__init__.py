@@ -1,0 +1,1 @@
+"""CRM sink: joins social interactions to customer records in MongoDB, idempotently."""

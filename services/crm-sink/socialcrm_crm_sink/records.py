@@ -1,0 +1,147 @@
+"""What the CRM stores for a routed interaction, and the events it announces (pure logic).
+
+Every id is derived from the source event, so replaying an event rebuilds the same
+documents and the same CRM events: writes are upserts or inserts that a unique
+key makes idempotent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from socialcrm import contract
+from socialcrm.v1 import common_pb2, crm_pb2, routed_pb2
+
+_CRM_NAMESPACE = uuid.UUID("0b7d3f0e-5b7a-4f43-8f0c-6a6f0f3f9d21")
+
+
+def channel_name(channel: int) -> str:
+    return common_pb2.Channel.Name(channel).removeprefix("CHANNEL_").lower()
+
+
+def identity_key(channel: int, handle: str) -> str:
+    """One identity of a person on one channel; handles are case-insensitive on the networks."""
+    return f"{channel_name(channel)}:{handle.lower()}"
+
+
+def contact_id_for(identity: str) -> str:
+    return str(uuid.uuid5(_CRM_NAMESPACE, f"contact/{identity}"))
+
+
+def case_id_for(channel: int, conversation_id: str) -> str:
+    return str(uuid.uuid5(_CRM_NAMESPACE, f"case/{channel_name(channel)}/{conversation_id}"))
+
+
+@dataclass(frozen=True)
+class CrmWrite:
+    """The documents one routed interaction contributes to the CRM."""
+
+    identity: dict[str, Any]
+    contact_on_insert: dict[str, Any]
+    timeline_entry: dict[str, Any]
+    case_id: str | None
+    case_on_insert: dict[str, Any]
+    occurred_at: datetime
+
+
+def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
+    interaction = routed.enriched.interaction
+    enrichment = routed.enriched.enrichment
+    routing = routed.routing
+    header = interaction.header
+    channel = channel_name(header.channel)
+    identity = identity_key(header.channel, interaction.author.handle)
+    contact_id = contact_id_for(identity)
+    occurred_at = header.occurred_at.ToDatetime(tzinfo=UTC)
+    case_id = case_id_for(header.channel, interaction.conversation_id) if routing.needs_response else None
+    return CrmWrite(
+        identity={
+            "key": identity,
+            "channel": channel,
+            "handle": interaction.author.handle,
+            "channel_user_id": interaction.author.channel_user_id,
+        },
+        contact_on_insert={
+            "_id": contact_id,
+            "display_name": interaction.author.display_name or interaction.author.handle,
+            "created_by_event_id": header.event_id,
+            "created_at": occurred_at,
+        },
+        timeline_entry={
+            "_id": f"{header.event_id}:interaction",
+            "event_id": header.event_id,
+            "contact_id": contact_id,
+            "type": "interaction",
+            "channel": channel,
+            "external_id": header.external_id,
+            "conversation_id": interaction.conversation_id,
+            "occurred_at": occurred_at,
+            "text": interaction.text,
+            "is_public": interaction.is_public,
+            "brand": interaction.brand,
+            "language": enrichment.language,
+            "polarity": common_pb2.Polarity.Name(enrichment.polarity).removeprefix("POLARITY_").lower(),
+            "sentiment_score": round(enrichment.sentiment_score, 4),
+            "intent": common_pb2.Intent.Name(enrichment.intent).removeprefix("INTENT_").lower(),
+            "queue": routing.queue,
+            "case_id": case_id,
+        },
+        case_id=case_id,
+        case_on_insert={
+            "_id": case_id,
+            "contact_id": contact_id,
+            "channel": channel,
+            "conversation_id": interaction.conversation_id,
+            "brand": interaction.brand,
+            "status": "new",
+            "queue": routing.queue,
+            "priority": common_pb2.Priority.Name(routing.priority).removeprefix("PRIORITY_").lower(),
+            "sla_deadline": routing.sla_deadline.ToDatetime(tzinfo=UTC),
+            "opened_by_event_id": header.event_id,
+            "opened_at": occurred_at,
+        },
+        occurred_at=occurred_at,
+    )
+
+
+def crm_events(
+    routed: routed_pb2.RoutedInteraction,
+    *,
+    contact_id: str,
+    contact_created_by: str,
+    case_id: str | None,
+    case_opened_by: str | None,
+    case_status: str,
+) -> list[crm_pb2.CrmEvent]:
+    """CRM events for this interaction: the same list every time the event is replayed."""
+    source = routed.header
+    enrichment = routed.enriched.enrichment
+
+    def event(kind: int, purpose: str) -> crm_pb2.CrmEvent:
+        header = common_pb2.EventHeader()
+        header.CopyFrom(source)
+        header.event_id = contract.derived_event_id(source.event_id, purpose)
+        header.producer = "crm-sink"
+        header.schema_version = contract.SCHEMA_VERSION
+        return crm_pb2.CrmEvent(
+            header=header,
+            type=kind,  # type: ignore[arg-type]
+            contact_id=contact_id,
+            case_id=case_id or "",
+            source_event_id=source.event_id,
+            queue=routed.routing.queue,
+            case_status=case_status,
+            polarity=enrichment.polarity,
+            language=enrichment.language,
+        )
+
+    events = []
+    if contact_created_by == source.event_id:
+        events.append(event(crm_pb2.CRM_EVENT_TYPE_CONTACT_CREATED, "contact-created"))
+    if case_id is not None and case_opened_by == source.event_id:
+        events.append(event(crm_pb2.CRM_EVENT_TYPE_CASE_OPENED, "case-opened"))
+    events.append(event(crm_pb2.CRM_EVENT_TYPE_INTERACTION_RECORDED, "interaction-recorded"))
+    return events

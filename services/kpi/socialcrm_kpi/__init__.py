@@ -1,0 +1,1 @@
+"""KPI: windowed KPIs, spike detection, Prometheus metrics, KPI and alert events."""

@@ -1,0 +1,12 @@
+"""Run the kpi service: ``socialcrm-kpi --help`` lists its settings."""
+
+from socialcrm.http import run_service
+from socialcrm_kpi.app import KpiSettings, build_app
+
+
+def main() -> None:
+    run_service(KpiSettings, build_app, "KPI: counts routed interactions into Prometheus metrics.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Router: decides queue, priority, SLA deadline, escalation and next best channel."""

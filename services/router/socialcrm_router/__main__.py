@@ -1,0 +1,16 @@
+"""Run the router: ``socialcrm-router --help`` lists its settings."""
+
+from socialcrm.http import run_service
+from socialcrm_router.app import RouterSettings, build_app
+
+
+def main() -> None:
+    run_service(
+        RouterSettings,
+        build_app,
+        "Router: assigns queue, priority and SLA deadline to every enriched interaction.",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Sentiment: enriches interactions with language, sentiment, intent, urgency, reach and virality."""

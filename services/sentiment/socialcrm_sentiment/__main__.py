@@ -1,0 +1,16 @@
+"""Run the sentiment service: ``socialcrm-sentiment --help`` lists its settings."""
+
+from socialcrm.http import run_service
+from socialcrm_sentiment.app import SentimentSettings, build_app
+
+
+def main() -> None:
+    run_service(
+        SentimentSettings,
+        build_app,
+        "Sentiment: adds language, sentiment, intent, urgency and reach to every interaction.",
+    )
+
+
+if __name__ == "__main__":
+    main()
