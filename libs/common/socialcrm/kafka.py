@@ -9,6 +9,7 @@ that harmless by deduplicating on ``event_id``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -76,10 +77,9 @@ async def ensure_topics(settings: ServiceSettings, topics: Sequence[str]) -> Non
             NewTopic(t, settings.topic_partitions, settings.topic_replication_factor)
             for t in missing
         ]
-        try:
+        # Another replica may have created them first.
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new_topics)
-        except TopicAlreadyExistsError:
-            pass  # another replica created them first
         log.info("created topics", extra={"topics": missing})
     finally:
         await admin.close()
@@ -121,7 +121,7 @@ class EventProducer:
     async def publish(self, message: Message) -> asyncio.Future[object]:
         """Queue ``message``; the returned future resolves once the broker acknowledged it."""
         topic = contract.topic_of(type(message))
-        future = await self.producer.send(
+        future: asyncio.Future[object] = await self.producer.send(
             topic, contract.encode(message), key=contract.key_of(message), headers=inject_headers()
         )
         PRODUCED.labels(topic).inc()
@@ -152,7 +152,7 @@ class EventProducer:
             ("dlq.consumer", consumer.encode()),
         ]
         target = contract.dlq_topic(record.topic)
-        future = await self.producer.send(
+        future: asyncio.Future[object] = await self.producer.send(
             target, envelope.SerializeToString(), key=record.key, headers=headers
         )
         DEAD_LETTERED.labels(record.topic, error.error_type).inc()
@@ -238,7 +238,9 @@ class StreamProcessor(Generic[In]):
                 for partition, records in batches.items():
                     await self._process_batch(partition, records)
         except Exception:
-            log.exception("stream processor stopped on an unexpected error", extra={"topic": self.topic})
+            log.exception(
+                "stream processor stopped on an unexpected error", extra={"topic": self.topic}
+            )
             raise
 
     async def _process_batch(
@@ -284,9 +286,12 @@ class StreamProcessor(Generic[In]):
                 except _Interrupted:
                     raise
                 except Exception as exc:
-                    error = contract.ContractError("handler_error", f"{type(exc).__name__}: {exc}")
-                    log.exception("handler failed", extra={"topic": self.topic, "offset": record.offset})
-                    return [await self.producer.dead_letter(record, error, self.group_id)]
+                    reason = f"{type(exc).__name__}: {exc}"
+                    failure = contract.ContractError("handler_error", reason)
+                    log.exception(
+                        "handler failed", extra={"topic": self.topic, "offset": record.offset}
+                    )
+                    return [await self.producer.dead_letter(record, failure, self.group_id)]
                 return [await self.producer.publish(message) for message in outputs]
         finally:
             otel_context.detach(token)
@@ -305,7 +310,12 @@ class StreamProcessor(Generic[In]):
                 TRANSIENT_RETRIES.labels(self.topic).inc()
                 log.warning(
                     "transient failure, retrying",
-                    extra={"topic": self.topic, "offset": record.offset, "error": str(exc), "retry_in_s": delay},
+                    extra={
+                        "topic": self.topic,
+                        "offset": record.offset,
+                        "error": str(exc),
+                        "retry_in_s": delay,
+                    },
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -43,5 +43,7 @@ def help_epilog(settings_type: type[ServiceSettings]) -> str:
     lines = ["environment variables (default in brackets):"]
     for name, field in settings_type.model_fields.items():
         lines.append(f"  {name.upper():<32} {field.description or ''} [{field.default}]")
-    lines.append("  OTEL_TRACES_EXPORTER             otlp, console or none [none]; see OpenTelemetry docs")
+    lines.append(
+        "  OTEL_TRACES_EXPORTER             otlp, console or none [none]; see OpenTelemetry docs"
+    )
     return "\n".join(lines)

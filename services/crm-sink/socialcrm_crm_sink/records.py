@@ -18,11 +18,11 @@ from socialcrm.v1 import common_pb2, crm_pb2, routed_pb2
 _CRM_NAMESPACE = uuid.UUID("0b7d3f0e-5b7a-4f43-8f0c-6a6f0f3f9d21")
 
 
-def channel_name(channel: int) -> str:
+def channel_name(channel: common_pb2.Channel.ValueType) -> str:
     return common_pb2.Channel.Name(channel).removeprefix("CHANNEL_").lower()
 
 
-def identity_key(channel: int, handle: str) -> str:
+def identity_key(channel: common_pb2.Channel.ValueType, handle: str) -> str:
     """One identity of a person on one channel; handles are case-insensitive on the networks."""
     return f"{channel_name(channel)}:{handle.lower()}"
 
@@ -31,7 +31,7 @@ def contact_id_for(identity: str) -> str:
     return str(uuid.uuid5(_CRM_NAMESPACE, f"contact/{identity}"))
 
 
-def case_id_for(channel: int, conversation_id: str) -> str:
+def case_id_for(channel: common_pb2.Channel.ValueType, conversation_id: str) -> str:
     return str(uuid.uuid5(_CRM_NAMESPACE, f"case/{channel_name(channel)}/{conversation_id}"))
 
 
@@ -56,7 +56,9 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
     identity = identity_key(header.channel, interaction.author.handle)
     contact_id = contact_id_for(identity)
     occurred_at = header.occurred_at.ToDatetime(tzinfo=UTC)
-    case_id = case_id_for(header.channel, interaction.conversation_id) if routing.needs_response else None
+    case_id = (
+        case_id_for(header.channel, interaction.conversation_id) if routing.needs_response else None
+    )
     return CrmWrite(
         identity={
             "key": identity,
@@ -83,7 +85,9 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
             "is_public": interaction.is_public,
             "brand": interaction.brand,
             "language": enrichment.language,
-            "polarity": common_pb2.Polarity.Name(enrichment.polarity).removeprefix("POLARITY_").lower(),
+            "polarity": common_pb2.Polarity.Name(enrichment.polarity)
+            .removeprefix("POLARITY_")
+            .lower(),
             "sentiment_score": round(enrichment.sentiment_score, 4),
             "intent": common_pb2.Intent.Name(enrichment.intent).removeprefix("INTENT_").lower(),
             "queue": routing.queue,
@@ -98,7 +102,9 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
             "brand": interaction.brand,
             "status": "new",
             "queue": routing.queue,
-            "priority": common_pb2.Priority.Name(routing.priority).removeprefix("PRIORITY_").lower(),
+            "priority": common_pb2.Priority.Name(routing.priority)
+            .removeprefix("PRIORITY_")
+            .lower(),
             "sla_deadline": routing.sla_deadline.ToDatetime(tzinfo=UTC),
             "opened_by_event_id": header.event_id,
             "opened_at": occurred_at,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -70,21 +72,19 @@ class CrmStore:
     async def record(self, write: CrmWrite) -> Recorded:
         contact = await self._contact(write)
         contact_id = contact["_id"]
-        try:
+        # A redelivered event is already on the timeline: its _id is derived from the event.
+        with contextlib.suppress(DuplicateKeyError):
             await self.db.timeline.insert_one({**write.timeline_entry, "contact_id": contact_id})
-        except DuplicateKeyError:
-            pass  # redelivered event: already on the timeline
         if write.case_id is None:
             return Recorded(contact_id, contact["created_by_event_id"], None, None, "")
-        case = await self.db.cases.find_one_and_update(
+        case = await _upsert(
+            self.db.cases,
             {"_id": write.case_id},
             {
                 "$setOnInsert": {**write.case_on_insert, "contact_id": contact_id},
                 "$addToSet": {"interaction_event_ids": write.timeline_entry["event_id"]},
                 "$max": {"last_activity_at": write.occurred_at},
             },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
         )
         return Recorded(
             contact_id,
@@ -95,14 +95,28 @@ class CrmStore:
         )
 
     async def _contact(self, write: CrmWrite) -> dict[str, Any]:
-        query = {"identities.key": write.identity["key"]}
-        update = {"$setOnInsert": {**write.contact_on_insert, "identities": [write.identity]}}
-        for _ in range(2):
-            try:
-                contact = await self.db.contacts.find_one_and_update(
-                    query, update, upsert=True, return_document=ReturnDocument.AFTER
-                )
-                return dict(contact)
-            except DuplicateKeyError:
-                continue  # a concurrent writer inserted the same identity: read it back
-        raise RuntimeError(f"contact for {write.identity['key']} could not be upserted")
+        return await _upsert(
+            self.db.contacts,
+            {"identities.key": write.identity["key"]},
+            {"$setOnInsert": {**write.contact_on_insert, "identities": [write.identity]}},
+        )
+
+
+async def _upsert(
+    collection: AsyncCollection[dict[str, Any]], query: dict[str, Any], update: dict[str, Any]
+) -> dict[str, Any]:
+    """Upsert and return the document, safe against a concurrent writer of the same key.
+
+    Two upserts racing on one unique key: the loser gets DuplicateKeyError (MongoDB)
+    or no document (the local server); the retry then updates the winner's document.
+    """
+    for _ in range(3):
+        try:
+            document = await collection.find_one_and_update(
+                query, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            continue
+        if document is not None:
+            return document
+    raise RuntimeError(f"upsert of {query} in {collection.name} lost every race")

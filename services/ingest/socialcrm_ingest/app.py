@@ -50,12 +50,17 @@ def build_app(settings: IngestSettings) -> FastAPI:
             raise HTTPException(422, f"not an X Account Activity payload: {exc}") from exc
         await publish_all(producer, interactions)
         ACCEPTED.labels("x").inc(len(interactions))
-        return {"accepted": len(interactions), "event_ids": [i.header.event_id for i in interactions]}
+        return {
+            "accepted": len(interactions),
+            "event_ids": [i.header.event_id for i in interactions],
+        }
 
     return app
 
 
-async def publish_all(producer: EventProducer, interactions: list[interaction_pb2.Interaction]) -> None:
+async def publish_all(
+    producer: EventProducer, interactions: list[interaction_pb2.Interaction]
+) -> None:
     """Publish and wait for the broker's acknowledgement before answering the network."""
     futures = [await producer.publish(interaction) for interaction in interactions]
     for future in futures:

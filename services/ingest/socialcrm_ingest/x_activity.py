@@ -73,7 +73,9 @@ def tweet_to_interaction(
         text=str(text),
         language_hint="" if tweet.get("lang") in (None, "und") else str(tweet["lang"]),
         media=[
-            common_pb2.Media(url=str(m.get("media_url_https", "")), media_type=str(m.get("type", "")))
+            common_pb2.Media(
+                url=str(m.get("media_url_https", "")), media_type=str(m.get("type", ""))
+            )
             for m in entities.get("media", [])
         ],
         links=[str(u.get("expanded_url") or u.get("url") or "") for u in entities.get("urls", [])],
@@ -98,6 +100,8 @@ def normalize_account_activity(
     if not isinstance(tweets, list):
         raise PayloadError("tweet_create_events is not a list")
     return [
-        tweet_to_interaction(t, brand=brand, ingested_at=ingested_at, where=f"tweet_create_events[{i}]")
+        tweet_to_interaction(
+            t, brand=brand, ingested_at=ingested_at, where=f"tweet_create_events[{i}]"
+        )
         for i, t in enumerate(tweets)
     ]

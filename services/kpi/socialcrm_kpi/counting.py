@@ -29,7 +29,9 @@ def dimensions_of(routed: routed_pb2.RoutedInteraction) -> InteractionDimensions
     language = enrichment.language if enrichment.language in ("fr", "en") else "other"
     return InteractionDimensions(
         brand=interaction.brand or "unknown",
-        channel=common_pb2.Channel.Name(interaction.header.channel).removeprefix("CHANNEL_").lower(),
+        channel=common_pb2.Channel.Name(interaction.header.channel)
+        .removeprefix("CHANNEL_")
+        .lower(),
         language=language,
         polarity=common_pb2.Polarity.Name(enrichment.polarity).removeprefix("POLARITY_").lower(),
         queue=routed.routing.queue or "none",

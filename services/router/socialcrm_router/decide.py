@@ -47,7 +47,9 @@ def route(enriched: enriched_pb2.EnrichedInteraction) -> routed_pb2.RoutedIntera
             needs_response=True,
             escalated=influential,
             escalation_reason="influential author, negative sentiment" if influential else "",
-            next_best_channel="private_message" if negative and enriched.interaction.is_public else "",
+            next_best_channel="private_message"
+            if negative and enriched.interaction.is_public
+            else "",
             rule_id=rule_id,
             rules_version=RULES_VERSION,
         ),

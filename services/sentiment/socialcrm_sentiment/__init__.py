@@ -1,1 +1,1 @@
-"""Sentiment: enriches interactions with language, sentiment, intent, urgency, reach and virality."""
+"""Sentiment: adds language, sentiment, intent, urgency, reach and virality to interactions."""

@@ -42,7 +42,7 @@ def detect_language(text: str, hint: str) -> tuple[str, float]:
     return ("fr", 0.5 + 0.1 * french) if french > english else ("en", 0.5 + 0.1 * english)
 
 
-def score_sentiment(text: str) -> tuple[int, float]:
+def score_sentiment(text: str) -> tuple[common_pb2.Polarity.ValueType, float]:
     words = [w.lower() for w in _WORD.findall(text)]
     score = sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
     normalised = math.tanh(score / 2)
@@ -62,8 +62,14 @@ def author_reach(author: common_pb2.Author) -> float:
 def enrich(interaction: interaction_pb2.Interaction) -> enriched_pb2.EnrichedInteraction:
     language, language_confidence = detect_language(interaction.text, interaction.language_hint)
     polarity, score = score_sentiment(interaction.text)
-    intent = common_pb2.INTENT_COMPLAINT if polarity == common_pb2.POLARITY_NEGATIVE else (
-        common_pb2.INTENT_PRAISE if polarity == common_pb2.POLARITY_POSITIVE else common_pb2.INTENT_OTHER
+    intent = (
+        common_pb2.INTENT_COMPLAINT
+        if polarity == common_pb2.POLARITY_NEGATIVE
+        else (
+            common_pb2.INTENT_PRAISE
+            if polarity == common_pb2.POLARITY_POSITIVE
+            else common_pb2.INTENT_OTHER
+        )
     )
     header = common_pb2.EventHeader()
     header.CopyFrom(interaction.header)

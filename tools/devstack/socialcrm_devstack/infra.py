@@ -77,12 +77,21 @@ class KafkaBroker:
     def start(self) -> None:
         home = _installed(CACHE / "kafka" / kafka_version() / "libs", f"Kafka {kafka_version()}")
         if port_open(self.port):
-            raise StartError(f"port {self.port} is taken: is another Kafka running? (set KAFKA_PORT)")
+            raise StartError(
+                f"port {self.port} is taken: is another Kafka running? (set KAFKA_PORT)"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self._config()
-        java = ["java", f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                f"-Dlog4j2.configurationFile={REPO / 'infra' / 'kafka' / 'log4j2.properties'}",
-                "-cp", f"{home}/*"]
+        java = [
+            "java",
+            f"-Xmx{self.heap}",
+            "-Xms128m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            f"-Dlog4j2.configurationFile={REPO / 'infra' / 'kafka' / 'log4j2.properties'}",
+            "-cp",
+            f"{home}/*",
+        ]
         log_path = self.data_dir / "kafka.log"
         if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -94,7 +103,9 @@ class KafkaBroker:
             formatter.start()
             assert formatter.process is not None
             if formatter.process.wait(120) != 0:
-                raise StartError(f"formatting Kafka storage failed; see {log_path}:\n{formatter.tail()}")
+                raise StartError(
+                    f"formatting Kafka storage failed; see {log_path}:\n{formatter.tail()}"
+                )
         self.process = ManagedProcess("kafka", [*java, "kafka.Kafka", str(config)], log_path)
         self.process.start()
         self.process.wait_until(self._ready, 90, "accepting connections")
@@ -133,12 +144,23 @@ class MongoServer:
     def start(self) -> None:
         server = _installed(CACHE / "secantusdb" / "bin" / "secantusd-py", "SecantusDB")
         if port_open(self.port):
-            raise StartError(f"port {self.port} is taken: is another MongoDB running? (set MONGODB_PORT)")
+            raise StartError(
+                f"port {self.port} is taken: is another MongoDB running? (set MONGODB_PORT)"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             "secantusdb",
-            [str(server), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", str(self.data_dir / "db"), "--log-level", "WARNING"],
+            [
+                str(server),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--storage-path",
+                str(self.data_dir / "db"),
+                "--log-level",
+                "WARNING",
+            ],
             self.data_dir / "secantusdb.log",
         )
         self.process.start()
@@ -147,6 +169,7 @@ class MongoServer:
     def _ready(self) -> bool:
         from pymongo import MongoClient
 
+        client: MongoClient[dict[str, object]]
         with MongoClient(self.uri, serverSelectionTimeoutMS=500) as client:
             client.admin.command("ping")
         return True

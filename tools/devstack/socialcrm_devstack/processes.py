@@ -68,14 +68,19 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise StartError(f"{self.name} exited while starting ({what}); see {self.log_path}:\n{self.tail()}")
+                raise StartError(
+                    f"{self.name} exited while starting ({what}); "
+                    f"see {self.log_path}:\n{self.tail()}"
+                )
             try:
                 if ready():
                     return
             except Exception:
                 pass
             time.sleep(0.2)
-        raise StartError(f"{self.name} not {what} after {timeout:.0f}s; see {self.log_path}:\n{self.tail()}")
+        raise StartError(
+            f"{self.name} not {what} after {timeout:.0f}s; see {self.log_path}:\n{self.tail()}"
+        )
 
     def tail(self, lines: int = 15) -> str:
         try:

@@ -37,11 +37,24 @@ class LocalStack:
     documented defaults are used (demo).
     """
 
-    def __init__(self, work_dir: Path, *, ephemeral_ports: bool = False, log_level: str = "INFO") -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        ephemeral_ports: bool = False,
+        log_level: str = "INFO",
+        kafka: KafkaBroker | None = None,
+        mongo: MongoServer | None = None,
+    ) -> None:
+        """Pass ``kafka``/``mongo`` to run the services on servers started elsewhere."""
         self.work_dir = work_dir
         self.log_level = log_level
-        self.kafka = KafkaBroker(work_dir / "kafka", port=free_port() if ephemeral_ports else 9092)
-        self.mongo = MongoServer(work_dir / "mongodb", port=free_port() if ephemeral_ports else 27017)
+        self.kafka = kafka or KafkaBroker(
+            work_dir / "kafka", port=free_port() if ephemeral_ports else 9092
+        )
+        self.mongo = mongo or MongoServer(
+            work_dir / "mongodb", port=free_port() if ephemeral_ports else 27017
+        )
         self.ports = {s.name: free_port() if ephemeral_ports else s.default_port for s in SERVICES}
         self.services: dict[str, ManagedProcess] = {}
 

@@ -1,7 +1,7 @@
 """Generate the Python code of the contract from proto/ into the shared package.
 
-Run after editing a .proto file; tests/unit/test_contract_generated.py fails when the
-committed code is stale.
+Run ``python -m socialcrm_devstack.proto_codegen`` after editing a .proto file;
+tests/unit/test_contract.py fails when the committed code is stale.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-REPO = Path(__file__).resolve().parent.parent
+from socialcrm_devstack.infra import REPO
+
 PROTO_ROOT = REPO / "proto"
 PACKAGE_ROOT = REPO / "libs" / "common"
 GENERATED_DIR = PACKAGE_ROOT / "socialcrm" / "v1"
@@ -52,7 +53,10 @@ def main() -> None:
             old.unlink()
         for path in fresh.iterdir():
             shutil.copy2(path, GENERATED_DIR / path.name)
-    print(f"generated {len(proto_files())} proto files into {GENERATED_DIR.relative_to(REPO)}", file=sys.stderr)
+    print(
+        f"generated {len(proto_files())} proto files into {GENERATED_DIR.relative_to(REPO)}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""Session fixtures: real Kafka and MongoDB-protocol servers, and the whole platform.
+
+They are started once per test session, on free ports in a temporary folder, and
+only when a test asks for them (unit tests start nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from socialcrm_devstack.infra import KafkaBroker, MongoServer
+from socialcrm_devstack.processes import free_port
+from socialcrm_devstack.stack import LocalStack
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka: KafkaBroker
+    mongo: MongoServer
+    work_dir: Path
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    work_dir = tmp_path_factory.mktemp("infra")
+    kafka = KafkaBroker(work_dir / "kafka", port=free_port())
+    mongo = MongoServer(work_dir / "mongodb", port=free_port())
+    kafka.start()
+    try:
+        mongo.start()
+        yield Infra(kafka, mongo, work_dir)
+    finally:
+        mongo.stop()
+        kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(infra: Infra) -> Iterator[LocalStack]:
+    stack = LocalStack(
+        infra.work_dir / "platform", ephemeral_ports=True, kafka=infra.kafka, mongo=infra.mongo
+    )
+    try:
+        stack.start_services()
+        yield stack
+    finally:
+        for name in reversed(list(stack.services)):
+            stack.stop_service(name)

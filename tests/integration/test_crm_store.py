@@ -1,0 +1,102 @@
+"""The CRM store against the real MongoDB-protocol server: idempotent and concurrency-safe."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from socialcrm.v1 import routed_pb2
+from socialcrm_crm_sink.records import plan_write
+from socialcrm_crm_sink.store import CrmStore
+from socialcrm_ingest.x_activity import normalize_account_activity
+from socialcrm_router.decide import route
+from socialcrm_sentiment.enrich import enrich
+from tests.conftest import Infra
+from tests.fixtures.payloads import x_tweet_event
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def database(infra: Infra) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongo.uri, tz_aware=True)
+    db = client[f"crm_{uuid.uuid4().hex[:8]}"]
+    yield db
+    await client.drop_database(db.name)
+    await client.close()
+
+
+def routed_tweet(
+    tweet_id: str, handle: str, in_reply_to: str | None = None
+) -> routed_pb2.RoutedInteraction:
+    [interaction] = normalize_account_activity(
+        x_tweet_event(tweet_id, screen_name=handle, in_reply_to=in_reply_to),
+        brand="acme",
+        ingested_at=datetime.now(UTC),
+    )
+    return route(enrich(interaction))
+
+
+async def test_redelivered_event_changes_nothing(database: AsyncDatabase[dict[str, Any]]) -> None:
+    store = CrmStore(database)
+    await store.migrate()
+    routed = routed_tweet("100", "paul")
+    first = await store.record(plan_write(routed))
+    snapshot = {
+        name: await database[name].find().to_list() for name in ("contacts", "timeline", "cases")
+    }
+    again = await store.record(plan_write(routed))
+    assert again == first
+    for name, documents in snapshot.items():
+        assert await database[name].find().to_list() == documents
+    assert first.contact_created_by == routed.header.event_id
+    assert first.case_opened_by == routed.header.event_id
+
+
+async def test_a_thread_is_one_case_and_one_contact_per_author(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = CrmStore(database)
+    await store.migrate()
+    opened = await store.record(plan_write(routed_tweet("200", "lea")))
+    followed = await store.record(plan_write(routed_tweet("201", "LEA", in_reply_to="200")))
+    assert followed.contact_id == opened.contact_id
+    assert followed.case_id == opened.case_id
+    assert followed.case_opened_by != routed_tweet("201", "lea", "200").header.event_id
+    case = await database.cases.find_one({"_id": opened.case_id})
+    assert case is not None
+    assert len(case["interaction_event_ids"]) == 2
+    assert await database.timeline.count_documents({"contact_id": opened.contact_id}) == 2
+
+
+async def test_concurrent_consumers_never_duplicate(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = CrmStore(database)
+    await store.migrate()
+    events = [routed_tweet(str(300 + i), "same_author") for i in range(5)]
+    # Each event delivered three times, all at once, as competing consumers after a rebalance would.
+    await asyncio.gather(*(store.record(plan_write(e)) for e in events * 3))
+    assert await database.contacts.count_documents({}) == 1
+    assert await database.timeline.count_documents({}) == 5
+    assert await database.cases.count_documents({}) == 5
+
+
+async def test_migration_is_idempotent_and_stamps_the_schema(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = CrmStore(database)
+    await store.migrate()
+    await store.migrate()
+    meta = await database.meta.find_one({"_id": "schema"})
+    assert meta is not None
+    assert meta["version"] >= 1
+    indexes = await database.contacts.index_information()
+    assert indexes["identity_unique"]["unique"]

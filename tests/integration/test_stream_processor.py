@@ -1,0 +1,155 @@
+"""The shared stream processor against the real Kafka broker: outputs, dead letters, commits."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from google.protobuf.message import Message
+
+from socialcrm import contract
+from socialcrm.kafka import EventProducer, StreamProcessor, ensure_topics
+from socialcrm.settings import ServiceSettings
+from socialcrm.v1 import interaction_pb2, kpi_pb2
+from socialcrm_ingest.x_activity import normalize_account_activity
+from tests.conftest import Infra
+from tests.fixtures.payloads import x_tweet_event
+
+pytestmark = pytest.mark.integration
+
+TOPIC = contract.topic_of(interaction_pb2.Interaction)
+
+
+def interaction(tweet_id: str) -> interaction_pb2.Interaction:
+    [item] = normalize_account_activity(
+        x_tweet_event(tweet_id), brand="acme", ingested_at=datetime.now(UTC)
+    )
+    return item
+
+
+async def read_all(
+    bootstrap: str, topic: str, expected: int, timeout: float = 20
+) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < expected:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(batch)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(infra: Infra) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap, topic_partitions=1)
+    await ensure_topics(settings, contract.all_topics())
+    marker = uuid.uuid4().hex
+    handled: list[str] = []
+
+    async def handler(
+        event: interaction_pb2.Interaction, _: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        if event.text == "boom":
+            raise ValueError("handler cannot cope")
+        handled.append(event.header.external_id)
+        return [kpi_pb2.Alert(header=event.header, alert_key=marker, summary=event.text)]
+
+    raw = AIOKafkaProducer(bootstrap_servers=infra.kafka.bootstrap)
+    await raw.start()
+    good = interaction(f"{marker[:8]}1".translate(str.maketrans("abcdef", "123456")))
+    exploding = interaction("999" + str(uuid.uuid4().int)[:9])
+    exploding.text = "boom"
+    incomplete = interaction("1")
+    incomplete.header.ClearField("event_id")
+    await raw.send_and_wait(TOPIC, b"\x08\x96\x01\xff garbage", key=marker.encode())
+    await raw.send_and_wait(TOPIC, contract.encode(incomplete), key=marker.encode())
+    await raw.send_and_wait(TOPIC, contract.encode(exploding), key=marker.encode())
+    await raw.send_and_wait(TOPIC, contract.encode(good), key=marker.encode())
+    await raw.stop()
+
+    producer = EventProducer(settings)
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=f"test-{marker}",
+        input_type=interaction_pb2.Interaction,
+        handler=handler,
+        producer=producer,
+    )
+    await producer.start()
+    await processor.start()
+    try:
+        outputs = [
+            r
+            for r in await read_all(infra.kafka.bootstrap, "alerts.v1", expected=1)
+            if r.key == marker.encode()
+        ]
+        dead = [
+            r
+            for r in await read_all(infra.kafka.bootstrap, f"{TOPIC}.dlq", expected=3)
+            if r.key == marker.encode()
+        ]
+    finally:
+        await processor.stop()
+        await producer.stop()
+
+    assert [kpi_pb2.Alert.FromString(r.value).summary for r in outputs] == [good.text]
+    reasons = {
+        dict(r.headers)["dlq.error_type"].decode(): dict(r.headers)["dlq.reason"].decode()
+        for r in dead
+    }
+    assert set(reasons) == {"decode_error", "contract_violation", "handler_error"}
+    assert "handler cannot cope" in reasons["handler_error"]
+    assert "header.event_id" in reasons["contract_violation"]
+    envelope = contract.DeadLetter.FromString(dead[0].value)
+    assert envelope.original_value == b"\x08\x96\x01\xff garbage"
+    assert envelope.source_topic == TOPIC
+
+
+async def test_offsets_are_committed_after_processing(infra: Infra) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap, topic_partitions=1)
+    await ensure_topics(settings, contract.all_topics())
+    group = f"test-{uuid.uuid4().hex}"
+    seen: list[str] = []
+
+    async def handler(
+        event: interaction_pb2.Interaction, _: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        seen.append(event.header.external_id)
+        return []
+
+    async def run_once() -> None:
+        producer = EventProducer(settings)
+        processor = StreamProcessor(
+            settings=settings,
+            group_id=group,
+            input_type=interaction_pb2.Interaction,
+            handler=handler,
+            producer=producer,
+        )
+        await producer.start()
+        await processor.start()
+        await asyncio.sleep(4)
+        await processor.stop()
+        await producer.stop()
+
+    publisher = EventProducer(settings)
+    await publisher.start()
+    await publisher.publish_and_wait(interaction("424242"))
+    await publisher.stop()
+    await run_once()
+    first_run = len(seen)
+    assert "424242" in seen
+    await run_once()
+    # The second member of the same group resumes after the committed offset.
+    assert len(seen) == first_run
