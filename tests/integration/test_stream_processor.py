@@ -32,7 +32,7 @@ def interaction(tweet_id: str) -> interaction_pb2.Interaction:
 
 
 async def read_all(
-    bootstrap: str, topic: str, expected: int, timeout: float = 20
+    bootstrap: str, topic: str, expected: int, wait_seconds: float = 20
 ) -> list[ConsumerRecord[bytes, bytes]]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
@@ -40,7 +40,7 @@ async def read_all(
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait_seconds):
             while len(records) < expected:
                 for batch in (await consumer.getmany(timeout_ms=500)).values():
                     records.extend(batch)

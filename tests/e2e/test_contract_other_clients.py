@@ -1,0 +1,85 @@
+"""Another system can read the topics with kcat and protoc and the .proto files alone."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from socialcrm_devstack.stack import LocalStack
+from tests.fixtures.payloads import x_tweet_event
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+WELL_KNOWN_PROTOS = Path("/usr/include")
+
+
+def kcat(*args: str) -> bytes:
+    return subprocess.run(["kcat", *args], check=True, capture_output=True, timeout=60).stdout
+
+
+def find_record(bootstrap: str, topic: str, key: str) -> tuple[str, str]:
+    """Partition and offset of the record with ``key``, scanning with kcat."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listing = kcat(
+            "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %o %k\n"
+        ).decode()
+        for line in listing.splitlines():
+            partition, offset, record_key = line.split(" ", 2)
+            if record_key == key:
+                return partition, offset
+        time.sleep(0.5)
+    raise AssertionError(f"no record with key {key} on {topic}")
+
+
+def protoc_decode(message: str, proto: str, data: bytes) -> str:
+    return subprocess.run(
+        ["protoc", f"-I{REPO / 'proto'}", f"-I{WELL_KNOWN_PROTOS}", f"--decode={message}", proto],
+        input=data,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout.decode()
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is installed by bin/setup")
+def test_kcat_and_protoc_read_the_routed_topic(platform: LocalStack) -> None:
+    tweet_id = str(uuid.uuid4().int)[:19]
+    response = httpx.post(
+        f"{platform.url('ingest')}/v1/webhooks/x",
+        json=x_tweet_event(tweet_id, text="Service client injoignable depuis trois jours, nul."),
+    )
+    [event_id] = response.json()["event_ids"]
+    bootstrap = platform.kafka.bootstrap
+    partition, offset = find_record(bootstrap, "social.routed.v1", key=tweet_id)
+    fetch = [
+        "-b",
+        bootstrap,
+        "-C",
+        "-t",
+        "social.routed.v1",
+        "-p",
+        partition,
+        "-o",
+        offset,
+        "-c",
+        "1",
+        "-e",
+        "-q",
+    ]
+    value = kcat(*fetch, "-f", "%s")
+    headers = kcat(*fetch, "-f", "%h").decode()
+
+    decoded = protoc_decode("socialcrm.v1.RoutedInteraction", "socialcrm/v1/routed.proto", value)
+    assert f'event_id: "{event_id}"' in decoded
+    assert f'external_id: "{tweet_id}"' in decoded
+    assert "channel: CHANNEL_X" in decoded
+    assert 'queue: "customer-service-fr"' in decoded
+    assert "traceparent=00-" in headers

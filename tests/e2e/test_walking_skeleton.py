@@ -1,0 +1,155 @@
+"""An X post sent to ingest travels through all five services into the CRM and the KPIs."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from socialcrm_devstack.stack import SERVICES, LocalStack
+from tests.fixtures.payloads import x_tweet_event
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], wait_seconds: float = 30) -> T:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met within {wait_seconds}s")
+
+
+def unique_tweet_id() -> str:
+    return str(uuid.uuid4().int)[:19]
+
+
+def kpi_count(stack: LocalStack, **labels: str) -> float:
+    text = httpx.get(f"{stack.url('kpi')}/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("socialcrm_interactions_total{") and all(
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture
+def crm(platform: LocalStack) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(platform.mongo.uri, tz_aware=True) as client:
+        yield client["socialcrm"]
+
+
+def test_every_service_is_healthy_and_ready(platform: LocalStack) -> None:
+    for spec in SERVICES:
+        assert httpx.get(f"{platform.url(spec.name)}/healthz").status_code == 200
+        ready = httpx.get(f"{platform.url(spec.name)}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert "socialcrm_events_" in httpx.get(f"{platform.url(spec.name)}/metrics").text or (
+            spec.name == "ingest"
+        )
+
+
+def test_x_post_becomes_contact_timeline_and_case(
+    platform: LocalStack, crm: Database[dict[str, Any]]
+) -> None:
+    tweet_id = unique_tweet_id()
+    handle = f"client_{tweet_id[-6:]}"
+    before = kpi_count(platform, channel="x", language="fr", polarity="negative")
+    response = httpx.post(
+        f"{platform.url('ingest')}/v1/webhooks/x",
+        json=x_tweet_event(
+            tweet_id, screen_name=handle, text="Colis toujours pas livré, c'est une honte !"
+        ),
+    )
+    assert response.status_code == 200, response.text
+    [event_id] = response.json()["event_ids"]
+
+    entry = eventually(lambda: crm.timeline.find_one({"event_id": event_id}))
+    assert entry["language"] == "fr"
+    assert entry["polarity"] == "negative"
+    assert entry["queue"] == "customer-service-fr"
+    contact = crm.contacts.find_one({"_id": entry["contact_id"]})
+    assert contact is not None
+    assert contact["identities"][0]["key"] == f"x:{handle}"
+    case = crm.cases.find_one({"_id": entry["case_id"]})
+    assert case is not None
+    assert case["status"] == "new"
+    assert case["opened_by_event_id"] == event_id
+    assert case["sla_deadline"] > case["opened_at"]
+    eventually(
+        lambda: kpi_count(platform, channel="x", language="fr", polarity="negative") == before + 1
+    )
+
+
+def test_redelivered_webhook_creates_nothing_new(
+    platform: LocalStack, crm: Database[dict[str, Any]]
+) -> None:
+    tweet_id = unique_tweet_id()
+    payload = x_tweet_event(tweet_id, text="Thanks for the quick refund, great service!", lang="en")
+    first = httpx.post(f"{platform.url('ingest')}/v1/webhooks/x", json=payload).json()
+    [event_id] = first["event_ids"]
+    eventually(lambda: crm.timeline.find_one({"event_id": event_id}))
+    counted = eventually(lambda: kpi_count(platform, language="en", polarity="positive"))
+
+    again = httpx.post(f"{platform.url('ingest')}/v1/webhooks/x", json=payload).json()
+    assert again["event_ids"] == [event_id]
+    marker_id = unique_tweet_id()
+    marker = httpx.post(
+        f"{platform.url('ingest')}/v1/webhooks/x", json=x_tweet_event(marker_id, lang="en")
+    ).json()
+    # Once a later event has gone through, the redelivered one has been processed too.
+    eventually(lambda: crm.timeline.find_one({"event_id": marker["event_ids"][0]}))
+    assert crm.timeline.count_documents({"event_id": event_id}) == 1
+    assert crm.cases.count_documents({"opened_by_event_id": event_id}) == 1
+    assert kpi_count(platform, language="en", polarity="positive") == counted
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'{"tweet_create_events": [{"text": "x"}]}', 422, "tweet_create_events[0].id_str"),
+    ],
+)
+def test_malformed_webhooks_get_a_clear_4xx(
+    platform: LocalStack, body: bytes, status: int, reason: str
+) -> None:
+    response = httpx.post(f"{platform.url('ingest')}/v1/webhooks/x", content=body)
+    assert response.status_code == status
+    assert reason in response.json()["detail"]
+
+
+def test_sigterm_stops_a_service_cleanly_and_it_resumes(
+    platform: LocalStack, crm: Database[dict[str, Any]]
+) -> None:
+    process = platform.services["sentiment"]
+    platform.stop_service("sentiment")
+    assert process.process is not None
+    # uvicorn shuts down gracefully, then re-raises the signal it caught, as is conventional.
+    assert process.process.returncode in (0, -signal.SIGTERM)
+    log = process.log_path.read_text()
+    assert "service stopped" in log
+    assert "component failed to stop" not in log
+
+    tweet_id = unique_tweet_id()
+    [event_id] = httpx.post(
+        f"{platform.url('ingest')}/v1/webhooks/x", json=x_tweet_event(tweet_id)
+    ).json()["event_ids"]
+    time.sleep(1)
+    assert crm.timeline.find_one({"event_id": event_id}) is None  # waits in the topic
+    platform.start_service("sentiment")
+    eventually(lambda: crm.timeline.find_one({"event_id": event_id}))
