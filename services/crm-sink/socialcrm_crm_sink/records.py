@@ -81,6 +81,7 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
             "external_id": header.external_id,
             "conversation_id": interaction.conversation_id,
             "occurred_at": occurred_at,
+            "ingested_at": header.ingested_at.ToDatetime(tzinfo=UTC),
             "text": interaction.text,
             "is_public": interaction.is_public,
             "brand": interaction.brand,

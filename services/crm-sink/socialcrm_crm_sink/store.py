@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -74,7 +75,9 @@ class CrmStore:
         contact_id = contact["_id"]
         # A redelivered event is already on the timeline: its _id is derived from the event.
         with contextlib.suppress(DuplicateKeyError):
-            await self.db.timeline.insert_one({**write.timeline_entry, "contact_id": contact_id})
+            await self.db.timeline.insert_one(
+                {**write.timeline_entry, "contact_id": contact_id, "recorded_at": datetime.now(UTC)}
+            )
         if write.case_id is None:
             return Recorded(contact_id, contact["created_by_event_id"], None, None, "")
         case = await _upsert(
