@@ -1,0 +1,44 @@
+"""Paths and tool look-up shared by the deployment tests."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE_BIN = REPO / ".cache" / "bin"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One microservice: its directory, Python package and HTTP port."""
+
+    name: str
+    port: int
+
+    @property
+    def package(self) -> str:
+        return "socialcrm_" + self.name.replace("-", "_")
+
+    @property
+    def directory(self) -> Path:
+        return REPO / "services" / self.name
+
+
+SERVICES = (
+    Service("ingest", 8001),
+    Service("sentiment", 8002),
+    Service("router", 8003),
+    Service("crm-sink", 8004),
+    Service("kpi", 8005),
+)
+
+
+def find_tool(name: str) -> str | None:
+    """``name`` on PATH, else in .cache/bin where bin/setup installs tools; None if absent."""
+    found = shutil.which(name)
+    if found:
+        return found
+    cached = CACHE_BIN / name
+    return str(cached) if cached.is_file() else None
