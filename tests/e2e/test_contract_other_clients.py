@@ -83,3 +83,42 @@ def test_kcat_and_protoc_read_the_routed_topic(platform: LocalStack) -> None:
     assert "channel: CHANNEL_X" in decoded
     assert 'queue: "customer-service-fr"' in decoded
     assert "traceparent=00-" in headers
+
+
+def trace_id(kcat_headers: str) -> str:
+    [traceparent] = [h for h in kcat_headers.split(",") if h.startswith("traceparent=")]
+    return traceparent.removeprefix("traceparent=").split("-")[1]
+
+
+def test_one_interaction_is_one_trace_across_topics(platform: LocalStack) -> None:
+    tweet_id = str(uuid.uuid4().int)[:19]
+    parent_trace = uuid.uuid4().hex
+    response = httpx.post(
+        f"{platform.url('ingest')}/v1/webhooks/x",
+        json=x_tweet_event(tweet_id),
+        headers={"traceparent": f"00-{parent_trace}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    assert response.status_code == 200
+    bootstrap = platform.kafka.bootstrap
+    trace_ids = {}
+    for topic in ("social.interactions.v1", "social.enriched.v1", "social.routed.v1"):
+        partition, offset = find_record(bootstrap, topic, key=tweet_id)
+        headers = kcat(
+            "-b",
+            bootstrap,
+            "-C",
+            "-t",
+            topic,
+            "-p",
+            partition,
+            "-o",
+            offset,
+            "-c",
+            "1",
+            "-e",
+            "-q",
+            "-f",
+            "%h",
+        ).decode()
+        trace_ids[topic] = trace_id(headers)
+    assert set(trace_ids.values()) == {parent_trace}, trace_ids

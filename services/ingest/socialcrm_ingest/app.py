@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, HTTPException, Request
+from opentelemetry import propagate, trace
 from prometheus_client import Counter
 
 from socialcrm import contract
@@ -17,6 +18,7 @@ from socialcrm_ingest.settings import IngestSettings
 from socialcrm_ingest.x_activity import PayloadError, normalize_account_activity
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 REJECTED = Counter(
     "socialcrm_ingest_rejected_total", "Webhook requests refused with a 4xx.", ["channel", "reason"]
@@ -37,18 +39,24 @@ def build_app(settings: IngestSettings) -> FastAPI:
     @app.post("/v1/webhooks/x", tags=["webhooks"], summary="X Account Activity events")
     async def x_account_activity(request: Request, brand: str | None = None) -> dict[str, object]:
         # Signature (x-twitter-webhooks-signature) and CRC checks arrive with issue 3.
-        try:
-            payload = json.loads(await request.body())
-            interactions = normalize_account_activity(
-                payload, brand=brand or settings.default_brand, ingested_at=datetime.now(UTC)
-            )
-        except json.JSONDecodeError as exc:
-            REJECTED.labels("x", "invalid_json").inc()
-            raise HTTPException(400, f"body is not valid JSON: {exc}") from exc
-        except PayloadError as exc:
-            REJECTED.labels("x", "invalid_payload").inc()
-            raise HTTPException(422, f"not an X Account Activity payload: {exc}") from exc
-        await publish_all(producer, interactions)
+        # The trace of an interaction starts here (or continues the caller's traceparent).
+        with tracer.start_as_current_span(
+            "POST /v1/webhooks/x",
+            context=propagate.extract(dict(request.headers)),
+            kind=trace.SpanKind.SERVER,
+        ):
+            try:
+                payload = json.loads(await request.body())
+                interactions = normalize_account_activity(
+                    payload, brand=brand or settings.default_brand, ingested_at=datetime.now(UTC)
+                )
+            except json.JSONDecodeError as exc:
+                REJECTED.labels("x", "invalid_json").inc()
+                raise HTTPException(400, f"body is not valid JSON: {exc}") from exc
+            except PayloadError as exc:
+                REJECTED.labels("x", "invalid_payload").inc()
+                raise HTTPException(422, f"not an X Account Activity payload: {exc}") from exc
+            await publish_all(producer, interactions)
         ACCEPTED.labels("x").inc(len(interactions))
         return {
             "accepted": len(interactions),
