@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -18,14 +19,13 @@ class ServiceSpec:
     name: str
     module: str
     default_port: int
-    uses_mongodb: bool = False
 
 
 SERVICES = (
     ServiceSpec("ingest", "socialcrm_ingest", 8001),
     ServiceSpec("sentiment", "socialcrm_sentiment", 8002),
     ServiceSpec("router", "socialcrm_router", 8003),
-    ServiceSpec("crm-sink", "socialcrm_crm_sink", 8004, uses_mongodb=True),
+    ServiceSpec("crm-sink", "socialcrm_crm_sink", 8004),
     ServiceSpec("kpi", "socialcrm_kpi", 8005),
 )
 
@@ -45,10 +45,13 @@ class LocalStack:
         log_level: str = "INFO",
         kafka: KafkaBroker | None = None,
         mongo: MongoServer | None = None,
+        env: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        """Pass ``kafka``/``mongo`` to run the services on servers started elsewhere."""
+        """Pass ``kafka``/``mongo`` to run the services on servers started elsewhere,
+        ``env`` to add or override environment variables per service name."""
         self.work_dir = work_dir
         self.log_level = log_level
+        self.env_overrides = {name: dict(values) for name, values in (env or {}).items()}
         self.kafka = kafka or KafkaBroker(
             work_dir / "kafka", port=free_port() if ephemeral_ports else 9092
         )
@@ -68,16 +71,15 @@ class LocalStack:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def service_env(self, spec: ServiceSpec) -> dict[str, str]:
-        env = {
+        return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "MONGODB_URI": self.mongo.uri,
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(self.ports[spec.name]),
             "LOG_LEVEL": self.log_level,
             "OTEL_SERVICE_NAME": spec.name,
+            **self.env_overrides.get(spec.name, {}),
         }
-        if spec.uses_mongodb:
-            env["MONGODB_URI"] = self.mongo.uri
-        return env
 
     def start_infra(self) -> None:
         self.kafka.start()
