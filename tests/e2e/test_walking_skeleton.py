@@ -95,6 +95,18 @@ def test_x_post_becomes_contact_timeline_and_case(
     )
 
 
+def test_stream_services_export_their_consumer_lag_per_partition(platform: LocalStack) -> None:
+    def lag_lines(service: str) -> list[str]:
+        text = httpx.get(f"{platform.url(service)}/metrics").text
+        return [
+            line for line in text.splitlines() if line.startswith("socialcrm_consumer_lag_records{")
+        ]
+
+    for service in ("sentiment", "router", "crm-sink", "kpi"):
+        lines = eventually(lambda service=service: lag_lines(service))  # type: ignore[misc]
+        assert all(f'group="{service}"' in line and 'partition="' in line for line in lines)
+
+
 def test_redelivered_webhook_creates_nothing_new(
     platform: LocalStack, crm: Database[dict[str, Any]]
 ) -> None:

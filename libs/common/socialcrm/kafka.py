@@ -22,7 +22,7 @@ from aiokafka.structs import OffsetAndMetadata
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from socialcrm import contract
 from socialcrm.settings import ServiceSettings
@@ -43,6 +43,11 @@ PROCESSING_SECONDS = Histogram(
     "Time to handle one record, outputs acknowledged included.",
     ["topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+CONSUMER_LAG = Gauge(
+    "socialcrm_consumer_lag_records",
+    "Records of a partition not yet consumed by this member (high watermark - position).",
+    ["group", "topic", "partition"],
 )
 TRANSIENT_RETRIES = Counter(
     "socialcrm_transient_retries_total",
@@ -194,6 +199,7 @@ class StreamProcessor(Generic[In]):
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._lag_labels: set[tuple[str, str, str]] = set()
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -232,16 +238,35 @@ class StreamProcessor(Generic[In]):
         return self._task is not None and (not self._task.done() or self._stopping.is_set())
 
     async def _run(self) -> None:
+        lag_reported_at = 0.0
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500)
                 for partition, records in batches.items():
                     await self._process_batch(partition, records)
+                if time.monotonic() - lag_reported_at >= 1.0:
+                    await self._report_lag()
+                    lag_reported_at = time.monotonic()
         except Exception:
             log.exception(
                 "stream processor stopped on an unexpected error", extra={"topic": self.topic}
             )
             raise
+
+    async def _report_lag(self) -> None:
+        assigned = self.consumer.assignment()
+        for labels in list(self._lag_labels):
+            if TopicPartition(labels[1], int(labels[2])) not in assigned:
+                CONSUMER_LAG.remove(*labels)
+                self._lag_labels.discard(labels)
+        for partition in assigned:
+            highwater = self.consumer.highwater(partition)
+            if highwater is None:
+                continue  # nothing fetched from this partition yet
+            labels = (self.group_id, partition.topic, str(partition.partition))
+            lag = max(0, highwater - await self.consumer.position(partition))
+            CONSUMER_LAG.labels(*labels).set(lag)
+            self._lag_labels.add(labels)
 
     async def _process_batch(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]

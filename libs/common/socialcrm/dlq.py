@@ -1,0 +1,183 @@
+"""``socialcrm-dlq``: inspect a dead-letter topic, and replay it after a fix.
+
+Replay republishes each dead letter's original bytes, key and headers to its source
+topic, so the fixed consumer processes it again; consumers are idempotent, so a
+record replayed twice changes nothing. Replay commits its progress in the consumer
+group ``socialcrm-dlq-replay``: an interrupted replay resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from socialcrm import contract
+from socialcrm.settings import ServiceSettings
+
+REPLAY_GROUP = "socialcrm-dlq-replay"
+# Headers the dead-lettering added; the replayed record carries the original ones only.
+_DLQ_HEADER_PREFIX = "dlq."
+
+
+@dataclass(frozen=True)
+class Replay:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def replay_of(envelope: contract.DeadLetter) -> Replay:
+    """The record to republish for one dead letter (pure)."""
+    return Replay(
+        topic=envelope.source_topic,
+        key=envelope.original_key or None,
+        value=envelope.original_value,
+        headers=[
+            (name, value)
+            for name, value in sorted(envelope.original_headers.items())
+            if not name.startswith(_DLQ_HEADER_PREFIX)
+        ],
+    )
+
+
+async def _partitions_of(bootstrap: str, topic: str) -> list[int]:
+    # A consumer only learns the metadata of topics it subscribes to; ask the cluster.
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description["error_code"]:
+        raise SystemExit(f"[dlq] cannot read topic {topic}: error code {description['error_code']}")
+    return sorted(partition["partition"] for partition in description["partitions"])
+
+
+async def _assign_all(
+    bootstrap: str, topic: str, group: str | None
+) -> tuple[AIOKafkaConsumer, dict[TopicPartition, int]]:
+    """A consumer on every partition of ``topic``, at the group's committed offsets.
+
+    Returns it with the end offset of each non-empty partition: what to read up to.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in await _partitions_of(bootstrap, topic)]
+    consumer.assign(partitions)
+    for partition in partitions:
+        committed = await consumer.committed(partition) if group else None
+        if committed is None:
+            await consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, committed)
+    ends = await consumer.end_offsets(partitions)
+    return consumer, {tp: end for tp, end in ends.items() if end > 0}
+
+
+async def show(bootstrap: str, dlq_topic: str) -> int:
+    consumer, ends = await _assign_all(bootstrap, dlq_topic, group=None)
+    reasons: Counter[tuple[str, str]] = Counter()
+    try:
+        async for envelope, _, _ in _read_until(consumer, ends):
+            reasons[(envelope.error_type, envelope.reason[:120])] += 1
+    finally:
+        await consumer.stop()
+    print(f"{sum(reasons.values())} dead letters on {dlq_topic}")
+    for (error_type, reason), count in reasons.most_common():
+        print(f"{count:>8}  {error_type:<20} {reason}")
+    return 0
+
+
+async def _read_until(
+    consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
+) -> AsyncIterator[tuple[contract.DeadLetter, TopicPartition, int]]:
+    """Dead letters with their partition and offset, up to the given end offsets."""
+    remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
+    while remaining:
+        batches = await consumer.getmany(*remaining, timeout_ms=2000)
+        for partition, records in batches.items():
+            for record in records:
+                if record.offset < ends[partition]:
+                    yield (
+                        contract.DeadLetter.FromString(record.value or b""),
+                        partition,
+                        record.offset,
+                    )
+            if await consumer.position(partition) >= ends[partition]:
+                remaining.discard(partition)
+
+
+async def replay(bootstrap: str, dlq_topic: str, error_type: str | None, dry_run: bool) -> int:
+    consumer, ends = await _assign_all(bootstrap, dlq_topic, REPLAY_GROUP)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    replayed = skipped = 0
+    try:
+        async for envelope, partition, offset in _read_until(consumer, ends):
+            if error_type and envelope.error_type != error_type:
+                skipped += 1
+            else:
+                if not dry_run:
+                    target = replay_of(envelope)
+                    await producer.send_and_wait(
+                        target.topic, target.value, key=target.key, headers=target.headers
+                    )
+                replayed += 1
+            if not dry_run:
+                await consumer.commit({partition: offset + 1})
+            print(f"\r[dlq] replayed {replayed}, skipped {skipped}", end="", file=sys.stderr)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    verb = "would replay" if dry_run else "replayed"
+    print(f"\n[dlq] {verb} {replayed} records from {dlq_topic}, skipped {skipped}", file=sys.stderr)
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="socialcrm-dlq",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default=ServiceSettings().kafka_bootstrap_servers,
+        help="Kafka brokers [KAFKA_BOOTSTRAP_SERVERS or localhost:9092]",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    show_parser = commands.add_parser("show", help="count a dead-letter topic's records by reason")
+    show_parser.add_argument("topic", help="dead-letter topic, e.g. social.routed.v1.dlq")
+    replay_parser = commands.add_parser("replay", help="republish dead letters to their source")
+    replay_parser.add_argument("topic", help="dead-letter topic, e.g. social.routed.v1.dlq")
+    replay_parser.add_argument(
+        "--error-type",
+        choices=["decode_error", "contract_violation", "handler_error"],
+        help="replay only this kind of failure",
+    )
+    replay_parser.add_argument(
+        "--dry-run", action="store_true", help="count what would be replayed, change nothing"
+    )
+    args = parser.parse_args()
+    if not args.topic.endswith(contract.DLQ_SUFFIX):
+        parser.error(f"{args.topic} is not a dead-letter topic (they end in {contract.DLQ_SUFFIX})")
+    if args.command == "show":
+        raise SystemExit(asyncio.run(show(args.bootstrap, args.topic)))
+    raise SystemExit(asyncio.run(replay(args.bootstrap, args.topic, args.error_type, args.dry_run)))
+
+
+if __name__ == "__main__":
+    main()

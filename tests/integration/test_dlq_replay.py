@@ -1,0 +1,101 @@
+"""Dead letters are replayed to their source topic after a fix, once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from google.protobuf.message import Message
+
+from socialcrm import contract
+from socialcrm.dlq import replay, replay_of
+from socialcrm.kafka import EventProducer, StreamProcessor, ensure_topics
+from socialcrm.settings import ServiceSettings
+from socialcrm.v1 import common_pb2, interaction_pb2
+from tests.conftest import Infra
+
+pytestmark = pytest.mark.integration
+
+
+def test_replay_restores_the_original_record_without_dead_letter_headers() -> None:
+    envelope = contract.DeadLetter(
+        source_topic="social.routed.v1",
+        original_key=b"k",
+        original_value=b"v",
+        original_headers={"traceparent": b"00-abc", "dlq.reason": b"old"},
+    )
+    replayed = replay_of(envelope)
+    assert (replayed.topic, replayed.key, replayed.value) == ("social.routed.v1", b"k", b"v")
+    assert replayed.headers == [("traceparent", b"00-abc")]
+
+
+async def wait_for_dead_letter(bootstrap: str, dlq: str, key: bytes) -> None:
+    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                if any(r.key == key for records in batches.values() for r in records):
+                    return
+    finally:
+        await consumer.stop()
+
+
+async def test_handler_failures_are_processed_after_replay(infra: Infra) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap, topic_partitions=1)
+    await ensure_topics(settings, contract.all_topics())
+    marker = f"replay-{uuid.uuid4().hex}"
+    handled: list[str] = []
+    first_handled = asyncio.Event()
+    broken = True
+
+    async def handler(
+        event: interaction_pb2.Interaction, _: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        if event.conversation_id == marker:
+            if broken:
+                raise RuntimeError("bug in the handler")
+            handled.append(event.header.event_id)
+            first_handled.set()
+        return []
+
+    producer = EventProducer(settings)
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=f"test-{marker}",
+        input_type=interaction_pb2.Interaction,
+        handler=handler,
+        producer=producer,
+    )
+    event = interaction_pb2.Interaction(
+        header=common_pb2.EventHeader(
+            event_id=contract.event_id_for(common_pb2.CHANNEL_FORUM, marker),
+            channel=common_pb2.CHANNEL_FORUM,
+            external_id=marker,
+            occurred_at=contract.timestamp(datetime.now(UTC)),
+            ingested_at=contract.timestamp(datetime.now(UTC)),
+        ),
+        conversation_id=marker,
+    )
+    await producer.start()
+    await processor.start()
+    try:
+        await producer.publish_and_wait(event)
+        dlq = contract.dlq_topic(contract.topic_of(interaction_pb2.Interaction))
+        await wait_for_dead_letter(infra.kafka.bootstrap, dlq, key=marker.encode())
+        broken = False  # the fix is deployed
+        await replay(infra.kafka.bootstrap, dlq, error_type="handler_error", dry_run=False)
+        await asyncio.wait_for(first_handled.wait(), timeout=30)
+        assert handled == [event.header.event_id]
+        # A second replay finds nothing new: progress is committed.
+        await replay(infra.kafka.bootstrap, dlq, error_type=None, dry_run=False)
+        await asyncio.sleep(2)
+        assert handled == [event.header.event_id]
+    finally:
+        await processor.stop()
+        await producer.stop()
