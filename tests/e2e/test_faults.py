@@ -1,0 +1,183 @@
+"""Nothing is lost, nothing is duplicated: crashes, a broker restart and a database outage.
+
+The faults hit a stack of their own (its broker, database and services), so that they do
+not disturb the other tests. A sender posts X webhooks throughout each fault and, like
+the networks, retries a call until ingest accepts it; afterwards every accepted
+interaction must be in the CRM exactly once, with every consumer caught up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from socialcrm_devstack.stack import SERVICES, LocalStack
+from tests.fixtures.payloads import x_tweet_event
+
+pytestmark = pytest.mark.e2e
+
+STREAM_SERVICES = ("sentiment", "router", "crm-sink", "kpi")
+TWEETS_PER_CALL = 5
+CALLS_PER_SECOND = 4
+
+
+class RetryingSender:
+    """Posts batches of tweets to ingest in a thread; retries each call until accepted."""
+
+    def __init__(self, ingest_url: str) -> None:
+        self.ingest_url = ingest_url
+        self.accepted: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+
+    def __enter__(self) -> RetryingSender:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+        assert not self._thread.is_alive(), "the sender could not deliver its last call"
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                self._deliver(client, self._payload())
+                time.sleep(1 / CALLS_PER_SECOND)
+
+    @staticmethod
+    def _payload() -> dict[str, Any]:
+        def tweet() -> dict[str, Any]:
+            return x_tweet_event(
+                str(uuid.uuid4().int)[:19],
+                screen_name=f"fault_{uuid.uuid4().hex[:6]}",
+                text="Toujours aucune nouvelle de ma commande, service client injoignable",
+            )
+
+        payload = tweet()
+        payload["tweet_create_events"] = [
+            tweet()["tweet_create_events"][0] for _ in range(TWEETS_PER_CALL)
+        ]
+        return payload
+
+    def _deliver(self, client: httpx.Client, payload: dict[str, Any]) -> None:
+        # A call is retried until accepted, even after the stop request: an event the
+        # network sent must not be given up on.
+        while True:
+            try:
+                response = client.post(f"{self.ingest_url}/v1/webhooks/x", json=payload)
+                if response.status_code == 200:
+                    self.accepted.extend(response.json()["event_ids"])
+                    return
+                assert response.status_code == 503, response.text
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+
+
+def eventually(probe: Callable[[], bool], wait_seconds: float, what: str) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {wait_seconds:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(tmp_path_factory.mktemp("faults"), ephemeral_ports=True) as local:
+        local.start_infra()
+        local.start_services()
+        yield local
+
+
+@pytest.fixture(scope="module")
+def crm(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(stack.mongo.uri, tz_aware=True) as client:
+        yield client["socialcrm"]
+
+
+def consumer_lag(stack: LocalStack, service: str) -> float:
+    text = httpx.get(f"{stack.url(service)}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("socialcrm_consumer_lag_records{")
+    )
+
+
+def caught_up(stack: LocalStack, service: str) -> bool:
+    return consumer_lag(stack, service) == 0
+
+
+def assert_recorded_exactly_once(
+    stack: LocalStack, crm: Database[dict[str, Any]], accepted: list[str]
+) -> None:
+    assert accepted, "the sender got nothing accepted"
+    expected = set(accepted)
+
+    def all_recorded() -> bool:
+        recorded = {doc["event_id"] for doc in crm.timeline.find({}, {"event_id": 1})}
+        return expected <= recorded
+
+    eventually(all_recorded, 120, "every accepted interaction in the CRM timeline")
+    timeline = Counter(doc["event_id"] for doc in crm.timeline.find({}, {"event_id": 1}))
+    assert [event_id for event_id, count in timeline.items() if count > 1] == []
+    cases = Counter(
+        doc["opened_by_event_id"] for doc in crm.cases.find({}, {"opened_by_event_id": 1})
+    )
+    assert [event_id for event_id, count in cases.items() if count > 1] == []
+    for service in STREAM_SERVICES:
+        eventually(partial(caught_up, stack, service), 60, f"{service} caught up")
+
+
+@pytest.mark.parametrize("service", [spec.name for spec in SERVICES])
+def test_a_service_killed_mid_stream_loses_and_duplicates_nothing(
+    stack: LocalStack, crm: Database[dict[str, Any]], service: str
+) -> None:
+    with RetryingSender(stack.url("ingest")) as sender:
+        time.sleep(2)
+        stack.kill_service(service)
+        time.sleep(2)
+        stack.start_service(service)
+        time.sleep(2)
+    assert_recorded_exactly_once(stack, crm, sender.accepted)
+
+
+def test_a_broker_restart_loses_and_duplicates_nothing(
+    stack: LocalStack, crm: Database[dict[str, Any]]
+) -> None:
+    with RetryingSender(stack.url("ingest")) as sender:
+        time.sleep(2)
+        stack.kafka.stop()
+        time.sleep(3)
+        stack.kafka.start()
+        time.sleep(3)
+    assert_recorded_exactly_once(stack, crm, sender.accepted)
+
+
+def test_thirty_seconds_without_database_loses_and_duplicates_nothing(
+    stack: LocalStack, crm: Database[dict[str, Any]]
+) -> None:
+    with RetryingSender(stack.url("ingest")) as sender:
+        time.sleep(2)
+        stack.mongo.stop()
+        time.sleep(30)
+        stack.mongo.start()
+        time.sleep(2)
+    assert_recorded_exactly_once(stack, crm, sender.accepted)
