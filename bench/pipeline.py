@@ -49,6 +49,7 @@ CEILING_TOPIC = "bench.ceiling"
 CEILING_PARTITIONS = 6
 LAG_SAMPLE_SECONDS = 2.0
 POLL_SECONDS = 1.0
+KPI_POLL_SECONDS = 0.25
 WEBHOOK_PATH = "/v1/webhooks/x"
 KPI_SAMPLE = "socialcrm_interactions_total{"
 
@@ -325,6 +326,8 @@ class Load:
     failed_events: int = 0
     event_ids: list[str] = field(default_factory=list)
     accept_ms: list[float] = field(default_factory=list)
+    # Monotonic time at which each accepted event was acknowledged, in acceptance order.
+    accepted_at: list[float] = field(default_factory=list)
     first_send: datetime | None = None
     last_answer: datetime | None = None
     max_behind_s: float = 0.0
@@ -357,7 +360,9 @@ async def send_load(
             )
             if response.status_code == 200:
                 load.accept_ms.append((time.perf_counter() - started) * 1000)
-                load.event_ids.extend(response.json()["event_ids"])
+                accepted_ids = response.json()["event_ids"]
+                load.event_ids.extend(accepted_ids)
+                load.accepted_at.extend([time.monotonic()] * len(accepted_ids))
             else:
                 reason = f"HTTP {response.status_code}"
                 load.errors[reason] = load.errors.get(reason, 0) + 1
@@ -463,6 +468,61 @@ class LagProbe:
         await self.sample(into)
 
 
+# --------------------------------------------------------------------------- kpi
+
+
+@dataclass
+class KpiSamples:
+    """(monotonic time, socialcrm_interactions_total) polled from kpi during the run."""
+
+    baseline: float = 0.0
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    def visible_latencies_ms(self, accepted_at: Sequence[float]) -> list[float]:
+        """Accepted -> counted by kpi, per event, assuming kpi counts in acceptance order.
+
+        The n-th accepted event is taken as visible at the first sample whose count
+        reached n; the resolution is the polling interval.
+        """
+        latencies: list[float] = []
+        sample = 0
+        for n, accepted in enumerate(sorted(accepted_at), start=1):
+            while sample < len(self.samples) and self.samples[sample][1] - self.baseline < n:
+                sample += 1
+            if sample == len(self.samples):
+                break
+            latencies.append(max(0.0, self.samples[sample][0] - accepted) * 1000)
+        return latencies
+
+
+async def poll_kpi(url: str, into: KpiSamples, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient() as client:
+        into.baseline = await kpi_total(client, url)
+        while not stop.is_set():
+            into.samples.append((time.monotonic(), await kpi_total(client, url)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), KPI_POLL_SECONDS)
+
+
+async def stage_seconds(stack: LocalStack) -> dict[str, tuple[float, float]]:
+    """(records handled, seconds spent handling them) per stream service, from /metrics."""
+    stages: dict[str, tuple[float, float]] = {}
+    async with httpx.AsyncClient() as client:
+        for service in GROUP_TOPICS:
+            try:
+                text = (await client.get(f"{stack.url(service)}/metrics", timeout=5)).text
+            except httpx.HTTPError:
+                continue
+            count = total = 0.0
+            for line in text.splitlines():
+                if line.startswith("socialcrm_event_processing_seconds_count{"):
+                    count += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("socialcrm_event_processing_seconds_sum{"):
+                    total += float(line.rsplit(" ", 1)[1])
+            stages[service] = (count, total)
+    return stages
+
+
 # --------------------------------------------------------------------------- drain
 
 
@@ -556,6 +616,8 @@ class Results:
     load: Load
     drain: Drain
     lag: LagSamples
+    kpi: KpiSamples
+    stages: dict[str, tuple[float, float]]
     cpu_before: dict[str, ProcStat]
     cpu_after: dict[str, ProcStat]
     window_seconds: float
@@ -579,6 +641,8 @@ async def run(options: Options, stack: LocalStack) -> Results:
     lag = LagSamples()
     stop_lag = asyncio.Event()
     lag_task = asyncio.create_task(probe.run(lag, stop_lag))
+    kpi = KpiSamples()
+    kpi_task = asyncio.create_task(poll_kpi(stack.url("kpi"), kpi, stop_lag))
     try:
         cpu_before = {n: s for n, p in pids.items() if (s := proc_stat(p)) is not None}
         self_before = self_cpu_seconds()
@@ -608,12 +672,16 @@ async def run(options: Options, stack: LocalStack) -> Results:
     finally:
         stop_lag.set()
         await lag_task
+        await kpi_task
         await probe.stop()
+    stages = await stage_seconds(stack)
     exited = {
         name: managed.process.poll() if managed.process is not None else None
         for name, managed in stack.services.items()
     }
-    return Results(ceiling, load, drain, lag, cpu_before, cpu_after, window, self_cpu, exited)
+    return Results(
+        ceiling, load, drain, lag, kpi, stages, cpu_before, cpu_after, window, self_cpu, exited
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -666,6 +734,10 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         "",
         f"  {'latency (ms)':<34}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}{'n':>10}",
         latency_row("ingest -> CRM (recorded-ingested)", latencies),
+        latency_row(
+            f"accepted -> KPI visible (~{KPI_POLL_SECONDS:g} s)",
+            results.kpi.visible_latencies_ms(load.accepted_at),
+        ),
         latency_row(f"HTTP accept ({options.batch} tweets/call)", load.accept_ms),
         "",
         f"  {'consumer lag (records)':<34}{'max':>10}{'final':>10}",
@@ -678,6 +750,14 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         )
     if results.lag.errors:
         lines.append(f"  ({results.lag.errors} lag samples failed)")
+    lines += [
+        "",
+        "  where the time goes (handling one record, outputs acknowledged)",
+        f"  {'stage':<34}{'records':>10}{'busy s':>10}{'ms/record':>10}",
+    ]
+    for service, (count, seconds) in results.stages.items():
+        per_record = 1000 * seconds / count if count else 0.0
+        lines.append(f"  {service:<34}{count:>10,.0f}{seconds:>10.1f}{per_record:>10.2f}")
     lines += [
         "",
         f"  {'process (load + drain window)':<34}{'CPU s':>10}{'CPU %':>10}{'peak RSS MiB':>14}",
