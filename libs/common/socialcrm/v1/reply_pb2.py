@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from socialcrm.v1 import common_pb2 as socialcrm_dot_v1_dot_common__pb2
 from socialcrm.v1 import options_pb2 as socialcrm_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18socialcrm/v1/reply.proto\x12\x0csocialcrm.v1\x1a\x19socialcrm/v1/common.proto\x1a\x1asocialcrm/v1/options.proto\"\xd7\x01\n\x05Reply\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x1c\n\x14interaction_event_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x12\n\nis_private\x18\x06 \x01(\x08\x12\x0e\n\x06status\x18\x07 \x01(\t:(\x8a\xb5\x18\x11social.replies.v1\x92\xb5\x18\x0f\x63onversation_idb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18socialcrm/v1/reply.proto\x12\x0csocialcrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19socialcrm/v1/common.proto\x1a\x1asocialcrm/v1/options.proto\"\xdd\x03\n\x05Reply\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x1c\n\x14interaction_event_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x12\n\nis_private\x18\x06 \x01(\x08\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x16\n\x0e\x66irst_response\x18\x08 \x01(\x08\x12\x1e\n\x16\x66irst_response_seconds\x18\t \x01(\x01\x12+\n\nsla_status\x18\n \x01(\x0e\x32\x17.socialcrm.v1.SlaStatus\x12\x30\n\x0csla_deadline\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12resolution_seconds\x18\x0c \x01(\x01\x12\r\n\x05queue\x18\r \x01(\t\x12\x1f\n\x17in_reply_to_external_id\x18\x0e \x01(\t\x12!\n\x19recipient_channel_user_id\x18\x0f \x01(\t:(\x8a\xb5\x18\x11social.replies.v1\x92\xb5\x18\x0f\x63onversation_id*T\n\tSlaStatus\x12\x1a\n\x16SLA_STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSLA_STATUS_MET\x10\x01\x12\x17\n\x13SLA_STATUS_BREACHED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REPLY']._loaded_options = None
   _globals['_REPLY']._serialized_options = b'\212\265\030\021social.replies.v1\222\265\030\017conversation_id'
-  _globals['_REPLY']._serialized_start=98
-  _globals['_REPLY']._serialized_end=313
+  _globals['_SLASTATUS']._serialized_start=610
+  _globals['_SLASTATUS']._serialized_end=694
+  _globals['_REPLY']._serialized_start=131
+  _globals['_REPLY']._serialized_end=608
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,8 @@ social.replies.v1: an agent's answer or status change for an interaction."""
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from socialcrm.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -17,6 +19,24 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _SlaStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SlaStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SLA_STATUS_UNSPECIFIED: _SlaStatus.ValueType  # 0
+    SLA_STATUS_MET: _SlaStatus.ValueType  # 1
+    SLA_STATUS_BREACHED: _SlaStatus.ValueType  # 2
+
+class SlaStatus(_SlaStatus, metaclass=_SlaStatusEnumTypeWrapper):
+    """Whether the first response came within the SLA deadline."""
+
+SLA_STATUS_UNSPECIFIED: SlaStatus.ValueType  # 0
+SLA_STATUS_MET: SlaStatus.ValueType  # 1
+SLA_STATUS_BREACHED: SlaStatus.ValueType  # 2
+Global___SlaStatus: _TypeAlias = SlaStatus  # noqa: Y015
+
 @_typing.final
 class Reply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -28,6 +48,14 @@ class Reply(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     IS_PRIVATE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    FIRST_RESPONSE_FIELD_NUMBER: _builtins.int
+    FIRST_RESPONSE_SECONDS_FIELD_NUMBER: _builtins.int
+    SLA_STATUS_FIELD_NUMBER: _builtins.int
+    SLA_DEADLINE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_SECONDS_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    IN_REPLY_TO_EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    RECIPIENT_CHANNEL_USER_ID_FIELD_NUMBER: _builtins.int
     interaction_event_id: _builtins.str
     """event_id of the interaction answered."""
     conversation_id: _builtins.str
@@ -37,8 +65,24 @@ class Reply(_message.Message):
     """True when the reply goes out privately (DM, chat) rather than in public."""
     status: _builtins.str
     """New case status set with the reply, empty when unchanged."""
+    first_response: _builtins.bool
+    """True when this reply is the interaction's first response."""
+    first_response_seconds: _builtins.float
+    """Seconds from the interaction (header.occurred_at of the interaction) to its first response."""
+    sla_status: Global___SlaStatus.ValueType
+    resolution_seconds: _builtins.float
+    """Seconds from the interaction to its resolution, set when status becomes "resolved"."""
+    queue: _builtins.str
+    """Queue that owned the interaction."""
+    in_reply_to_external_id: _builtins.str
+    """Where to answer on the network: the interaction's external id and, for private
+    replies, the author's id on the channel.
+    """
+    recipient_channel_user_id: _builtins.str
     @_builtins.property
     def header(self) -> _common_pb2.EventHeader: ...
+    @_builtins.property
+    def sla_deadline(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -49,10 +93,18 @@ class Reply(_message.Message):
         text: _builtins.str = ...,
         is_private: _builtins.bool = ...,
         status: _builtins.str = ...,
+        first_response: _builtins.bool = ...,
+        first_response_seconds: _builtins.float = ...,
+        sla_status: Global___SlaStatus.ValueType = ...,
+        sla_deadline: _timestamp_pb2.Timestamp | None = ...,
+        resolution_seconds: _builtins.float = ...,
+        queue: _builtins.str = ...,
+        in_reply_to_external_id: _builtins.str = ...,
+        recipient_channel_user_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "sla_deadline", b"sla_deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "conversation_id", b"conversation_id", "header", b"header", "interaction_event_id", b"interaction_event_id", "is_private", b"is_private", "status", b"status", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "conversation_id", b"conversation_id", "first_response", b"first_response", "first_response_seconds", b"first_response_seconds", "header", b"header", "in_reply_to_external_id", b"in_reply_to_external_id", "interaction_event_id", b"interaction_event_id", "is_private", b"is_private", "queue", b"queue", "recipient_channel_user_id", b"recipient_channel_user_id", "resolution_seconds", b"resolution_seconds", "sla_deadline", b"sla_deadline", "sla_status", b"sla_status", "status", b"status", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -28,7 +28,7 @@ from socialcrm.v1 import enriched_pb2 as socialcrm_dot_v1_dot_enriched__pb2
 from socialcrm.v1 import options_pb2 as socialcrm_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19socialcrm/v1/routed.proto\x12\x0csocialcrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19socialcrm/v1/common.proto\x1a\x1bsocialcrm/v1/enriched.proto\x1a\x1asocialcrm/v1/options.proto\"\xfd\x01\n\x07Routing\x12\r\n\x05queue\x18\x01 \x01(\t\x12(\n\x08priority\x18\x02 \x01(\x0e\x32\x16.socialcrm.v1.Priority\x12\x30\n\x0csla_deadline\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eneeds_response\x18\x04 \x01(\x08\x12\x11\n\tescalated\x18\x05 \x01(\x08\x12\x19\n\x11\x65scalation_reason\x18\x06 \x01(\t\x12\x19\n\x11next_best_channel\x18\x07 \x01(\t\x12\x0f\n\x07rule_id\x18\x08 \x01(\t\x12\x15\n\rrules_version\x18\t \x01(\t\"\xd9\x01\n\x11RoutedInteraction\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x33\n\x08\x65nriched\x18\x02 \x01(\x0b\x32!.socialcrm.v1.EnrichedInteraction\x12&\n\x07routing\x18\x03 \x01(\x0b\x32\x15.socialcrm.v1.Routing:<\x8a\xb5\x18\x10social.routed.v1\x92\xb5\x18$enriched.interaction.conversation_idb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19socialcrm/v1/routed.proto\x12\x0csocialcrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19socialcrm/v1/common.proto\x1a\x1bsocialcrm/v1/enriched.proto\x1a\x1asocialcrm/v1/options.proto\"\x99\x03\n\x07Routing\x12\r\n\x05queue\x18\x01 \x01(\t\x12(\n\x08priority\x18\x02 \x01(\x0e\x32\x16.socialcrm.v1.Priority\x12\x30\n\x0csla_deadline\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eneeds_response\x18\x04 \x01(\x08\x12\x11\n\tescalated\x18\x05 \x01(\x08\x12\x19\n\x11\x65scalation_reason\x18\x06 \x01(\t\x12\x19\n\x11next_best_channel\x18\x07 \x01(\t\x12\x0f\n\x07rule_id\x18\x08 \x01(\t\x12\x15\n\rrules_version\x18\t \x01(\t\x12\x0c\n\x04team\x18\n \x01(\t\x12\x15\n\rcustomer_tier\x18\x0b \x01(\t\x12\x1e\n\x16outside_business_hours\x18\x0c \x01(\x08\x12\x17\n\x0frequested_queue\x18\r \x01(\t\x12\x1c\n\x14\x63ustomer_expectation\x18\x0e \x01(\t\x12\x1e\n\x16\x65scalation_trigger_ids\x18\x0f \x03(\t\"\xd9\x01\n\x11RoutedInteraction\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x33\n\x08\x65nriched\x18\x02 \x01(\x0b\x32!.socialcrm.v1.EnrichedInteraction\x12&\n\x07routing\x18\x03 \x01(\x0b\x32\x15.socialcrm.v1.Routing:<\x8a\xb5\x18\x10social.routed.v1\x92\xb5\x18$enriched.interaction.conversation_id\"\x86\x03\n\nEscalation\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x1c\n\x14interaction_event_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nfrom_queue\x18\x06 \x01(\t\x12\x10\n\x08to_queue\x18\x07 \x01(\t\x12(\n\x08priority\x18\x08 \x01(\x0e\x32\x16.socialcrm.v1.Priority\x12\x30\n\x0csla_deadline\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65scalated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrules_version\x18\x0b \x01(\t:,\x8a\xb5\x18\x15social.escalations.v1\x92\xb5\x18\x0f\x63onversation_id\"\xbb\x05\n\x13InteractionSlaState\x12\x1c\n\x14interaction_event_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12&\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x15.socialcrm.v1.Channel\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x0c\n\x04team\x18\x06 \x01(\t\x12(\n\x08priority\x18\x07 \x01(\x0e\x32\x16.socialcrm.v1.Priority\x12\x15\n\rcustomer_tier\x18\x08 \x01(\t\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csla_deadline\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x66irst_level_queue\x18\x0b \x01(\t\x12\x33\n\x0fsecond_level_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12second_level_queue\x18\r \x01(\t\x12\x18\n\x10\x65scalation_level\x18\x0e \x01(\x05\x12\x35\n\x11\x66irst_response_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x10 \x01(\t\x12\x15\n\rrules_version\x18\x11 \x01(\t\x12\x15\n\rauthor_handle\x18\x12 \x01(\t\x12\x1e\n\x16\x61uthor_channel_user_id\x18\x13 \x01(\t\x12\x11\n\tis_public\x18\x14 \x01(\x08\x12\x10\n\x08revision\x18\x15 \x01(\x03:/\x8a\xb5\x18\x13router.sla-state.v1\x92\xb5\x18\x14interaction_event_idb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROUTEDINTERACTION']._loaded_options = None
   _globals['_ROUTEDINTERACTION']._serialized_options = b'\212\265\030\020social.routed.v1\222\265\030$enriched.interaction.conversation_id'
+  _globals['_ESCALATION']._loaded_options = None
+  _globals['_ESCALATION']._serialized_options = b'\212\265\030\025social.escalations.v1\222\265\030\017conversation_id'
+  _globals['_INTERACTIONSLASTATE']._loaded_options = None
+  _globals['_INTERACTIONSLASTATE']._serialized_options = b'\212\265\030\023router.sla-state.v1\222\265\030\024interaction_event_id'
   _globals['_ROUTING']._serialized_start=161
-  _globals['_ROUTING']._serialized_end=414
-  _globals['_ROUTEDINTERACTION']._serialized_start=417
-  _globals['_ROUTEDINTERACTION']._serialized_end=634
+  _globals['_ROUTING']._serialized_end=570
+  _globals['_ROUTEDINTERACTION']._serialized_start=573
+  _globals['_ROUTEDINTERACTION']._serialized_end=790
+  _globals['_ESCALATION']._serialized_start=793
+  _globals['_ESCALATION']._serialized_end=1183
+  _globals['_INTERACTIONSLASTATE']._serialized_start=1186
+  _globals['_INTERACTIONSLASTATE']._serialized_end=1885
 # @@protoc_insertion_point(module_scope)

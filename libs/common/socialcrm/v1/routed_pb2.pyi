@@ -3,9 +3,11 @@
 isort:skip_file
 social.routed.v1: an enriched interaction plus the routing decision."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from socialcrm.v1 import common_pb2 as _common_pb2
 from socialcrm.v1 import enriched_pb2 as _enriched_pb2
 import builtins as _builtins
@@ -32,6 +34,12 @@ class Routing(_message.Message):
     NEXT_BEST_CHANNEL_FIELD_NUMBER: _builtins.int
     RULE_ID_FIELD_NUMBER: _builtins.int
     RULES_VERSION_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    CUSTOMER_TIER_FIELD_NUMBER: _builtins.int
+    OUTSIDE_BUSINESS_HOURS_FIELD_NUMBER: _builtins.int
+    REQUESTED_QUEUE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_EXPECTATION_FIELD_NUMBER: _builtins.int
+    ESCALATION_TRIGGER_IDS_FIELD_NUMBER: _builtins.int
     queue: _builtins.str
     """Queue that owns the interaction, e.g. "customer-service-fr", "community"."""
     priority: _common_pb2.Priority.ValueType
@@ -44,8 +52,22 @@ class Routing(_message.Message):
     rule_id: _builtins.str
     """Id and version of the rule that matched, stamped for audit."""
     rules_version: _builtins.str
+    team: _builtins.str
+    """Team that owns the queue, e.g. "customer-service"."""
+    customer_tier: _builtins.str
+    """Customer tier the SLA was chosen for ("standard" when the CRM gave none)."""
+    outside_business_hours: _builtins.bool
+    """True when the queue the rule chose was closed and the interaction fell back."""
+    requested_queue: _builtins.str
+    """Queue the matching rule chose before the business-hours fallback."""
+    customer_expectation: _builtins.str
+    """What to tell the customer about when an answer will come (outside hours), empty otherwise."""
     @_builtins.property
     def sla_deadline(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def escalation_trigger_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the escalation triggers that matched (high risk), empty when none."""
+
     def __init__(
         self,
         *,
@@ -58,10 +80,16 @@ class Routing(_message.Message):
         next_best_channel: _builtins.str = ...,
         rule_id: _builtins.str = ...,
         rules_version: _builtins.str = ...,
+        team: _builtins.str = ...,
+        customer_tier: _builtins.str = ...,
+        outside_business_hours: _builtins.bool = ...,
+        requested_queue: _builtins.str = ...,
+        customer_expectation: _builtins.str = ...,
+        escalation_trigger_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sla_deadline", b"sla_deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["escalated", b"escalated", "escalation_reason", b"escalation_reason", "needs_response", b"needs_response", "next_best_channel", b"next_best_channel", "priority", b"priority", "queue", b"queue", "rule_id", b"rule_id", "rules_version", b"rules_version", "sla_deadline", b"sla_deadline"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_expectation", b"customer_expectation", "customer_tier", b"customer_tier", "escalated", b"escalated", "escalation_reason", b"escalation_reason", "escalation_trigger_ids", b"escalation_trigger_ids", "needs_response", b"needs_response", "next_best_channel", b"next_best_channel", "outside_business_hours", b"outside_business_hours", "priority", b"priority", "queue", b"queue", "requested_queue", b"requested_queue", "rule_id", b"rule_id", "rules_version", b"rules_version", "sla_deadline", b"sla_deadline", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -94,3 +122,157 @@ class RoutedInteraction(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RoutedInteraction: _TypeAlias = RoutedInteraction  # noqa: Y015
+
+@_typing.final
+class Escalation(_message.Message):
+    """social.escalations.v1: an interaction handed up because of high risk or a missed SLA."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    INTERACTION_EVENT_ID_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    FROM_QUEUE_FIELD_NUMBER: _builtins.int
+    TO_QUEUE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    SLA_DEADLINE_FIELD_NUMBER: _builtins.int
+    ESCALATED_AT_FIELD_NUMBER: _builtins.int
+    RULES_VERSION_FIELD_NUMBER: _builtins.int
+    interaction_event_id: _builtins.str
+    conversation_id: _builtins.str
+    level: _builtins.int
+    """0: immediate (high risk seen at routing); 1 and 2: first and second SLA level."""
+    reason: _builtins.str
+    from_queue: _builtins.str
+    to_queue: _builtins.str
+    """Queue that must act now, e.g. "customer-service-lead"."""
+    priority: _common_pb2.Priority.ValueType
+    rules_version: _builtins.str
+    @_builtins.property
+    def header(self) -> _common_pb2.EventHeader:
+        """event_id derived from the interaction and the level: one escalation per level."""
+
+    @_builtins.property
+    def sla_deadline(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def escalated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        header: _common_pb2.EventHeader | None = ...,
+        interaction_event_id: _builtins.str = ...,
+        conversation_id: _builtins.str = ...,
+        level: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        from_queue: _builtins.str = ...,
+        to_queue: _builtins.str = ...,
+        priority: _common_pb2.Priority.ValueType = ...,
+        sla_deadline: _timestamp_pb2.Timestamp | None = ...,
+        escalated_at: _timestamp_pb2.Timestamp | None = ...,
+        rules_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["escalated_at", b"escalated_at", "header", b"header", "sla_deadline", b"sla_deadline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "escalated_at", b"escalated_at", "from_queue", b"from_queue", "header", b"header", "interaction_event_id", b"interaction_event_id", "level", b"level", "priority", b"priority", "reason", b"reason", "rules_version", b"rules_version", "sla_deadline", b"sla_deadline", "to_queue", b"to_queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Escalation: _TypeAlias = Escalation  # noqa: Y015
+
+@_typing.final
+class InteractionSlaState(_message.Message):
+    """router.sla-state.v1 (compacted, key = interaction event_id): the router's durable SLA
+    timers and reply state, re-read at start so timers survive a restart. A tombstone (null
+    value) ends the tracking of a resolved interaction.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_EVENT_ID_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    CUSTOMER_TIER_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    SLA_DEADLINE_FIELD_NUMBER: _builtins.int
+    FIRST_LEVEL_QUEUE_FIELD_NUMBER: _builtins.int
+    SECOND_LEVEL_AT_FIELD_NUMBER: _builtins.int
+    SECOND_LEVEL_QUEUE_FIELD_NUMBER: _builtins.int
+    ESCALATION_LEVEL_FIELD_NUMBER: _builtins.int
+    FIRST_RESPONSE_AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RULES_VERSION_FIELD_NUMBER: _builtins.int
+    AUTHOR_HANDLE_FIELD_NUMBER: _builtins.int
+    AUTHOR_CHANNEL_USER_ID_FIELD_NUMBER: _builtins.int
+    IS_PUBLIC_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    interaction_event_id: _builtins.str
+    conversation_id: _builtins.str
+    channel: _common_pb2.Channel.ValueType
+    external_id: _builtins.str
+    queue: _builtins.str
+    team: _builtins.str
+    priority: _common_pb2.Priority.ValueType
+    customer_tier: _builtins.str
+    first_level_queue: _builtins.str
+    second_level_queue: _builtins.str
+    escalation_level: _builtins.int
+    """Highest SLA level already escalated: 0 none, 1 or 2."""
+    status: _builtins.str
+    """Case status set by agents ("open", "pending", "resolved"...)."""
+    rules_version: _builtins.str
+    author_handle: _builtins.str
+    """Author coordinates for private replies."""
+    author_channel_user_id: _builtins.str
+    is_public: _builtins.bool
+    revision: _builtins.int
+    """Incremented on every change: a replica applies a changelog record only when it is not
+    older than what it holds.
+    """
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sla_deadline(self) -> _timestamp_pb2.Timestamp:
+        """First level fires at sla_deadline (to first_level_queue), second at second_level_at."""
+
+    @_builtins.property
+    def second_level_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def first_response_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        interaction_event_id: _builtins.str = ...,
+        conversation_id: _builtins.str = ...,
+        channel: _common_pb2.Channel.ValueType = ...,
+        external_id: _builtins.str = ...,
+        queue: _builtins.str = ...,
+        team: _builtins.str = ...,
+        priority: _common_pb2.Priority.ValueType = ...,
+        customer_tier: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        sla_deadline: _timestamp_pb2.Timestamp | None = ...,
+        first_level_queue: _builtins.str = ...,
+        second_level_at: _timestamp_pb2.Timestamp | None = ...,
+        second_level_queue: _builtins.str = ...,
+        escalation_level: _builtins.int = ...,
+        first_response_at: _timestamp_pb2.Timestamp | None = ...,
+        status: _builtins.str = ...,
+        rules_version: _builtins.str = ...,
+        author_handle: _builtins.str = ...,
+        author_channel_user_id: _builtins.str = ...,
+        is_public: _builtins.bool = ...,
+        revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_response_at", b"first_response_at", "occurred_at", b"occurred_at", "second_level_at", b"second_level_at", "sla_deadline", b"sla_deadline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_channel_user_id", b"author_channel_user_id", "author_handle", b"author_handle", "channel", b"channel", "conversation_id", b"conversation_id", "customer_tier", b"customer_tier", "escalation_level", b"escalation_level", "external_id", b"external_id", "first_level_queue", b"first_level_queue", "first_response_at", b"first_response_at", "interaction_event_id", b"interaction_event_id", "is_public", b"is_public", "occurred_at", b"occurred_at", "priority", b"priority", "queue", b"queue", "revision", b"revision", "rules_version", b"rules_version", "second_level_at", b"second_level_at", "second_level_queue", b"second_level_queue", "sla_deadline", b"sla_deadline", "status", b"status", "team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InteractionSlaState: _TypeAlias = InteractionSlaState  # noqa: Y015

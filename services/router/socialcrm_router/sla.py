@@ -1,0 +1,225 @@
+"""SLA timers, escalations and reply metrics (pure logic).
+
+An interaction that needs a response gets an ``InteractionSlaState``: its deadline and
+the two escalation levels. ``due_levels`` says which levels must fire at a given time;
+``record_reply`` computes first response time, SLA met/breached and resolution time,
+and the state after the reply (``None`` once resolved: nothing left to watch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from socialcrm import contract
+from socialcrm.v1 import common_pb2, kpi_pb2, reply_pb2, routed_pb2
+from socialcrm_router.rules import RuleSet
+
+RESOLVED = "resolved"
+IMMEDIATE_LEVEL = 0
+ESCALATION_SUMMARY = {
+    1: "no first response by the SLA deadline",
+    2: "still no first response after the second escalation delay",
+}
+
+
+def _at(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def sla_state_for(
+    routed: routed_pb2.RoutedInteraction, rules: RuleSet
+) -> routed_pb2.InteractionSlaState:
+    """The timers of a routed interaction (kept only when it needs a response)."""
+    routing, interaction = routed.routing, routed.enriched.interaction
+    deadline = _at(routing.sla_deadline)
+    queue = rules.queues.get(routing.queue)
+    return routed_pb2.InteractionSlaState(
+        interaction_event_id=routed.header.event_id,
+        conversation_id=interaction.conversation_id,
+        channel=routed.header.channel,
+        external_id=routed.header.external_id,
+        queue=routing.queue,
+        team=routing.team,
+        priority=routing.priority,
+        customer_tier=routing.customer_tier,
+        occurred_at=interaction.header.occurred_at,
+        sla_deadline=routing.sla_deadline,
+        first_level_queue=queue.first_level_queue if queue else f"{routing.team}-lead",
+        second_level_at=contract.timestamp(deadline + rules.escalation.second_level_after),
+        second_level_queue=rules.escalation.second_level_queue,
+        status="open",
+        rules_version=routing.rules_version,
+        author_handle=interaction.author.handle,
+        author_channel_user_id=interaction.author.channel_user_id,
+        is_public=interaction.is_public,
+        revision=1,
+    )
+
+
+def _seconds(ts: Timestamp) -> float:
+    return ts.seconds + ts.nanos * 1e-9
+
+
+def next_due(state: routed_pb2.InteractionSlaState) -> float | None:
+    """When (epoch seconds) the next level is due; None when nothing is left to fire."""
+    if state.escalation_level >= 2 or state.HasField("first_response_at"):
+        return None
+    if state.status == RESOLVED:
+        return None
+    if state.escalation_level < 1:
+        return _seconds(state.sla_deadline)
+    return _seconds(state.second_level_at)
+
+
+def due_levels(state: routed_pb2.InteractionSlaState, now: datetime) -> list[int]:
+    """SLA levels not yet escalated whose time has come (none once answered)."""
+    if next_due(state) is None:
+        return []
+    at = now.timestamp()
+    levels = []
+    if state.escalation_level < 1 and at >= _seconds(state.sla_deadline):
+        levels.append(1)
+    if at >= _seconds(state.second_level_at):
+        levels.append(2)
+    return levels
+
+
+def escalated(state: routed_pb2.InteractionSlaState, level: int) -> routed_pb2.InteractionSlaState:
+    after = routed_pb2.InteractionSlaState()
+    after.CopyFrom(state)
+    after.escalation_level = max(state.escalation_level, level)
+    after.revision = state.revision + 1
+    return after
+
+
+def _header(
+    state: routed_pb2.InteractionSlaState, purpose: str, now: datetime
+) -> common_pb2.EventHeader:
+    return common_pb2.EventHeader(
+        event_id=contract.derived_event_id(state.interaction_event_id, purpose),
+        channel=state.channel,
+        external_id=state.external_id,
+        occurred_at=contract.timestamp(now),
+        ingested_at=contract.timestamp(now),
+        schema_version=contract.SCHEMA_VERSION,
+        producer="router",
+    )
+
+
+def escalation_event(
+    state: routed_pb2.InteractionSlaState, level: int, reason: str, now: datetime
+) -> routed_pb2.Escalation:
+    """Level 0 (immediate) and 1 go to the team lead queue, level 2 further up."""
+    return routed_pb2.Escalation(
+        header=_header(state, f"escalation/{level}", now),
+        interaction_event_id=state.interaction_event_id,
+        conversation_id=state.conversation_id,
+        level=level,
+        reason=reason,
+        from_queue=state.queue,
+        to_queue=state.second_level_queue if level == 2 else state.first_level_queue,
+        priority=state.priority,
+        sla_deadline=state.sla_deadline,
+        escalated_at=contract.timestamp(now),
+        rules_version=state.rules_version,
+    )
+
+
+def escalation_alert(escalation: routed_pb2.Escalation, kind: str) -> kpi_pb2.Alert:
+    header = common_pb2.EventHeader()
+    header.CopyFrom(escalation.header)
+    header.event_id = contract.derived_event_id(escalation.header.event_id, "alert")
+    critical = escalation.level != 1
+    return kpi_pb2.Alert(
+        header=header,
+        alert_key=f"{kind}:{escalation.interaction_event_id}",
+        kind=kind,
+        severity=kpi_pb2.SEVERITY_CRITICAL if critical else kpi_pb2.SEVERITY_WARNING,
+        summary=f"{escalation.reason} (level {escalation.level}, {escalation.from_queue}"
+        f" -> {escalation.to_queue})",
+        detected_at=escalation.escalated_at,
+        evidence={"level": float(escalation.level)},
+        sample_event_ids=[escalation.interaction_event_id],
+    )
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    first_response: bool
+    first_response_seconds: float
+    sla_status: reply_pb2.SlaStatus.ValueType
+    resolution_seconds: float
+    # State to keep after the reply; None when the interaction is resolved.
+    state: routed_pb2.InteractionSlaState | None
+
+
+def record_reply(
+    state: routed_pb2.InteractionSlaState, at: datetime, *, has_text: bool, status: str
+) -> ReplyOutcome:
+    """Metrics of a reply (``has_text``) or status change made at ``at``."""
+    after = routed_pb2.InteractionSlaState()
+    after.CopyFrom(state)
+    after.revision = state.revision + 1
+    first = has_text and not state.HasField("first_response_at")
+    if first:
+        after.first_response_at.CopyFrom(contract.timestamp(at))
+    if status:
+        after.status = status
+    occurred_at = _at(state.occurred_at)
+    first_response_seconds = 0.0
+    sla_status = reply_pb2.SLA_STATUS_UNSPECIFIED
+    if after.HasField("first_response_at"):
+        responded_at = _at(after.first_response_at)
+        first_response_seconds = (responded_at - occurred_at).total_seconds()
+        met = responded_at <= _at(state.sla_deadline)
+        sla_status = reply_pb2.SLA_STATUS_MET if met else reply_pb2.SLA_STATUS_BREACHED
+    resolved = after.status == RESOLVED
+    return ReplyOutcome(
+        first_response=first,
+        first_response_seconds=first_response_seconds,
+        sla_status=sla_status,
+        resolution_seconds=(at - occurred_at).total_seconds() if resolved else 0.0,
+        state=None if resolved else after,
+    )
+
+
+def reply_message(
+    state: routed_pb2.InteractionSlaState,
+    outcome: ReplyOutcome,
+    *,
+    reply_event_id: str,
+    agent_id: str,
+    text: str,
+    is_private: bool,
+    status: str,
+    at: datetime,
+) -> reply_pb2.Reply:
+    return reply_pb2.Reply(
+        header=common_pb2.EventHeader(
+            event_id=reply_event_id,
+            channel=state.channel,
+            # The network gives the reply its own id only once sent: until then it is ours.
+            external_id=f"reply:{reply_event_id}",
+            occurred_at=contract.timestamp(at),
+            ingested_at=contract.timestamp(at),
+            schema_version=contract.SCHEMA_VERSION,
+            producer="router",
+        ),
+        interaction_event_id=state.interaction_event_id,
+        conversation_id=state.conversation_id,
+        agent_id=agent_id,
+        text=text,
+        is_private=is_private,
+        status=status,
+        first_response=outcome.first_response,
+        first_response_seconds=outcome.first_response_seconds,
+        sla_status=outcome.sla_status,
+        sla_deadline=state.sla_deadline,
+        resolution_seconds=outcome.resolution_seconds,
+        queue=state.queue,
+        in_reply_to_external_id=state.external_id,
+        recipient_channel_user_id=state.author_channel_user_id,
+    )

@@ -1,0 +1,70 @@
+"""The reply loop on the running platform: an X complaint is routed, then answered through
+the router's API, which measures the first response against the SLA."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from socialcrm_devstack.stack import LocalStack
+from tests.fixtures.payloads import x_tweet_event
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], wait_seconds: float = 30) -> T:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met within {wait_seconds}s")
+
+
+def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(
+    platform: LocalStack,
+) -> None:
+    router = platform.url("router")
+    tweet_id = str(uuid.uuid4().int)[:19]
+    response = httpx.post(
+        f"{platform.url('ingest')}/v1/webhooks/x",
+        json=x_tweet_event(tweet_id, text="Ma commande n'est jamais arrivée, c'est inadmissible"),
+    )
+    assert response.status_code == 200, response.text
+    [event_id] = response.json()["event_ids"]
+
+    def routed() -> dict[str, object] | None:
+        found = httpx.get(f"{router}/v1/interactions/{event_id}")
+        return found.json() if found.status_code == 200 else None
+
+    state = eventually(routed)
+    assert state["queue"] == "customer-service-fr"
+    assert state["rules_version"] == httpx.get(f"{router}/v1/rules").json()["version"]
+
+    reply = httpx.post(
+        f"{router}/v1/interactions/{event_id}/replies",
+        json={"text": "Bonjour, nous regardons votre commande", "agent_id": "agent-1"},
+    )
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["first_response"]
+    assert reply.json()["sla_status"] in ("met", "breached")
+    assert reply.json()["first_response_seconds"] > 0
+
+    resolved = httpx.post(
+        f"{router}/v1/interactions/{event_id}/status",
+        json={"status": "resolved", "agent_id": "agent-1"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["resolution_seconds"] >= reply.json()["first_response_seconds"]
+    assert httpx.get(f"{router}/v1/interactions/{event_id}").status_code == 404
+
+    invalid = httpx.post(f"{router}/v1/interactions/{event_id}/replies", json={"text": ""})
+    assert invalid.status_code == 422

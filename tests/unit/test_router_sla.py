@@ -1,0 +1,194 @@
+"""SLA timers, escalations, reply metrics and outbound request shapes (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from socialcrm import contract
+from socialcrm.settings import ServiceSettings
+from socialcrm.v1 import common_pb2, kpi_pb2, reply_pb2, routed_pb2
+from socialcrm_router.decide import route
+from socialcrm_router.outbound import outbound_request
+from socialcrm_router.rules import parse_rules
+from socialcrm_router.sla import (
+    due_levels,
+    escalated,
+    escalation_alert,
+    escalation_event,
+    record_reply,
+    reply_message,
+    sla_state_for,
+)
+from socialcrm_router.state import RouterProducer, SlaStateStore
+from tests.unit.test_router_rules import MONDAY_MORNING, RULES, enriched
+
+T0 = MONDAY_MORNING
+
+
+def state_at_routing(reach: float = 0.1) -> routed_pb2.InteractionSlaState:
+    rules = parse_rules(RULES)
+    return sla_state_for(route(enriched(reach=reach), rules, T0), rules)
+
+
+def test_the_timer_state_carries_the_deadline_and_both_escalation_levels() -> None:
+    state = state_at_routing()
+    assert state.sla_deadline.ToDatetime(tzinfo=UTC) == T0 + timedelta(hours=4)
+    assert state.second_level_at.ToDatetime(tzinfo=UTC) == T0 + timedelta(hours=6)
+    assert state.first_level_queue == "customer-service-lead"
+    assert state.second_level_queue == "duty-manager"
+    assert (state.escalation_level, state.status, state.revision) == (0, "open", 1)
+
+
+def test_levels_fire_once_each_after_their_deadline() -> None:
+    state = state_at_routing()
+    assert due_levels(state, T0 + timedelta(hours=3, minutes=59)) == []
+    assert due_levels(state, T0 + timedelta(hours=4)) == [1]
+    after_first = escalated(state, 1)
+    assert after_first.revision == state.revision + 1
+    assert due_levels(after_first, T0 + timedelta(hours=5)) == []
+    assert due_levels(after_first, T0 + timedelta(hours=6)) == [2]
+    assert due_levels(escalated(after_first, 2), T0 + timedelta(days=3)) == []
+    # After a long outage both levels are due at once.
+    assert due_levels(state, T0 + timedelta(days=1)) == [1, 2]
+
+
+def test_an_answered_interaction_never_escalates() -> None:
+    outcome = record_reply(state_at_routing(), T0 + timedelta(minutes=5), has_text=True, status="")
+    assert outcome.state is not None
+    assert due_levels(outcome.state, T0 + timedelta(days=1)) == []
+
+
+def test_escalation_events_go_to_the_lead_then_further_up_with_stable_ids() -> None:
+    state = state_at_routing()
+    now = T0 + timedelta(hours=4)
+    first = escalation_event(state, 1, "no first response", now)
+    second = escalation_event(state, 2, "still nothing", now)
+    assert (first.to_queue, second.to_queue) == ("customer-service-lead", "duty-manager")
+    assert first.from_queue == "cs-fr"
+    assert first.header.event_id == escalation_event(state, 1, "x", now).header.event_id
+    assert first.header.event_id != second.header.event_id
+    alert = escalation_alert(first, "sla_escalation")
+    assert alert.kind == "sla_escalation"
+    assert alert.severity == kpi_pb2.SEVERITY_WARNING
+    assert alert.alert_key == f"sla_escalation:{state.interaction_event_id}"
+    assert list(alert.sample_event_ids) == [state.interaction_event_id]
+    assert escalation_alert(second, "sla_escalation").severity == kpi_pb2.SEVERITY_CRITICAL
+    contract.validate(first)
+    contract.validate(alert)
+
+
+def test_first_response_time_and_sla_met_then_resolution_time() -> None:
+    state = state_at_routing()
+    first = record_reply(state, T0 + timedelta(minutes=30), has_text=True, status="pending")
+    assert first.first_response
+    assert first.first_response_seconds == 1800
+    assert first.sla_status == reply_pb2.SLA_STATUS_MET
+    assert first.resolution_seconds == 0
+    assert first.state is not None
+    assert first.state.status == "pending"
+    later = record_reply(first.state, T0 + timedelta(hours=5), has_text=True, status="")
+    assert not later.first_response
+    assert later.first_response_seconds == 1800  # still the first response's
+    assert later.sla_status == reply_pb2.SLA_STATUS_MET
+    assert later.state is not None
+    resolved = record_reply(later.state, T0 + timedelta(hours=6), has_text=False, status="resolved")
+    assert resolved.resolution_seconds == 6 * 3600
+    assert resolved.state is None
+
+
+def test_a_late_first_response_breaches_the_sla_and_a_status_change_is_no_response() -> None:
+    state = state_at_routing()
+    status_only = record_reply(state, T0 + timedelta(hours=1), has_text=False, status="pending")
+    assert not status_only.first_response
+    assert status_only.sla_status == reply_pb2.SLA_STATUS_UNSPECIFIED
+    assert status_only.state is not None
+    late = record_reply(status_only.state, T0 + timedelta(hours=5), has_text=True, status="")
+    assert late.first_response
+    assert late.sla_status == reply_pb2.SLA_STATUS_BREACHED
+
+
+def test_the_reply_message_points_at_the_interaction_on_its_network() -> None:
+    state = state_at_routing()
+    at = T0 + timedelta(minutes=10)
+    outcome = record_reply(state, at, has_text=True, status="")
+    reply = reply_message(
+        state,
+        outcome,
+        reply_event_id="r-1",
+        agent_id="agent-7",
+        text="Bonjour",
+        is_private=False,
+        status="",
+        at=at,
+    )
+    contract.validate(reply)
+    assert reply.interaction_event_id == state.interaction_event_id
+    assert reply.in_reply_to_external_id == "42"
+    assert reply.sla_status == reply_pb2.SLA_STATUS_MET
+    assert reply.first_response_seconds == 600
+    assert reply.queue == "cs-fr"
+
+
+def _reply(channel: int, *, private: bool, recipient: str = "") -> reply_pb2.Reply:
+    return reply_pb2.Reply(
+        header=common_pb2.EventHeader(channel=channel),  # type: ignore[arg-type]
+        text="Bonjour, nous regardons",
+        is_private=private,
+        in_reply_to_external_id="1850",
+        recipient_channel_user_id=recipient,
+    )
+
+
+def test_outbound_requests_follow_the_networks_reply_apis() -> None:
+    x_public = outbound_request(_reply(common_pb2.CHANNEL_X, private=False))
+    assert x_public is not None
+    assert (x_public.network, x_public.path) == ("x", "/2/tweets")
+    assert x_public.json == {
+        "text": "Bonjour, nous regardons",
+        "reply": {"in_reply_to_tweet_id": "1850"},
+    }
+    x_dm = outbound_request(_reply(common_pb2.CHANNEL_X, private=True, recipient="99"))
+    assert x_dm is not None
+    assert x_dm.path == "/2/dm_conversations/with/99/messages"
+    facebook = outbound_request(_reply(common_pb2.CHANNEL_FACEBOOK, private=False))
+    assert facebook is not None
+    assert (facebook.network, facebook.path) == ("meta", "/1850/comments")
+    assert facebook.json == {"message": "Bonjour, nous regardons"}
+    instagram = outbound_request(_reply(common_pb2.CHANNEL_INSTAGRAM, private=False))
+    assert instagram is not None
+    assert (instagram.path, instagram.params) == (
+        "/1850/replies",
+        {"message": "Bonjour, nous regardons"},
+    )
+    private = outbound_request(_reply(common_pb2.CHANNEL_FACEBOOK, private=True))
+    assert private is not None
+    assert private.path == "/me/messages"
+    assert private.json["recipient"] == {"comment_id": "1850"}
+    assert private.json["messaging_type"] == "RESPONSE"
+    status_only = _reply(common_pb2.CHANNEL_X, private=False)
+    status_only.text = ""
+    assert outbound_request(status_only) is None
+    assert outbound_request(_reply(common_pb2.CHANNEL_EMAIL, private=False)) is None
+
+
+def test_the_state_store_hands_out_each_due_timer_once_and_skips_answered_ones() -> None:
+    store = SlaStateStore(ServiceSettings(), RouterProducer(ServiceSettings(), "state", []))
+    late, answered, later = (state_at_routing() for _ in range(3))
+    late.interaction_event_id, answered.interaction_event_id = "late", "answered"
+    later.interaction_event_id = "later"
+    later.sla_deadline.CopyFrom(contract.timestamp(T0 + timedelta(hours=8)))
+    for state in (late, answered, later):
+        store.remember(state)
+    reply = record_reply(answered, T0 + timedelta(minutes=1), has_text=True, status="")
+    assert reply.state is not None
+    store.remember(reply.state)
+    due = store.pop_due(T0 + timedelta(hours=5))
+    assert [s.interaction_event_id for s in due] == ["answered", "late"]
+    assert [due_levels(s, T0 + timedelta(hours=5)) for s in due] == [[], [1]]
+    assert store.pop_due(T0 + timedelta(hours=5)) == []
+    # Escalating the first level schedules the second one.
+    store.remember(escalated(late, 1))
+    assert [s.interaction_event_id for s in store.pop_due(T0 + timedelta(hours=6))] == ["late"]
+    # An older revision from the changelog does not undo what the store holds.
+    store.remember(late)
+    assert store.states["late"].escalation_level == 1
