@@ -175,7 +175,9 @@ class StreamProcessor(Generic[In]):
     records, and records whose handler raises a non-transient error, go to the
     topic's dead-letter topic with the reason; the stream goes on. Transient errors
     (``transient_errors``, e.g. database unavailable) are retried with backoff
-    without committing, so nothing is skipped.
+    without committing, so nothing is skipped. ``before_commit``, when given, runs
+    after a batch's outputs are acknowledged and before its offsets are committed
+    (e.g. to make a service's state durable first).
     """
 
     def __init__(
@@ -187,6 +189,7 @@ class StreamProcessor(Generic[In]):
         handler: Handler[In],
         producer: EventProducer,
         transient_errors: tuple[type[BaseException], ...] = (),
+        before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.name = f"consumer:{contract.topic_of(input_type)}"
         self.settings = settings
@@ -196,6 +199,7 @@ class StreamProcessor(Generic[In]):
         self.handler = handler
         self.producer = producer
         self.transient_errors = transient_errors
+        self.before_commit = before_commit
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -285,6 +289,8 @@ class StreamProcessor(Generic[In]):
             return
         if pending:
             await asyncio.gather(*pending)
+        if self.before_commit is not None:
+            await self.before_commit()
         await self.consumer.commit({partition: OffsetAndMetadata(processed_until + 1, "")})
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> list[asyncio.Future[object]]:

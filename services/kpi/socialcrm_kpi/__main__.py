@@ -5,7 +5,9 @@ from socialcrm_kpi.app import KpiSettings, build_app
 
 
 def main() -> None:
-    run_service(KpiSettings, build_app, "KPI: counts routed interactions into Prometheus metrics.")
+    run_service(
+        KpiSettings, build_app, "KPI: windowed KPIs, viral-spike alerts and Prometheus metrics."
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
-"""Counting of routed interactions into KPI dimensions (pure logic).
+"""Dimensions of a routed interaction, and deduplication of redelivered events (pure logic).
 
-Walking-skeleton scope: running totals, deduplicated on event_id over a bounded
-recent window held in memory. Issue 7 brings windowed KPIs in faust tables that
-survive restarts, snapshots on kpi.snapshots.v1 and spike detection.
+The running Prometheus counters are deduplicated on event_id over a bounded recent
+window held in memory; the windowed KPIs live in ``windows`` and ``engine``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from socialcrm.v1 import common_pb2 as socialcrm_dot_v1_dot_common__pb2
 from socialcrm.v1 import options_pb2 as socialcrm_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16socialcrm/v1/kpi.proto\x12\x0csocialcrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19socialcrm/v1/common.proto\x1a\x1asocialcrm/v1/options.proto\"\xb0\x03\n\x0bKpiSnapshot\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x30\n\x0cwindow_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\ndimensions\x18\x04 \x03(\x0b\x32).socialcrm.v1.KpiSnapshot.DimensionsEntry\x12\x15\n\rdimension_key\x18\x05 \x01(\t\x12\x35\n\x06values\x18\x06 \x03(\x0b\x32%.socialcrm.v1.KpiSnapshot.ValuesEntry\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:%\x8a\xb5\x18\x10kpi.snapshots.v1\x92\xb5\x18\rdimension_key\"\xdb\x02\n\x05\x41lert\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x11\n\talert_key\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12(\n\x08severity\x18\x04 \x01(\x0e\x32\x16.socialcrm.v1.Severity\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08\x65vidence\x18\x07 \x03(\x0b\x32!.socialcrm.v1.Alert.EvidenceEntry\x12\x18\n\x10sample_event_ids\x18\x08 \x03(\t\x1a/\n\rEvidenceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:\x1a\x8a\xb5\x18\talerts.v1\x92\xb5\x18\talert_key*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16socialcrm/v1/kpi.proto\x12\x0csocialcrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19socialcrm/v1/common.proto\x1a\x1asocialcrm/v1/options.proto\"\xb0\x03\n\x0bKpiSnapshot\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x30\n\x0cwindow_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\ndimensions\x18\x04 \x03(\x0b\x32).socialcrm.v1.KpiSnapshot.DimensionsEntry\x12\x15\n\rdimension_key\x18\x05 \x01(\t\x12\x35\n\x06values\x18\x06 \x03(\x0b\x32%.socialcrm.v1.KpiSnapshot.ValuesEntry\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:%\x8a\xb5\x18\x10kpi.snapshots.v1\x92\xb5\x18\rdimension_key\"\xa9\x03\n\x05\x41lert\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.socialcrm.v1.EventHeader\x12\x11\n\talert_key\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12(\n\x08severity\x18\x04 \x01(\x0e\x32\x16.socialcrm.v1.Severity\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08\x65vidence\x18\x07 \x03(\x0b\x32!.socialcrm.v1.Alert.EvidenceEntry\x12\x18\n\x10sample_event_ids\x18\x08 \x03(\t\x12\r\n\x05\x62rand\x18\t \x01(\t\x12\r\n\x05topic\x18\n \x01(\t\x12.\n\x0btop_authors\x18\x0b \x03(\x0b\x32\x19.socialcrm.v1.AuthorReach\x1a/\n\rEvidenceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:\x1a\x8a\xb5\x18\talerts.v1\x92\xb5\x18\talert_key\",\n\x0b\x41uthorReach\x12\x0e\n\x06\x61uthor\x18\x01 \x01(\t\x12\r\n\x05reach\x18\x02 \x01(\x02\"\x80\x01\n\x08KpiState\x12\x11\n\tstate_key\x18\x01 \x01(\t\x12\x12\n\nstate_json\x18\x02 \x01(\t\x12.\n\nupdated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x1d\x8a\xb5\x18\x0ckpi.state.v1\x92\xb5\x18\tstate_key*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x15\n\x11SEVERITY_CRITICAL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,8 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ALERT_EVIDENCEENTRY']._serialized_options = b'8\001'
   _globals['_ALERT']._loaded_options = None
   _globals['_ALERT']._serialized_options = b'\212\265\030\talerts.v1\222\265\030\talert_key'
-  _globals['_SEVERITY']._serialized_start=913
-  _globals['_SEVERITY']._serialized_end=1013
+  _globals['_KPISTATE']._loaded_options = None
+  _globals['_KPISTATE']._serialized_options = b'\212\265\030\014kpi.state.v1\222\265\030\tstate_key'
+  _globals['_SEVERITY']._serialized_start=1168
+  _globals['_SEVERITY']._serialized_end=1268
   _globals['_KPISNAPSHOT']._serialized_start=129
   _globals['_KPISNAPSHOT']._serialized_end=561
   _globals['_KPISNAPSHOT_DIMENSIONSENTRY']._serialized_start=426
@@ -53,7 +55,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KPISNAPSHOT_VALUESENTRY']._serialized_start=477
   _globals['_KPISNAPSHOT_VALUESENTRY']._serialized_end=522
   _globals['_ALERT']._serialized_start=564
-  _globals['_ALERT']._serialized_end=911
-  _globals['_ALERT_EVIDENCEENTRY']._serialized_start=836
-  _globals['_ALERT_EVIDENCEENTRY']._serialized_end=883
+  _globals['_ALERT']._serialized_end=989
+  _globals['_ALERT_EVIDENCEENTRY']._serialized_start=914
+  _globals['_ALERT_EVIDENCEENTRY']._serialized_end=961
+  _globals['_AUTHORREACH']._serialized_start=991
+  _globals['_AUTHORREACH']._serialized_end=1035
+  _globals['_KPISTATE']._serialized_start=1038
+  _globals['_KPISTATE']._serialized_end=1166
 # @@protoc_insertion_point(module_scope)

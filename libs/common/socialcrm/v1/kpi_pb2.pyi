@@ -156,12 +156,18 @@ class Alert(_message.Message):
     DETECTED_AT_FIELD_NUMBER: _builtins.int
     EVIDENCE_FIELD_NUMBER: _builtins.int
     SAMPLE_EVENT_IDS_FIELD_NUMBER: _builtins.int
+    BRAND_FIELD_NUMBER: _builtins.int
+    TOPIC_FIELD_NUMBER: _builtins.int
+    TOP_AUTHORS_FIELD_NUMBER: _builtins.int
     alert_key: _builtins.str
     """Stable identity of what is alerting (e.g. "spike:acme:negative"), the record key."""
     kind: _builtins.str
     """"viral_spike", "sla_escalation", ..."""
     severity: Global___Severity.ValueType
     summary: _builtins.str
+    brand: _builtins.str
+    """Brand and topic (e.g. "all", "negative", "queue:customer-service-fr") alerting."""
+    topic: _builtins.str
     @_builtins.property
     def header(self) -> _common_pb2.EventHeader: ...
     @_builtins.property
@@ -174,6 +180,10 @@ class Alert(_message.Message):
     def sample_event_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """event_ids of the posts that best illustrate the alert."""
 
+    @_builtins.property
+    def top_authors(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuthorReach]:
+        """Authors of the alert's posts with the widest reach, widest first."""
+
     def __init__(
         self,
         *,
@@ -185,11 +195,70 @@ class Alert(_message.Message):
         detected_at: _timestamp_pb2.Timestamp | None = ...,
         evidence: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
         sample_event_ids: _abc.Iterable[_builtins.str] | None = ...,
+        brand: _builtins.str = ...,
+        topic: _builtins.str = ...,
+        top_authors: _abc.Iterable[Global___AuthorReach] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_at", b"detected_at", "header", b"header"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_key", b"alert_key", "detected_at", b"detected_at", "evidence", b"evidence", "header", b"header", "kind", b"kind", "sample_event_ids", b"sample_event_ids", "severity", b"severity", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_key", b"alert_key", "brand", b"brand", "detected_at", b"detected_at", "evidence", b"evidence", "header", b"header", "kind", b"kind", "sample_event_ids", b"sample_event_ids", "severity", b"severity", "summary", b"summary", "top_authors", b"top_authors", "topic", b"topic"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Alert: _TypeAlias = Alert  # noqa: Y015
+
+@_typing.final
+class AuthorReach(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    REACH_FIELD_NUMBER: _builtins.int
+    author: _builtins.str
+    reach: _builtins.float
+    """Author influence in [0, 1], as in Enrichment.reach."""
+    def __init__(
+        self,
+        *,
+        author: _builtins.str = ...,
+        reach: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "reach", b"reach"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorReach: _TypeAlias = AuthorReach  # noqa: Y015
+
+@_typing.final
+class KpiState(_message.Message):
+    """kpi.state.v1 (compacted, key = state_key): the kpi service's state (open windows, spike
+    baselines, backlog, applied offsets) as snapshots plus a journal of what it applied
+    since, re-read at start so the KPIs survive a restart. A tombstone drops a key.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_KEY_FIELD_NUMBER: _builtins.int
+    STATE_JSON_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    state_key: _builtins.str
+    """"<service name>/" then "journal/<seq>", "snapshot/<slot>/<part>" or "checkpoint"."""
+    state_json: _builtins.str
+    """JSON document under that key (internal to the kpi service, see its README)."""
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        state_key: _builtins.str = ...,
+        state_json: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state_json", b"state_json", "state_key", b"state_key", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KpiState: _TypeAlias = KpiState  # noqa: Y015

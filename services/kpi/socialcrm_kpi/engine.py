@@ -1,0 +1,228 @@
+"""What the kpi service computes from each event (pure logic: no I/O).
+
+``KpiEngine`` feeds routed interactions and replies into the event-time windows,
+the spike detector and the backlog, and returns what closed or fired, for the
+service to publish. Everything it applies is also appended to a journal: the state
+is a snapshot (``to_state``) plus the journal entries applied since, replayed in
+order by ``replay`` (event sourcing: the computations are deterministic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from socialcrm_kpi.backlog import Backlog, QueueBacklog
+from socialcrm_kpi.counting import InteractionDimensions
+from socialcrm_kpi.spikes import Post, Spike, SpikeDetector, SpikeSettings
+from socialcrm_kpi.windows import ClosedWindow, ShareOfVoice, WindowedKpis, WindowSpec, dimensions
+
+BACKLOG_STATE_SHARDS = 16
+# Open windows per snapshot part: keeps every record well under the broker's 1 MB limit.
+WINDOWS_PER_PART = 2
+SERIES_PER_PART = 200
+
+
+@dataclass(frozen=True)
+class RoutedFacts:
+    """What the KPIs need of one routed interaction."""
+
+    event_id: str
+    occurred_at: float
+    dims: InteractionDimensions
+    sentiment_score: float
+    escalated: bool
+    needs_response: bool
+    author: str
+    reach: float
+
+
+@dataclass(frozen=True)
+class ReplyFacts:
+    """What the KPIs need of one reply."""
+
+    interaction_event_id: str
+    occurred_at: float
+    queue: str
+    first_response: bool
+    first_response_seconds: float
+    sla_met: bool | None
+    resolution_seconds: float
+
+
+@dataclass
+class Outcome:
+    closed: list[ClosedWindow] = field(default_factory=list)
+    spikes: list[Spike] = field(default_factory=list)
+
+
+class KpiEngine:
+    def __init__(
+        self,
+        specs: Iterable[WindowSpec],
+        *,
+        allowed_lateness_seconds: float,
+        share_of_voice: ShareOfVoice,
+        spike_settings: SpikeSettings,
+        backlog_max_age_seconds: float,
+    ) -> None:
+        specs = tuple(specs)
+        self.interactions = WindowedKpis(
+            specs, allowed_lateness_seconds=allowed_lateness_seconds, share_of_voice=share_of_voice
+        )
+        self.replies = WindowedKpis(specs, allowed_lateness_seconds=allowed_lateness_seconds)
+        self.spikes = SpikeDetector(spike_settings)
+        self.backlog = Backlog(backlog_max_age_seconds)
+        # Next offset to apply per "topic:partition": records below it are in the state.
+        self.offsets: dict[str, int] = {}
+        self._journal: list[list[Any]] = []
+
+    def applied(self, topic: str, partition: int, offset: int) -> bool:
+        """True when the record is already in the state (a replay after a crash)."""
+        return offset < self.offsets.get(f"{topic}:{partition}", 0)
+
+    def mark_applied(self, topic: str, partition: int, offset: int) -> None:
+        self.offsets[f"{topic}:{partition}"] = offset + 1
+        self._journal.append(["offset", topic, partition, offset])
+
+    def take_journal(self) -> list[list[Any]]:
+        """JSON-compatible entries applied since the last call, in order."""
+        journal, self._journal = self._journal, []
+        return journal
+
+    def replay(self, journal: Iterable[list[Any]]) -> None:
+        """Apply journal entries again (after a restore); their outcomes were published."""
+        for kind, *fields in journal:
+            if kind == "offset":
+                self.mark_applied(*fields)
+            elif kind == "routed":
+                event_id, at, dims, score, escalated, needs_response, author, reach = fields
+                self.on_routed(
+                    RoutedFacts(
+                        event_id,
+                        at,
+                        InteractionDimensions(*dims),
+                        score,
+                        escalated,
+                        needs_response,
+                        author,
+                        reach,
+                    )
+                )
+            elif kind == "reply":
+                self.on_reply(ReplyFacts(*fields))
+        self._journal = []
+
+    def on_routed(self, facts: RoutedFacts) -> Outcome:
+        d = facts.dims
+        sums = {
+            "volume": 1.0,
+            d.polarity: 1.0,
+            "sentiment_score_sum": facts.sentiment_score,
+            "escalations": 1.0 if facts.escalated else 0.0,
+            "needs_response": 1.0 if facts.needs_response else 0.0,
+        }
+        at = facts.occurred_at
+        self.interactions.add(
+            at,
+            dimensions(brand=d.brand, channel=d.channel, queue=d.queue, language=d.language),
+            sums,
+        )
+        outcome = Outcome(closed=self.interactions.advance(at))
+        post = Post(facts.event_id, facts.author, facts.reach)
+        topics = ["all", f"queue:{d.queue}"] + (["negative"] if d.polarity == "negative" else [])
+        for topic in topics:
+            spike = self.spikes.observe(d.brand, topic, at, post)
+            if spike is not None:
+                outcome.spikes.append(spike)
+        if facts.needs_response:
+            self.backlog.open(facts.event_id, d.queue, at)
+        self._journal.append(
+            [
+                "routed",
+                facts.event_id,
+                at,
+                [d.brand, d.channel, d.language, d.polarity, d.queue],
+                facts.sentiment_score,
+                facts.escalated,
+                facts.needs_response,
+                facts.author,
+                facts.reach,
+            ]
+        )
+        return outcome
+
+    def on_reply(self, facts: ReplyFacts) -> Outcome:
+        sums = {"replies": 1.0}
+        durations: dict[str, float] = {}
+        if facts.first_response:
+            sums["first_responses"] = 1.0
+            durations["first_response_seconds"] = facts.first_response_seconds
+            if facts.sla_met is not None:
+                sums["sla_met" if facts.sla_met else "sla_breached"] = 1.0
+        if facts.resolution_seconds > 0:
+            sums["resolutions"] = 1.0
+            durations["resolution_seconds"] = facts.resolution_seconds
+        self.replies.add(facts.occurred_at, dimensions(queue=facts.queue), sums, durations)
+        self.backlog.answer(facts.interaction_event_id)
+        self._journal.append(
+            [
+                "reply",
+                facts.interaction_event_id,
+                facts.occurred_at,
+                facts.queue,
+                facts.first_response,
+                facts.first_response_seconds,
+                facts.sla_met,
+                facts.resolution_seconds,
+            ]
+        )
+        return Outcome(closed=self.replies.advance(facts.occurred_at))
+
+    def backlog_by_queue(self, now: float) -> dict[str, QueueBacklog]:
+        return self.backlog.by_queue(now)
+
+    def to_state(self) -> dict[str, Any]:
+        """The whole state as JSON-compatible parts, by name, each of a bounded size."""
+        state: dict[str, Any] = {"offsets": dict(self.offsets)}
+        series = list(self.spikes.to_state().items())
+        for index in range(0, len(series), SERIES_PER_PART):
+            state[f"spikes.{index // SERIES_PER_PART}"] = dict(
+                series[index : index + SERIES_PER_PART]
+            )
+        for name, windows in (("interactions", self.interactions), ("replies", self.replies)):
+            windows_state = windows.to_state()
+            open_windows = windows_state.pop("open")
+            state[f"windows.{name}"] = windows_state
+            for index in range(0, len(open_windows), WINDOWS_PER_PART):
+                part = open_windows[index : index + WINDOWS_PER_PART]
+                state[f"windows.{name}.{index // WINDOWS_PER_PART}"] = part
+        for shard, backlog in enumerate(self.backlog.to_states(BACKLOG_STATE_SHARDS)):
+            state[f"backlog.{shard}"] = backlog
+        return state
+
+    def restore(self, parts: Mapping[str, Any]) -> None:
+        """Replace the state by the parts of a ``to_state`` snapshot."""
+        self.offsets = {k: int(v) for k, v in parts.get("offsets", {}).items()}
+        for name, windows in (("interactions", self.interactions), ("replies", self.replies)):
+            if f"windows.{name}" in parts:
+                prefix = f"windows.{name}."
+                open_windows = [
+                    window
+                    for key in sorted(
+                        (k for k in parts if k.startswith(prefix)),
+                        key=lambda k: int(k.removeprefix(prefix)),
+                    )
+                    for window in parts[key]
+                ]
+                windows.restore({**parts[f"windows.{name}"], "open": open_windows})
+        self.spikes.restore(
+            {
+                key: value
+                for k, v in parts.items()
+                if k.startswith("spikes.")
+                for key, value in v.items()
+            }
+        )
+        self.backlog.restore(*(v for k, v in parts.items() if k.startswith("backlog.")))

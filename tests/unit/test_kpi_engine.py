@@ -1,0 +1,211 @@
+"""The kpi engine (windows, spikes and backlog together) and the events it becomes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from socialcrm import contract
+from socialcrm.v1 import common_pb2, kpi_pb2
+from socialcrm_kpi.app import KpiSettings, alert_of, event_time, snapshot_of
+from socialcrm_kpi.backlog import Backlog
+from socialcrm_kpi.counting import InteractionDimensions
+from socialcrm_kpi.engine import KpiEngine, ReplyFacts, RoutedFacts
+from socialcrm_kpi.spikes import SpikeSettings
+from socialcrm_kpi.windows import ShareOfVoice, WindowSpec
+
+T0 = 1_700_000_040
+
+
+def engine() -> KpiEngine:
+    return KpiEngine(
+        [WindowSpec(60, 60)],
+        allowed_lateness_seconds=0,
+        share_of_voice=ShareOfVoice(),
+        spike_settings=SpikeSettings(min_history_buckets=3, min_count=10),
+        backlog_max_age_seconds=3600,
+    )
+
+
+def routed(
+    event_id: str, at: float, polarity: str = "negative", needs_response: bool = True
+) -> RoutedFacts:
+    return RoutedFacts(
+        event_id=event_id,
+        occurred_at=at,
+        dims=InteractionDimensions("acme", "x", "fr", polarity, "customer-service-fr"),
+        sentiment_score=-0.7 if polarity == "negative" else 0.5,
+        escalated=False,
+        needs_response=needs_response,
+        author=f"author-{event_id}",
+        reach=0.1,
+    )
+
+
+def reply(interaction_event_id: str, at: float, seconds: float, met: bool) -> ReplyFacts:
+    return ReplyFacts(
+        interaction_event_id=interaction_event_id,
+        occurred_at=at,
+        queue="customer-service-fr",
+        first_response=True,
+        first_response_seconds=seconds,
+        sla_met=met,
+        resolution_seconds=0,
+    )
+
+
+def test_interactions_close_into_dimension_and_share_of_voice_windows() -> None:
+    kpis = engine()
+    kpis.on_routed(routed("a", T0 + 1))
+    kpis.on_routed(routed("b", T0 + 2, polarity="positive"))
+    closed = kpis.on_routed(routed("c", T0 + 61)).closed
+    by_dims = {tuple(sorted(dict(c.dimensions))): c.values for c in closed}
+    full = by_dims[("brand", "channel", "language", "queue")]
+    assert full["volume"] == 2
+    assert full["net_sentiment"] == 0
+    assert by_dims[("brand",)]["share_of_voice"] == 1.0
+
+
+def test_backlog_opens_on_routed_and_closes_on_first_reply() -> None:
+    kpis = engine()
+    kpis.on_routed(routed("a", T0))
+    kpis.on_routed(routed("b", T0 + 30))
+    kpis.on_routed(routed("praise", T0 + 40, polarity="positive", needs_response=False))
+    kpis.on_reply(reply("a", T0 + 50, 50, met=True))
+    [(queue, backlog)] = kpis.backlog_by_queue(T0 + 100).items()
+    assert queue == "customer-service-fr"
+    assert (backlog.items, backlog.oldest_age_seconds) == (1, 70)
+
+
+def test_reply_seen_before_its_interaction_leaves_no_backlog() -> None:
+    backlog = Backlog(max_age_seconds=3600)
+    assert backlog.answer("a") is False
+    backlog.open("a", "q", T0)
+    assert backlog.by_queue(T0 + 10) == {}
+
+
+def test_backlog_forgets_items_older_than_its_horizon() -> None:
+    backlog = Backlog(max_age_seconds=60)
+    backlog.open("a", "q", T0)
+    assert backlog.by_queue(T0 + 61) == {}
+
+
+def test_replies_close_into_sla_windows_per_queue() -> None:
+    kpis = engine()
+    kpis.on_reply(reply("a", T0 + 1, 100, met=True))
+    kpis.on_reply(reply("b", T0 + 2, 9000, met=False))
+    [closed] = kpis.on_reply(reply("c", T0 + 70, 10, met=True)).closed
+    assert dict(closed.dimensions) == {"queue": "customer-service-fr"}
+    assert closed.values["sla_compliance_ratio"] == 0.5
+    assert closed.values["first_responses"] == 2
+
+
+def test_negative_burst_raises_spikes_on_all_negative_and_queue_topics() -> None:
+    kpis = engine()
+    for minute in range(4):
+        kpis.on_routed(routed(f"calm-{minute}", T0 + minute * 60))
+    spikes = []
+    for i in range(12):
+        spikes += kpis.on_routed(routed(f"burst-{i}", T0 + 240 + i)).spikes
+    assert {spike.topic for spike in spikes} == {"all", "negative", "queue:customer-service-fr"}
+
+
+def test_state_round_trip_restores_everything() -> None:
+    kpis = engine()
+    kpis.on_routed(routed("a", T0))
+    parts = json.loads(json.dumps(kpis.to_state()))
+    restored = engine()
+    restored.restore(parts)
+    assert restored.backlog_by_queue(T0 + 5) == kpis.backlog_by_queue(T0 + 5)
+    assert restored.spikes.series == kpis.spikes.series
+    assert restored.interactions.to_state() == kpis.interactions.to_state()
+    assert restored.to_state() == kpis.to_state()
+
+
+def test_snapshot_event_is_keyed_by_window_and_dimensions_and_valid() -> None:
+    kpis = engine()
+    kpis.on_routed(routed("a", T0))
+    [closed, *_] = kpis.on_routed(routed("b", T0 + 60)).closed
+    snapshot = snapshot_of(closed)
+    contract.validate(snapshot)
+    assert snapshot.dimensions["window"] == "tumbling_60s"
+    assert snapshot.dimension_key.startswith("brand=acme,channel=x,")
+    assert snapshot.values["volume"] == 1
+    assert snapshot.window_end.seconds - snapshot.window_start.seconds == 60
+    # Replays produce the same event id, so consumers can deduplicate.
+    assert snapshot_of(closed).header.event_id == snapshot.header.event_id
+
+
+def test_alert_event_carries_evidence_top_posts_and_authors() -> None:
+    kpis = engine()
+    for minute in range(4):
+        kpis.on_routed(routed(f"calm-{minute}", T0 + minute * 60))
+    spikes = [s for i in range(12) for s in kpis.on_routed(routed(f"b{i}", T0 + 240 + i)).spikes]
+    negative = next(spike for spike in spikes if spike.topic == "negative")
+    alert = alert_of(negative)
+    contract.validate(alert)
+    assert alert.kind == "viral_spike"
+    assert alert.severity == kpi_pb2.SEVERITY_CRITICAL
+    assert alert.alert_key == "viral_spike:acme:negative"
+    assert alert.evidence["count"] == 10
+    assert alert.evidence["baseline"] == pytest.approx(1.0)
+    assert alert.evidence["score"] > 6
+    assert len(alert.sample_event_ids) == 5
+    assert len(alert.top_authors) == 5
+
+
+def test_settings_parse_windows_and_brands() -> None:
+    settings = KpiSettings(
+        kpi_windows="60, 300/60", kpi_own_brands="acme", kpi_competitor_brands="globex, initech"
+    )
+    assert settings.window_specs() == [WindowSpec(60, 60), WindowSpec(300, 60)]
+    assert settings.share_of_voice() == ShareOfVoice(
+        frozenset({"acme"}), frozenset({"globex", "initech"})
+    )
+
+
+def test_snapshot_plus_replayed_journal_equals_the_live_state() -> None:
+    live = engine()
+    live.mark_applied("social.routed.v1", 0, 0)
+    live.on_routed(routed("a", T0))
+    snapshot = json.loads(json.dumps(live.to_state()))
+    live.take_journal()
+    for i in range(5):
+        live.mark_applied("social.routed.v1", 0, i + 1)
+        live.on_routed(routed(f"b{i}", T0 + 20 * i, polarity="positive"))
+    live.mark_applied("social.replies.v1", 2, 7)
+    live.on_reply(reply("a", T0 + 30, 30, met=False))
+    journal = json.loads(json.dumps(live.take_journal()))
+    assert live.take_journal() == []
+
+    restored = engine()
+    restored.restore(snapshot)
+    restored.replay(journal)
+    assert restored.to_state() == live.to_state()
+    assert restored.applied("social.routed.v1", 0, 5)
+    assert not restored.applied("social.routed.v1", 0, 6)
+    assert restored.applied("social.replies.v1", 2, 7)
+    assert restored.take_journal() == []
+
+
+def test_state_parts_stay_small_as_dimensions_grow() -> None:
+    kpis = engine()
+    for i in range(3000):
+        facts = routed(f"e{i}", T0 + i * 0.01)
+        dims = InteractionDimensions(f"brand{i % 300}", "x", "fr", "negative", f"queue{i % 10}")
+        kpis.on_routed(RoutedFacts(**{**facts.__dict__, "dims": dims}))
+    parts = kpis.to_state()
+    assert max(len(json.dumps(part)) for part in parts.values()) < 512 * 1024
+    restored = engine()
+    restored.restore(json.loads(json.dumps(parts)))
+    assert restored.to_state() == parts
+
+
+def test_event_time_is_never_after_ingestion() -> None:
+    header = common_pb2.EventHeader()
+    header.occurred_at.FromSeconds(T0 + 3600)  # a source clock an hour ahead
+    header.ingested_at.FromSeconds(T0)
+    assert event_time(header) == T0
+    header.occurred_at.FromSeconds(T0 - 60)
+    assert event_time(header) == T0 - 60
