@@ -14,7 +14,8 @@ import pytest
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.processes import free_port
-from socialcrm_devstack.stack import LocalStack
+from socialcrm_devstack.stack import SERVICES, LocalStack
+from tests.fixtures.otlp import TraceReceiver
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,9 +42,27 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
 
 
 @pytest.fixture(scope="session")
-def platform(infra: Infra) -> Iterator[LocalStack]:
+def traces() -> Iterator[TraceReceiver]:
+    receiver = TraceReceiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(infra: Infra, traces: TraceReceiver) -> Iterator[LocalStack]:
+    # Every service exports its spans by OTLP, as in production, to the test's receiver.
+    tracing = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces.traces_endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
     stack = LocalStack(
-        infra.work_dir / "platform", ephemeral_ports=True, kafka=infra.kafka, mongo=infra.mongo
+        infra.work_dir / "platform",
+        ephemeral_ports=True,
+        kafka=infra.kafka,
+        mongo=infra.mongo,
+        env={spec.name: tracing for spec in SERVICES},
     )
     try:
         stack.start_services()

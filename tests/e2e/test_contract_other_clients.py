@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from socialcrm_devstack.stack import LocalStack
+from socialcrm_devstack.stack import SERVICES, LocalStack
+from tests.fixtures.otlp import TraceReceiver
 from tests.fixtures.payloads import x_tweet_event
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +91,9 @@ def trace_id(kcat_headers: str) -> str:
     return traceparent.removeprefix("traceparent=").split("-")[1]
 
 
-def test_one_interaction_is_one_trace_across_topics(platform: LocalStack) -> None:
+def test_one_interaction_is_one_trace_across_topics_and_services(
+    platform: LocalStack, traces: TraceReceiver
+) -> None:
     tweet_id = str(uuid.uuid4().int)[:19]
     parent_trace = uuid.uuid4().hex
     response = httpx.post(
@@ -122,3 +125,9 @@ def test_one_interaction_is_one_trace_across_topics(platform: LocalStack) -> Non
         ).decode()
         trace_ids[topic] = trace_id(headers)
     assert set(trace_ids.values()) == {parent_trace}, trace_ids
+    # Every service reported its spans of that trace to the OTLP endpoint.
+    everyone = {spec.name for spec in SERVICES}
+    deadline = time.monotonic() + 30
+    while traces.services_in(parent_trace) != everyone and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert traces.services_in(parent_trace) == everyone

@@ -31,9 +31,13 @@ def interaction(tweet_id: str) -> interaction_pb2.Interaction:
     return item
 
 
-async def read_all(
-    bootstrap: str, topic: str, expected: int, wait_seconds: float = 20
+async def read_keyed(
+    bootstrap: str, topic: str, key: bytes, expected: int, wait_seconds: float = 20
 ) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records of ``topic`` with ``key``, once ``expected`` of them arrived (or time is up).
+
+    Other tests and services write to the same topics: only this key is under test.
+    """
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -43,7 +47,7 @@ async def read_all(
         async with asyncio.timeout(wait_seconds):
             while len(records) < expected:
                 for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(batch)
+                    records.extend(r for r in batch if r.key == key)
     except TimeoutError:
         pass
     finally:
@@ -91,16 +95,8 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(in
     await producer.start()
     await processor.start()
     try:
-        outputs = [
-            r
-            for r in await read_all(infra.kafka.bootstrap, "alerts.v1", expected=1)
-            if r.key == marker.encode()
-        ]
-        dead = [
-            r
-            for r in await read_all(infra.kafka.bootstrap, f"{TOPIC}.dlq", expected=3)
-            if r.key == marker.encode()
-        ]
+        outputs = await read_keyed(infra.kafka.bootstrap, "alerts.v1", marker.encode(), expected=1)
+        dead = await read_keyed(infra.kafka.bootstrap, f"{TOPIC}.dlq", marker.encode(), expected=3)
     finally:
         await processor.stop()
         await producer.stop()

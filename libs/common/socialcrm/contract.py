@@ -34,6 +34,7 @@ TOPIC_MESSAGES: tuple[type[Message], ...] = (
     interaction_pb2.Interaction,
     enriched_pb2.EnrichedInteraction,
     routed_pb2.RoutedInteraction,
+    routed_pb2.Escalation,
     crm_pb2.CrmEvent,
     reply_pb2.Reply,
     kpi_pb2.KpiSnapshot,
