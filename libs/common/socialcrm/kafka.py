@@ -17,7 +17,12 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+)
 from aiokafka.structs import OffsetAndMetadata
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
@@ -291,7 +296,15 @@ class StreamProcessor(Generic[In]):
             await asyncio.gather(*pending)
         if self.before_commit is not None:
             await self.before_commit()
-        await self.consumer.commit({partition: OffsetAndMetadata(processed_until + 1, "")})
+        try:
+            await self.consumer.commit({partition: OffsetAndMetadata(processed_until + 1, "")})
+        except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError) as error:
+            # The group rebalanced while the batch was in hand: the partition's new owner
+            # starts again from the last committed offset, and handlers are idempotent.
+            log.warning(
+                "commit refused after a rebalance; the records will be processed again",
+                extra={"topic": self.topic, "partition": partition.partition, "error": str(error)},
+            )
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> list[asyncio.Future[object]]:
         CONSUMED.labels(self.topic).inc()
