@@ -43,4 +43,6 @@ def test_demo_runs_the_platform_and_shows_events_at_every_stage(tmp_path: Path) 
     assert {counts[stage] for stage in ("ingest", "sentiment", "router", "crm-sink", "kpi")} == {
         counts["sent"]
     }
+    kpis = out.rsplit("KPIs", 1)[1].splitlines()[0]
+    assert int(kpis.split("backlog=")[1].split()[0]) > 0, kpis  # nobody answers in the demo
     assert "[demo] stopped" in out

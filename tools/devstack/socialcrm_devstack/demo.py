@@ -92,6 +92,11 @@ def summary(
     contacts = db.contacts.count_documents({})
     dead = sum(total(m, "socialcrm_events_dead_lettered_total") for m in metrics.values())
     alerts = total(metrics["kpi"], "socialcrm_alerts_total")
+    kpi = metrics["kpi"]
+    backlog = total(kpi, "socialcrm_backlog_items")
+    oldest = max(kpi.get("socialcrm_backlog_oldest_age_seconds", {}).values(), default=0.0)
+    spikes = total(kpi, "socialcrm_viral_spike_active")
+    windows = total(kpi, "socialcrm_kpi_windows_closed_total")
     escalations = total(metrics["kpi"], "socialcrm_escalations_total")
     elapsed = time.monotonic() - started
     return "\n".join(
@@ -102,6 +107,8 @@ def summary(
             + "  ".join(f"{p}={n} ({100 * n / counted:.0f}%)" for p, n in polarity.items()),
             f"CRM               contacts={contacts}  open cases={open_cases}  "
             f"escalations={escalations}",
+            f"KPIs              backlog={backlog}  oldest unanswered={oldest:.0f}s  "
+            f"viral spikes now={spikes}  KPI windows closed={windows}",
             f"alerts            alerts={alerts}  dead letters={dead}",
         ]
     )
