@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
@@ -182,7 +182,10 @@ async def read(
                 for batch in (await consumer.getmany(timeout_ms=300)).values():
                     for record in batch:
                         message = message_type()
-                        message.ParseFromString(record.value or b"")
+                        try:
+                            message.ParseFromString(record.value or b"")
+                        except DecodeError:
+                            continue  # another test's poison record on the shared topic
                         if keep(message):
                             found.append(message)
     except TimeoutError:
@@ -217,7 +220,10 @@ async def test_a_french_complaint_from_an_influencer_is_routed_and_escalated_at_
         [escalation] = await read(
             infra.kafka.bootstrap,
             routed_pb2.Escalation,
-            lambda m: m.interaction_event_id == event_id and m.level == 0,
+            # The platform's own router, when running, escalates it too, by its rules.
+            lambda m: (
+                m.interaction_event_id == event_id and m.level == 0 and m.rules_version == "it-1"
+            ),
             expected=1,
         )
         alerts = await read(
@@ -300,7 +306,7 @@ async def test_an_unanswered_item_escalates_after_a_restart_and_an_answered_one_
     escalations = await read(
         infra.kafka.bootstrap,
         routed_pb2.Escalation,
-        lambda m: m.interaction_event_id in ids and m.level > 0,
+        lambda m: m.interaction_event_id in ids and m.level > 0 and m.rules_version == "it-1",
         expected=3,  # one more than expected: waits, so a wrong escalation would show
         wait_seconds=3,
     )
