@@ -750,6 +750,11 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         )
     if results.lag.errors:
         lines.append(f"  ({results.lag.errors} lag samples failed)")
+    lines.append(f"  lag over time (a sample every {LAG_SAMPLE_SECONDS:g} s, at most 20 shown)")
+    for group in GROUP_TOPICS:
+        series = results.lag.samples[group]
+        step = max(1, math.ceil(len(series) / 20))
+        lines.append(f"  {group:<12}" + " ".join(f"{value:,}" for value in series[::step]))
     lines += [
         "",
         "  where the time goes (handling one record, outputs acknowledged)",
