@@ -53,11 +53,11 @@ class RetryingSender:
     def _run(self) -> None:
         with httpx.Client(timeout=10) as client:
             while not self._stop.is_set():
-                self._deliver(client, self._payload())
+                self.deliver(client, self.payload())
                 time.sleep(1 / CALLS_PER_SECOND)
 
     @staticmethod
-    def _payload() -> dict[str, Any]:
+    def payload() -> dict[str, Any]:
         def tweet() -> dict[str, Any]:
             return x_tweet_event(
                 str(uuid.uuid4().int)[:19],
@@ -75,7 +75,7 @@ class RetryingSender:
             event["created_at"] = now
         return payload
 
-    def _deliver(self, client: httpx.Client, payload: dict[str, Any]) -> None:
+    def deliver(self, client: httpx.Client, payload: dict[str, Any]) -> None:
         # A call is retried until accepted, even after the stop request: an event the
         # network sent must not be given up on.
         while True:
@@ -189,6 +189,24 @@ def test_a_broker_restart_loses_and_duplicates_nothing(
         time.sleep(3)
         stack.kafka.start()
         time.sleep(3)
+    assert_recorded_exactly_once(stack, crm, sender.accepted)
+
+
+def test_without_broker_ingest_answers_503_and_the_retried_call_counts_once(
+    stack: LocalStack, crm: Database[dict[str, Any]]
+) -> None:
+    payload = RetryingSender.payload()
+    url = f"{stack.url('ingest')}/v1/webhooks/x"
+    stack.kafka.stop()
+    try:
+        refused = httpx.post(url, json=payload, timeout=30)
+    finally:
+        stack.kafka.start()
+    assert refused.status_code == 503, refused.text
+    assert int(refused.headers["retry-after"]) > 0
+    sender = RetryingSender(stack.url("ingest"))
+    with httpx.Client(timeout=10) as client:
+        sender.deliver(client, payload)  # the network's retry
     assert_recorded_exactly_once(stack, crm, sender.accepted)
 
 

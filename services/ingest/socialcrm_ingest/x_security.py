@@ -1,0 +1,31 @@
+"""X Account Activity webhook security (pure): the CRC challenge and request signatures.
+
+X signs each POST with ``x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256 of the
+body keyed by the app's consumer secret>`` and checks the webhook with a GET carrying a
+``crc_token``, to be answered with the same HMAC of the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def _signature(secret: str, message: bytes) -> str:
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+def crc_response(secret: str, crc_token: str) -> dict[str, str]:
+    """The body answering X's CRC challenge."""
+    return {"response_token": _signature(secret, crc_token.encode())}
+
+
+def signature_problem(secret: str, body: bytes, header: str | None) -> str | None:
+    """Why the request's signature is refused, or None when it is valid."""
+    if not header:
+        return "missing x-twitter-webhooks-signature header"
+    if not hmac.compare_digest(header.strip(), _signature(secret, body)):
+        return "x-twitter-webhooks-signature does not match the body"
+    return None

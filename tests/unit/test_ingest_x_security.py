@@ -1,0 +1,33 @@
+"""X webhook security: CRC answers and signature checks, with X's documented algorithm."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from socialcrm_ingest.x_security import crc_response, signature_problem
+
+SECRET = "consumer-secret"
+
+
+def x_signature(body: bytes) -> str:
+    return (
+        "sha256="
+        + base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    )
+
+
+def test_crc_response_is_the_base64_hmac_of_the_token() -> None:
+    assert crc_response(SECRET, "abc") == {"response_token": x_signature(b"abc")}
+
+
+def test_a_body_signed_with_the_secret_is_accepted() -> None:
+    assert signature_problem(SECRET, b'{"a":1}', x_signature(b'{"a":1}')) is None
+
+
+def test_missing_and_wrong_signatures_are_refused_with_a_reason() -> None:
+    assert signature_problem(SECRET, b"{}", None) == "missing x-twitter-webhooks-signature header"
+    assert signature_problem(SECRET, b'{"a":2}', x_signature(b'{"a":1}')) == (
+        "x-twitter-webhooks-signature does not match the body"
+    )
