@@ -1,0 +1,55 @@
+"""Urgency signals of a post (pure): what must reach a person now, in French or English."""
+
+from __future__ import annotations
+
+import re
+
+SIGNALS: dict[str, re.Pattern[str]] = {
+    "safety": re.compile(
+        r"\b(?:danger\w*|incendie|feu|brûl\w*|explos\w*|bless\w*|électrocut\w*|intoxi\w*"
+        r"|fumée|fire|burn\w*|explod\w*|injur\w*|unsafe|smoke|shock(?:ed)?|poison\w*)\b",
+        re.IGNORECASE,
+    ),
+    "legal": re.compile(
+        r"\b(?:avocat|plainte|tribunal|procès|justice|mise en demeure|ufc|dgccrf|porter plainte"
+        r"|lawyer|attorney|sue|lawsuit|legal action|court|small claims)\b",
+        re.IGNORECASE,
+    ),
+    "outage": re.compile(
+        r"\b(?:panne|coupure|hors service|(?:ne )?(?:marche|fonctionne) plus|inaccessible|bloqué"
+        r"|outage|down|not working|service unavailable|can'?t (?:log ?in|connect))\b",
+        re.IGNORECASE,
+    ),
+    "fraud": re.compile(
+        r"\b(?:fraude|arnaque|escroquerie|piraté|piratage|débité (?:deux|2) fois|usurpation"
+        r"|fraud\w*|scam\w*|hacked|charged twice|identity theft|unauthori[sz]ed)\b",
+        re.IGNORECASE,
+    ),
+    "explicit_urgency": re.compile(
+        r"\b(?:urgent\w*|urgence|au plus vite|immédiatement|tout de suite"
+        r"|asap|emergency|right now|immediately)\b",
+        re.IGNORECASE,
+    ),
+    "escalation_request": re.compile(
+        r"\b(?:responsable|supérieur|directeur|direction|un humain|service client (?:svp|please)"
+        r"|manager|supervisor|speak to (?:a|someone)|real person|escalate)\b",
+        re.IGNORECASE,
+    ),
+}
+WEIGHTS = {
+    "safety": 0.9,
+    "legal": 0.7,
+    "fraud": 0.7,
+    "outage": 0.5,
+    "explicit_urgency": 0.5,
+    "escalation_request": 0.4,
+}
+
+
+def urgency_of(text: str) -> tuple[float, list[str]]:
+    """(urgency in [0, 1], the signals found, in a stable order)."""
+    found = [name for name, pattern in SIGNALS.items() if pattern.search(text)]
+    if not found:
+        return 0.0, []
+    strongest = max(WEIGHTS[name] for name in found)
+    return min(1.0, strongest + 0.1 * (len(found) - 1)), found
