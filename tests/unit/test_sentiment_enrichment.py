@@ -58,6 +58,9 @@ def test_social_style_is_cleaned_before_scoring() -> None:
         ("Livraison rapide 😍", "fr", POSITIVE),  # emoji
         ("Ce n'est pas parfait du tout", "fr", NEGATIVE),  # negation
         ("pas terrible", "fr", NEGATIVE),
+        ("Tres decu, service nul", "fr", NEGATIVE),  # typed without accents
+        ("J'adore, c'est génial", "fr", POSITIVE),  # elisions
+        ("Je n'suis pas content", "fr", NEGATIVE),  # elided "ne"
         ("Bravo, encore en panne", "fr", NEGATIVE),  # sarcasm cue
         ("Thanks for the quick refund, great service!", "en", POSITIVE),
         ("This is not good at all", "en", NEGATIVE),
@@ -102,6 +105,12 @@ def test_urgency_signals(text: str, signal: str) -> None:
     found = assess(text, "fr").signals
     assert signal in found
     assert assess(text, "fr").urgency > 0
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_mixed_french_and_english_is_read_either_way(language: str) -> None:
+    assessment = assess("Service client nul, worst experience ever 😡", language)
+    assert assessment.polarity == NEGATIVE
 
 
 def test_a_polite_post_about_a_problem_is_still_negative() -> None:

@@ -15,6 +15,8 @@ from collections import defaultdict
 from functools import cache
 from importlib import resources
 
+from socialcrm_sentiment.text import strip_accents
+
 MIN_SUBJECTIVITY = 0.5
 
 FRENCH_CARE_TERMS: dict[str, float] = {
@@ -70,3 +72,9 @@ def french_lexicon() -> dict[str, float]:
     lexicon.update(FRENCH_CARE_TERMS)
     lexicon.update(EMOJI)
     return lexicon
+
+
+@cache
+def french_lexicon_without_accents() -> dict[str, float]:
+    """The same words typed without accents, as they often are on phones ("decu")."""
+    return {strip_accents(form): value for form, value in french_lexicon().items()}

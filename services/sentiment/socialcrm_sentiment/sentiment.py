@@ -16,8 +16,13 @@ from functools import cache
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialcrm.v1 import common_pb2
-from socialcrm_sentiment.lexicons import EMOJI, ENGLISH_CARE_TERMS, french_lexicon
-from socialcrm_sentiment.text import clean, tokens
+from socialcrm_sentiment.lexicons import (
+    EMOJI,
+    ENGLISH_CARE_TERMS,
+    french_lexicon,
+    french_lexicon_without_accents,
+)
+from socialcrm_sentiment.text import clean, strip_accents, tokens
 
 NEUTRAL_BAND = 0.1
 _FRENCH_NEGATORS = frozenset({"pas", "jamais", "plus", "aucun", "aucune", "sans", "rien", "ni"})
@@ -58,7 +63,7 @@ def english_score(text: str) -> float:
 
 
 def french_score(text: str) -> float:
-    lexicon = french_lexicon()
+    lexicon, unaccented = french_lexicon(), french_lexicon_without_accents()
     total = 0.0
     negated_for = 0
     boost = 1.0
@@ -72,7 +77,7 @@ def french_score(text: str) -> float:
         if word in _FRENCH_INTENSIFIERS:
             boost = _FRENCH_INTENSIFIERS[word]
             continue
-        polarity = lexicon.get(word, 0.0)
+        polarity = lexicon.get(word) or unaccented.get(strip_accents(word), 0.0)
         if polarity:
             total += polarity * boost * (-0.7 if negated_for else 1.0)
             boost = 1.0
