@@ -6,7 +6,8 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
-from socialcrm_ingest.x_activity import PayloadError, normalize_account_activity
+from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.x_activity import normalize_account_activity
 from tests.fixtures.payloads import x_tweet_event
 
 NOW = datetime(2026, 11, 16, 9, 13, tzinfo=UTC)

@@ -16,8 +16,9 @@ from socialcrm import contract
 from socialcrm.http import TopicsReady, create_app
 from socialcrm.kafka import EventProducer
 from socialcrm.v1 import interaction_pb2
+from socialcrm_ingest.payload import PayloadError
 from socialcrm_ingest.settings import IngestSettings
-from socialcrm_ingest.x_activity import PayloadError, normalize_account_activity
+from socialcrm_ingest.x_activity import normalize_account_activity
 from socialcrm_ingest.x_security import crc_response, signature_problem
 
 log = logging.getLogger(__name__)

@@ -11,12 +11,9 @@ from typing import Any
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, interaction_pb2
+from socialcrm_ingest.payload import PayloadError, require
 
 X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
-
-
-class PayloadError(ValueError):
-    """The payload does not have the shape the network documents; the message says where."""
 
 
 def parse_x_time(value: str) -> datetime:
@@ -26,24 +23,17 @@ def parse_x_time(value: str) -> datetime:
         raise PayloadError(f"created_at {value!r} is not in X's format {X_TIME_FORMAT!r}") from exc
 
 
-def _require(obj: dict[str, Any], field: str, where: str) -> Any:
-    value = obj.get(field)
-    if value in (None, ""):
-        raise PayloadError(f"{where}.{field} is missing")
-    return value
-
-
 def tweet_to_interaction(
     tweet: dict[str, Any], *, brand: str, ingested_at: datetime, where: str = "tweet"
 ) -> interaction_pb2.Interaction:
     if not isinstance(tweet, dict):
         raise PayloadError(f"{where} is not an object")
-    tweet_id = str(_require(tweet, "id_str", where))
-    user = _require(tweet, "user", where)
+    tweet_id = str(require(tweet, "id_str", where))
+    user = require(tweet, "user", where)
     if not isinstance(user, dict):
         raise PayloadError(f"{where}.user is not an object")
     extended = tweet.get("extended_tweet") or {}
-    text = extended.get("full_text") or _require(tweet, "text", where)
+    text = extended.get("full_text") or require(tweet, "text", where)
     in_reply_to = tweet.get("in_reply_to_status_id_str") or ""
     kind = "reply" if in_reply_to else "quote" if tweet.get("is_quote_status") else "post"
     entities = extended.get("entities") or tweet.get("entities") or {}
@@ -53,7 +43,7 @@ def tweet_to_interaction(
             event_id=contract.event_id_for(channel, tweet_id),
             channel=channel,
             external_id=tweet_id,
-            occurred_at=contract.timestamp(parse_x_time(_require(tweet, "created_at", where))),
+            occurred_at=contract.timestamp(parse_x_time(require(tweet, "created_at", where))),
             ingested_at=contract.timestamp(ingested_at),
             schema_version=contract.SCHEMA_VERSION,
             producer="ingest",
@@ -64,7 +54,7 @@ def tweet_to_interaction(
         in_reply_to=in_reply_to,
         is_public=True,
         author=common_pb2.Author(
-            handle=str(_require(user, "screen_name", f"{where}.user")),
+            handle=str(require(user, "screen_name", f"{where}.user")),
             channel_user_id=str(user.get("id_str") or ""),
             display_name=str(user.get("name") or ""),
             followers=int(user.get("followers_count") or 0),
