@@ -13,7 +13,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from socialcrm_devstack.stack import SERVICES, LocalStack
+from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, SERVICES, LocalStack
 from tests.fixtures.payloads import x_tweet_event
 
 pytestmark = pytest.mark.e2e
@@ -93,6 +93,12 @@ def test_x_post_becomes_contact_timeline_and_case(
     eventually(
         lambda: kpi_count(platform, channel="x", language="fr", polarity="negative") == before + 1
     )
+    view = httpx.get(
+        f"{platform.url('crm-sink')}/v1/contacts",
+        params={"handle": f"@{handle}"},
+        headers={"Authorization": f"Bearer {LOCAL_CRM_API_KEY}"},
+    )
+    assert [c["id"] for c in view.json()["contacts"]] == [contact["_id"]]
 
 
 def test_stream_services_export_their_consumer_lag_per_partition(platform: LocalStack) -> None:

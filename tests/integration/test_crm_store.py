@@ -20,6 +20,7 @@ from socialcrm_router.decide import route
 from socialcrm_sentiment.enrich import enrich
 from tests.conftest import Infra
 from tests.fixtures.payloads import x_tweet_event
+from tests.integration.test_crm_sink_identity import record
 
 pytestmark = pytest.mark.integration
 
@@ -48,11 +49,11 @@ async def test_redelivered_event_changes_nothing(database: AsyncDatabase[dict[st
     store = CrmStore(database)
     await store.migrate()
     routed = routed_tweet("100", "paul")
-    first = await store.record(plan_write(routed))
+    first = await record(store, routed)
     snapshot = {
         name: await database[name].find().to_list() for name in ("contacts", "timeline", "cases")
     }
-    again = await store.record(plan_write(routed))
+    again = await record(store, routed)
     assert again == first
     for name, documents in snapshot.items():
         assert await database[name].find().to_list() == documents
@@ -65,8 +66,8 @@ async def test_a_thread_is_one_case_and_one_contact_per_author(
 ) -> None:
     store = CrmStore(database)
     await store.migrate()
-    opened = await store.record(plan_write(routed_tweet("200", "lea")))
-    followed = await store.record(plan_write(routed_tweet("201", "LEA", in_reply_to="200")))
+    opened = await record(store, routed_tweet("200", "lea"))
+    followed = await record(store, routed_tweet("201", "LEA", in_reply_to="200"))
     assert followed.contact_id == opened.contact_id
     assert followed.case_id == opened.case_id
     assert followed.case_opened_by != routed_tweet("201", "lea", "200").header.event_id

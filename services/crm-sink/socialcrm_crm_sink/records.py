@@ -7,13 +7,14 @@ key makes idempotent.
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from socialcrm import contract
-from socialcrm.v1 import common_pb2, crm_pb2, routed_pb2
+from socialcrm.v1 import common_pb2, crm_pb2, interaction_pb2, routed_pb2
 
 _CRM_NAMESPACE = uuid.UUID("0b7d3f0e-5b7a-4f43-8f0c-6a6f0f3f9d21")
 
@@ -35,6 +36,55 @@ def case_id_for(channel: common_pb2.Channel.ValueType, conversation_id: str) -> 
     return str(uuid.uuid5(_CRM_NAMESPACE, f"case/{channel_name(channel)}/{conversation_id}"))
 
 
+# Kinds whose value identifies one person wherever it appears: they link contacts automatically.
+STRONG_KINDS = ("email", "phone", "customer_number")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![\w+])\+?\d(?:[ .-]?\d){7,14}(?!\w)")
+_CUSTOMER_NUMBER = re.compile(
+    r"\b(?:client|customer|cust)[ .:#-]*(?:n[o°]?|number|num)?[ .:#-]*(\d{5,12})\b", re.I
+)
+
+
+def normalize_phone(raw: str) -> str:
+    """Digits in international form; a 10-digit number starting with 0 is read as French."""
+    digits = re.sub(r"\D", "", raw)
+    if raw.strip().startswith("+"):
+        return f"+{digits}"
+    if len(digits) == 10 and digits.startswith("0"):
+        return f"+33{digits[1:]}"
+    return digits
+
+
+def strong_identities_in_text(text: str) -> list[dict[str, Any]]:
+    """Emails, phone numbers and customer numbers a person gives about themself in a message."""
+    found: dict[str, dict[str, Any]] = {}
+    for email in _EMAIL.findall(text):
+        key = f"email:{email.lower()}"
+        found.setdefault(key, {"key": key, "channel": "email", "handle": email.lower()})
+    without_emails = _EMAIL.sub(" ", text)
+    for number in _CUSTOMER_NUMBER.findall(without_emails):
+        key = f"customer_number:{number}"
+        found.setdefault(key, {"key": key, "channel": "customer_number", "handle": number})
+    for match in _PHONE.finditer(_CUSTOMER_NUMBER.sub(" ", without_emails)):
+        phone = normalize_phone(match.group())
+        key = f"phone:{phone}"
+        found.setdefault(key, {"key": key, "channel": "phone", "handle": phone})
+    return list(found.values())
+
+
+def strong_identities(
+    interaction: interaction_pb2.Interaction, primary_key: str
+) -> list[dict[str, Any]]:
+    """Strong keys carried by an interaction, besides its own identity.
+
+    Only private messages (DMs, emails, chats) count: a public post may quote somebody
+    else's address, a private message to the brand is the author speaking about themself.
+    """
+    if interaction.is_public:
+        return []
+    return [i for i in strong_identities_in_text(interaction.text) if i["key"] != primary_key]
+
+
 @dataclass(frozen=True)
 class CrmWrite:
     """The documents one routed interaction contributes to the CRM."""
@@ -45,6 +95,7 @@ class CrmWrite:
     case_id: str | None
     case_on_insert: dict[str, Any]
     occurred_at: datetime
+    strong_identities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
@@ -111,6 +162,7 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
             "opened_at": occurred_at,
         },
         occurred_at=occurred_at,
+        strong_identities=strong_identities(interaction, identity),
     )
 
 

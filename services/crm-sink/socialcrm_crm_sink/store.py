@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from socialcrm_crm_sink.policy import can_move
 from socialcrm_crm_sink.records import CrmWrite
 
 log = logging.getLogger(__name__)
@@ -70,8 +73,11 @@ class CrmStore:
             )
             log.info("store schema migrated", extra={"from": current, "to": STORE_SCHEMA_VERSION})
 
-    async def record(self, write: CrmWrite) -> Recorded:
+    async def record(self, write: CrmWrite) -> Recorded | None:
+        """Record the interaction; None when it belongs to a person erased since."""
         contact = await self._contact(write)
+        if contact is None:
+            return None
         contact_id = contact["_id"]
         # A redelivered event is already on the timeline: its _id is derived from the event.
         with contextlib.suppress(DuplicateKeyError):
@@ -97,12 +103,307 @@ class CrmStore:
             case["status"],
         )
 
-    async def _contact(self, write: CrmWrite) -> dict[str, Any]:
-        return await _upsert(
+    async def _contact(self, write: CrmWrite) -> dict[str, Any] | None:
+        contact = await _upsert(
             self.db.contacts,
             {"identities.key": write.identity["key"]},
             {"$setOnInsert": {**write.contact_on_insert, "identities": [write.identity]}},
         )
+        # Only an event as old as the contact can predate an erasure (a replay): the check
+        # costs a read, so the steady stream of newer events skips it.
+        if write.occurred_at <= contact["created_at"] and await self.erased_after(
+            write.identity["key"], write.occurred_at
+        ):
+            await self.db.contacts.delete_one(
+                {"_id": contact["_id"], "created_by_event_id": write.timeline_entry["event_id"]}
+            )
+            log.info("event of an erased person ignored", extra={"contact_id": contact["_id"]})
+            return None
+        for identity in write.strong_identities:
+            contact = await self._attach(contact, identity)
+        return contact
+
+    async def _attach(self, contact: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
+        """Give ``contact`` a strong identity; its current holder, if any, is merged with it."""
+        if any(held["key"] == identity["key"] for held in contact["identities"]):
+            return contact
+        holder = await self.db.contacts.find_one({"identities.key": identity["key"]})
+        if holder is not None:
+            # The older contact survives: the same id whatever order the messages come in.
+            winner, loser = sorted((contact, holder), key=lambda c: (c["created_at"], c["_id"]))
+            return await self.merge(winner["_id"], loser["_id"])
+        try:
+            await self.db.contacts.update_one(
+                {"_id": contact["_id"]}, {"$addToSet": {"identities": identity}}
+            )
+        except DuplicateKeyError:
+            # Another consumer attached it meanwhile: merge with that one instead.
+            return await self._attach(contact, identity)
+        return await self._live(contact["_id"])
+
+    async def _live(self, contact_id: str) -> dict[str, Any]:
+        """The contact, following merge redirects."""
+        for _ in range(16):
+            contact = await self.db.contacts.find_one({"_id": contact_id})
+            if contact is None:
+                raise ContactNotFound(contact_id)
+            if not contact.get("merged_into"):
+                return contact
+            contact_id = contact["merged_into"]
+        raise RuntimeError(f"merge redirects of {contact_id} loop")
+
+    async def link(self, contact_id: str, identity: dict[str, Any]) -> dict[str, Any]:
+        """Manual link of an identity; refused when another contact holds it (merge instead)."""
+        contact = await self._live(contact_id)
+        holder = await self.db.contacts.find_one({"identities.key": identity["key"]})
+        if holder is not None and holder["_id"] != contact["_id"]:
+            raise IdentityTaken(identity["key"], holder["_id"])
+        try:
+            await self.db.contacts.update_one(
+                {"_id": contact["_id"]}, {"$addToSet": {"identities": identity}}
+            )
+        except DuplicateKeyError as error:
+            raise IdentityTaken(identity["key"], "") from error
+        return await self._live(contact["_id"])
+
+    async def merge(self, winner_id: str, loser_id: str) -> dict[str, Any]:
+        """Fold ``loser`` into ``winner``: identities and history move, loser becomes a redirect."""
+        winner = await self._live(winner_id)
+        loser = await self._live(loser_id)
+        if winner["_id"] == loser["_id"]:
+            return winner
+        moved = [i for i in loser["identities"] if not i["key"].startswith("merged:")]
+        # Identity keys are unique across contacts: free them on the loser before the winner
+        # takes them. The placeholder keeps the loser in the unique index with a key of its own.
+        await self.db.contacts.update_one(
+            {"_id": loser["_id"]},
+            {
+                "$set": {
+                    "merged_into": winner["_id"],
+                    "merged_at": datetime.now(UTC),
+                    "merged_identities": moved,
+                    "identities": [{"key": f"merged:{loser['_id']}"}],
+                }
+            },
+        )
+        for identity in moved:
+            await self.db.contacts.update_one(
+                {"_id": winner["_id"]}, {"$addToSet": {"identities": identity}}
+            )
+        await self.db.timeline.update_many(
+            {"contact_id": loser["_id"]}, {"$set": {"contact_id": winner["_id"]}}
+        )
+        await self.db.cases.update_many(
+            {"contact_id": loser["_id"]}, {"$set": {"contact_id": winner["_id"]}}
+        )
+        log.info("contacts merged", extra={"winner": winner["_id"], "loser": loser["_id"]})
+        return await self._live(winner["_id"])
+
+    async def contact_view(self, contact_id: str, *, limit: int, cursor: int) -> dict[str, Any]:
+        """Profile, identities, a page of timeline (newest first), open cases, sentiment trend."""
+        contact = await self._live(contact_id)
+        timeline = (
+            await self.db.timeline.find({"contact_id": contact["_id"]})
+            .sort([("occurred_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(cursor)
+            .limit(limit + 1)
+            .to_list()
+        )
+        recent = (
+            await self.db.timeline.find(
+                {"contact_id": contact["_id"]}, {"occurred_at": 1, "sentiment_score": 1}
+            )
+            .sort([("occurred_at", DESCENDING)])
+            .limit(TREND_ENTRIES)
+            .to_list()
+        )
+        cases = await self.db.cases.find({"contact_id": contact["_id"]}).to_list()
+        return {
+            "contact": contact,
+            "timeline": timeline[:limit],
+            "next_cursor": str(cursor + limit) if len(timeline) > limit else None,
+            "open_cases": [c for c in cases if c["status"] != "closed"],
+            "sentiment_trend": sentiment_trend(recent),
+        }
+
+    async def search(
+        self, *, handle: str | None, email: str | None, name: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        if email:
+            query: dict[str, Any] = {"identities.key": f"email:{email.strip().lower()}"}
+        elif handle:
+            value = handle.strip().lstrip("@").lower()
+            query = {"identities.key": {"$in": [f"{kind}:{value}" for kind in HANDLE_KINDS]}}
+        elif name:
+            # No text index on the local server: a case-insensitive substring match instead.
+            query = {"display_name": {"$regex": re.escape(name.strip()), "$options": "i"}}
+        else:
+            return []
+        found = await self.db.contacts.find(query).limit(limit).to_list()
+        return [c for c in found if not c.get("merged_into")]
+
+    async def cases(self, *, queue: str | None, status: str | None, limit: int) -> list[Any]:
+        query = {k: v for k, v in (("queue", queue), ("status", status)) if v}
+        return (
+            await self.db.cases.find(query).sort([("opened_at", DESCENDING)]).limit(limit).to_list()
+        )
+
+    async def update_case(
+        self,
+        case_id: str,
+        *,
+        status: str | None,
+        assignee: str | None,
+        note: str | None,
+        actor: str,
+    ) -> dict[str, Any]:
+        case = await self.db.cases.find_one({"_id": case_id})
+        if case is None:
+            raise CaseNotFound(case_id)
+        changes: dict[str, Any] = {}
+        if status is not None and status != case["status"]:
+            if not can_move(case["status"], status):
+                raise BadTransition(case["status"], status)
+            changes["status"] = status
+        if assignee is not None:
+            changes["assignee"] = assignee
+        entry = {"at": datetime.now(UTC), "by": actor, **changes}
+        if note:
+            entry["note"] = note
+        # Only the status read above may be replaced: a concurrent change makes this a conflict.
+        result = await self.db.cases.update_one(
+            {"_id": case_id, "status": case["status"]},
+            {"$set": changes, "$push": {"history": entry}}
+            if changes
+            else {"$push": {"history": entry}},
+        )
+        if result.matched_count == 0:
+            raise BadTransition(case["status"], status or case["status"])
+        updated = await self.db.cases.find_one({"_id": case_id})
+        assert updated is not None
+        return updated
+
+    async def _family(self, contact_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The live contact and every contact merged into it, directly or through others."""
+        contact = await self._live(contact_id)
+        merged: list[dict[str, Any]] = []
+        frontier = [contact["_id"]]
+        while frontier:
+            found = await self.db.contacts.find({"merged_into": {"$in": frontier}}).to_list()
+            merged.extend(found)
+            frontier = [c["_id"] for c in found]
+        return contact, merged
+
+    async def export(self, contact_id: str) -> dict[str, Any]:
+        """Everything held about the person (GDPR access)."""
+        contact, merged = await self._family(contact_id)
+        ids = [contact["_id"], *(c["_id"] for c in merged)]
+        return {
+            "contact": contact,
+            "merged_contacts": merged,
+            "timeline": await self.db.timeline.find({"contact_id": {"$in": ids}})
+            .sort([("occurred_at", ASCENDING)])
+            .to_list(),
+            "cases": await self.db.cases.find({"contact_id": {"$in": ids}}).to_list(),
+        }
+
+    async def plan_erasure(self, contact_id: str) -> Erased:
+        """What erasing the person touches: every contact merged into theirs, their events."""
+        contact, merged = await self._family(contact_id)
+        ids = [contact["_id"], *(c["_id"] for c in merged)]
+        keys = [i["key"] for i in contact["identities"]]
+        for loser in merged:
+            keys.extend(i["key"] for i in loser.get("merged_identities", []))
+        entries = await self.db.timeline.find(
+            {"contact_id": {"$in": ids}, "type": "interaction"}, {"event_id": 1}
+        ).to_list()
+        return Erased(
+            contact_ids=ids,
+            identity_keys=[k for k in keys if not k.startswith("merged:")],
+            interaction_event_ids=[e["event_id"] for e in entries],
+        )
+
+    async def erase(self, plan: Erased) -> None:
+        """Erase the person (GDPR): contacts deleted, timeline and cases anonymised.
+
+        Timeline entries and cases keep what KPIs need (language, polarity, queue, times) and
+        lose the text, the ids that lead back to the person and the link to the contact. The
+        identity keys are remembered only as hashes with the time of erasure, so that a replay
+        of the person's older events does not bring them back. Idempotent.
+        """
+        erased_at = datetime.now(UTC)
+        for key in plan.identity_keys:
+            await self.db.erasures.update_one(
+                {"_id": erasure_fingerprint(key)}, {"$set": {"erased_at": erased_at}}, upsert=True
+            )
+        anonymised = {"contact_id": None, "conversation_id": "", "erased_at": erased_at}
+        await self.db.timeline.update_many(
+            {"contact_id": {"$in": plan.contact_ids}},
+            {"$set": {**anonymised, "text": "", "external_id": "", "agent_id": ""}},
+        )
+        await self.db.cases.update_many(
+            {"contact_id": {"$in": plan.contact_ids}}, {"$set": {**anonymised, "history": []}}
+        )
+        await self.db.contacts.delete_many({"_id": {"$in": plan.contact_ids}})
+        log.info("contact erased", extra={"contact_id": plan.contact_ids[0]})
+
+    async def erased_after(self, identity_key: str, occurred_at: datetime) -> bool:
+        """Whether the person behind ``identity_key`` was erased after ``occurred_at``."""
+        erasure = await self.db.erasures.find_one({"_id": erasure_fingerprint(identity_key)})
+        return erasure is not None and occurred_at <= erasure["erased_at"]
+
+
+@dataclass(frozen=True)
+class Erased:
+    # The live contact first, then those merged into it.
+    contact_ids: list[str]
+    identity_keys: list[str]
+    # The person's interactions: downstream stores keyed by them (router timers) forget them.
+    interaction_event_ids: list[str]
+
+
+def erasure_fingerprint(identity_key: str) -> str:
+    return hashlib.sha256(identity_key.encode()).hexdigest()
+
+
+TREND_ENTRIES = 200
+HANDLE_KINDS = ("x", "facebook", "instagram", "youtube", "forum", "community", "chat")
+
+
+def sentiment_trend(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean sentiment score per day, oldest first."""
+    days: dict[str, list[float]] = {}
+    for entry in entries:
+        days.setdefault(entry["occurred_at"].date().isoformat(), []).append(
+            float(entry.get("sentiment_score", 0.0))
+        )
+    return [
+        {"day": day, "mean_score": round(sum(v) / len(v), 4), "interactions": len(v)}
+        for day, v in sorted(days.items())
+    ]
+
+
+class CaseNotFound(LookupError):
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"no case {case_id}")
+
+
+class BadTransition(ValueError):
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"case cannot go from {current} to {target}")
+
+
+class ContactNotFound(LookupError):
+    def __init__(self, contact_id: str) -> None:
+        super().__init__(f"no contact {contact_id}")
+        self.contact_id = contact_id
+
+
+class IdentityTaken(ValueError):
+    def __init__(self, key: str, holder: str) -> None:
+        super().__init__(f"identity {key} belongs to contact {holder}")
+        self.key = key
+        self.holder = holder
 
 
 async def _upsert(

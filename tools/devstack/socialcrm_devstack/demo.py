@@ -15,7 +15,7 @@ from pymongo import MongoClient
 
 from socialcrm_devstack.demo_stream import DemoStream
 from socialcrm_devstack.infra import CACHE
-from socialcrm_devstack.stack import SERVICES, LocalStack
+from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, SERVICES, LocalStack
 
 OPEN_CASE_STATUSES = ["new", "open", "pending_customer"]
 
@@ -135,6 +135,10 @@ def run(options: DemoOptions) -> int:
             links = f"API docs {url}/docs   metrics {url}/metrics   ready {url}/readyz"
             say(f"  {spec.name:<10} {links}")
         say(f"  webhook    POST {stack.url('ingest')}/v1/webhooks/x")
+        say(
+            f"  CRM API    curl -H 'Authorization: Bearer {LOCAL_CRM_API_KEY}' "
+            f"'{stack.url('crm-sink')}/v1/cases?status=new&limit=5'"
+        )
         say(f"  Kafka      {stack.kafka.bootstrap}   (e.g. kcat -b {stack.kafka.bootstrap} -L)")
         say(f"  MongoDB    {stack.mongo.uri}   (database socialcrm)")
         say(f"  logs       {options.work_dir / 'logs'}\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -13,19 +13,25 @@ import httpx
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.processes import ManagedProcess, StartError, free_port
 
+# The local stack's CRM API key (scope admin): a local run has no secrets to protect.
+LOCAL_CRM_API_KEY = "local-admin-key"
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     module: str
     default_port: int
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 SERVICES = (
     ServiceSpec("ingest", "socialcrm_ingest", 8001),
     ServiceSpec("sentiment", "socialcrm_sentiment", 8002),
     ServiceSpec("router", "socialcrm_router", 8003),
-    ServiceSpec("crm-sink", "socialcrm_crm_sink", 8004),
+    ServiceSpec(
+        "crm-sink", "socialcrm_crm_sink", 8004, {"CRM_API_KEYS": f"{LOCAL_CRM_API_KEY}=admin"}
+    ),
     ServiceSpec("kpi", "socialcrm_kpi", 8005),
 )
 
@@ -78,6 +84,7 @@ class LocalStack:
             "HTTP_PORT": str(self.ports[spec.name]),
             "LOG_LEVEL": self.log_level,
             "OTEL_SERVICE_NAME": spec.name,
+            **spec.env,
             **self.env_overrides.get(spec.name, {}),
         }
 

@@ -1,0 +1,137 @@
+"""Identity resolution against the real MongoDB-protocol server: one person, one contact."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from socialcrm.v1 import common_pb2, routed_pb2
+from socialcrm_crm_sink.records import plan_write
+from socialcrm_crm_sink.store import CrmStore, IdentityTaken, Recorded
+from socialcrm_ingest.x_activity import normalize_account_activity
+from socialcrm_router.decide import route
+from socialcrm_sentiment.enrich import enrich
+from tests.conftest import Infra
+from tests.fixtures.payloads import x_tweet_event
+
+pytestmark = pytest.mark.integration
+
+_START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(infra: Infra) -> AsyncIterator[CrmStore]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongo.uri, tz_aware=True)
+    db: AsyncDatabase[dict[str, Any]] = client[f"crm_{uuid.uuid4().hex[:8]}"]
+    crm = CrmStore(db)
+    await crm.migrate()
+    yield crm
+    await client.drop_database(db.name)
+    await client.close()
+
+
+def x_post(tweet_id: str, handle: str, minute: int) -> routed_pb2.RoutedInteraction:
+    [interaction] = normalize_account_activity(
+        x_tweet_event(tweet_id, screen_name=handle), brand="acme", ingested_at=datetime.now(UTC)
+    )
+    interaction.header.occurred_at.FromDatetime(_START + timedelta(minutes=minute))
+    return route(enrich(interaction))
+
+
+def x_dm(tweet_id: str, handle: str, text: str, minute: int) -> routed_pb2.RoutedInteraction:
+    routed = x_post(tweet_id, handle, minute)
+    interaction = routed.enriched.interaction
+    interaction.is_public = False
+    interaction.kind = "dm"
+    interaction.text = text
+    return routed
+
+
+def email(message_id: str, address: str, text: str, minute: int) -> routed_pb2.RoutedInteraction:
+    routed = x_post(message_id.removeprefix("m"), "unused", minute)
+    interaction = routed.enriched.interaction
+    interaction.header.channel = common_pb2.CHANNEL_EMAIL
+    interaction.header.event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"email/{message_id}"))
+    interaction.author.handle = address
+    interaction.author.channel_user_id = ""
+    interaction.is_public = False
+    interaction.kind = "email"
+    interaction.conversation_id = f"mail-{message_id}"
+    interaction.text = text
+    return routed
+
+
+async def record(store: CrmStore, routed: routed_pb2.RoutedInteraction) -> Recorded:
+    """Record an event of a person who was never erased."""
+    recorded = await store.record(plan_write(routed))
+    assert recorded is not None
+    return recorded
+
+
+async def snapshot(crm: CrmStore) -> dict[str, list[dict[str, Any]]]:
+    return {name: await crm.db[name].find().to_list() for name in ("contacts", "timeline", "cases")}
+
+
+async def test_x_then_email_from_the_same_person_is_one_contact(store: CrmStore) -> None:
+    events = [
+        x_post("900", "jean", 0),
+        x_dm("901", "jean", "mon email est Jean@Example.com", 1),
+        email("m1", "jean@example.com", "Toujours pas de réponse à ma réclamation", 2),
+    ]
+    recorded = [await record(store, e) for e in events]
+    assert len({r.contact_id for r in recorded}) == 1
+    before = await snapshot(store)
+    for event in events:
+        await record(store, event)
+    assert await snapshot(store) == before
+    [contact] = before["contacts"]
+    assert contact["identities"][0]["key"] == "x:jean"
+    assert {i["key"] for i in contact["identities"]} == {"x:jean", "email:jean@example.com"}
+    assert {e["contact_id"] for e in before["timeline"]} == {contact["_id"]}
+    assert len(before["timeline"]) == 3
+
+
+async def test_email_first_then_x_merges_into_the_older_contact(store: CrmStore) -> None:
+    by_mail = await record(store, email("m2", "lea@example.com", "Bonjour", 0))
+    by_x = await record(store, x_post("910", "lea_x", 1))
+    assert by_x.contact_id != by_mail.contact_id
+    linked = await record(
+        store, x_dm("911", "lea_x", "c'est moi, lea@example.com, client 12345678", 2)
+    )
+    assert linked.contact_id == by_mail.contact_id
+    live = await store.db.contacts.find({"merged_into": {"$exists": False}}).to_list()
+    assert [c["_id"] for c in live] == [by_mail.contact_id]
+    assert {i["key"] for i in live[0]["identities"]} == {
+        "email:lea@example.com",
+        "x:lea_x",
+        "customer_number:12345678",
+    }
+    loser = await store.db.contacts.find_one({"_id": by_x.contact_id})
+    assert loser is not None
+    assert loser["merged_into"] == by_mail.contact_id
+    timeline = await store.db.timeline.find().to_list()
+    assert {e["contact_id"] for e in timeline} == {by_mail.contact_id}
+    cases = await store.db.cases.find().to_list()
+    assert {c["contact_id"] for c in cases} == {by_mail.contact_id}
+    # A redelivered post of the merged author resolves to the surviving contact.
+    again = await record(store, x_post("910", "lea_x", 1))
+    assert again.contact_id == by_mail.contact_id
+
+
+async def test_manual_link_and_merge(store: CrmStore) -> None:
+    first = await record(store, x_post("920", "ann", 0))
+    second = await record(store, x_post("921", "ann_two", 1))
+    identity = {"key": "phone:+33612345678", "channel": "phone", "handle": "+33612345678"}
+    await store.link(first.contact_id, identity)
+    with pytest.raises(IdentityTaken):
+        await store.link(second.contact_id, identity)
+    merged = await store.merge(first.contact_id, second.contact_id)
+    assert {i["key"] for i in merged["identities"]} == {"x:ann", "x:ann_two", "phone:+33612345678"}
+    assert await store.db.timeline.count_documents({"contact_id": first.contact_id}) == 2
+    assert (await store.merge(first.contact_id, second.contact_id))["_id"] == first.contact_id
