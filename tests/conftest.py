@@ -62,7 +62,12 @@ def platform(infra: Infra, traces: TraceReceiver) -> Iterator[LocalStack]:
         ephemeral_ports=True,
         kafka=infra.kafka,
         mongo=infra.mongo,
-        env={spec.name: tracing for spec in SERVICES},
+        env={
+            **{spec.name: tracing for spec in SERVICES},
+            # Other tests publish replies to interactions this stack never saw: dead-letter
+            # them at once instead of waiting minutes for the interaction to show up.
+            "crm-sink": {**tracing, "CRM_REPLY_WAIT_SECONDS": "2"},
+        },
     )
     try:
         stack.start_services()

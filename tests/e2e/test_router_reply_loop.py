@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from socialcrm_devstack.stack import LocalStack
+from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, LocalStack
 from tests.fixtures.payloads import x_tweet_event
 
 pytestmark = pytest.mark.e2e
@@ -68,3 +68,19 @@ def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(
 
     invalid = httpx.post(f"{router}/v1/interactions/{event_id}/replies", json={"text": ""})
     assert invalid.status_code == 422
+
+    # The CRM follows the loop: the answer and the resolution are on the customer's timeline
+    # and the case carries them.
+    crm = platform.url("crm-sink")
+    auth = {"Authorization": f"Bearer {LOCAL_CRM_API_KEY}"}
+
+    def resolved_case() -> dict[str, Any] | None:
+        cases = httpx.get(f"{crm}/v1/cases", params={"status": "resolved"}, headers=auth).json()
+        return next((c for c in cases["cases"] if event_id in c["interaction_event_ids"]), None)
+
+    case = eventually(resolved_case)
+    assert case["first_response_at"] <= case["last_activity_at"]
+    assert [h.get("status") for h in case["history"]] == ["open", "resolved"]
+    contact = httpx.get(f"{crm}/v1/contacts/{case['contact_id']}", headers=auth).json()
+    kinds = [entry["type"] for entry in reversed(contact["timeline"])]
+    assert kinds[-3:] == ["interaction", "reply", "status_change"]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from socialcrm import contract
-from socialcrm.v1 import crm_pb2
+from socialcrm.v1 import common_pb2, crm_pb2, reply_pb2
 from socialcrm_crm_sink.app import CrmSinkSettings, build_app
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore
@@ -21,6 +23,8 @@ from tests.conftest import Infra
 from tests.integration.test_crm_sink_identity import email, record, x_dm, x_post
 
 pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
 
 READER = {"X-API-Key": "reader-key"}
 AGENT = {"Authorization": "Bearer agent-key"}
@@ -43,6 +47,8 @@ async def api(infra: Infra) -> AsyncIterator[Api]:
         mongodb_uri=infra.mongo.uri,
         mongodb_database=f"crm_api_{marker}",
         crm_api_keys="reader-key=read;agent-key=read,agent;admin-key=admin",
+        # Replies of other tests answer interactions this database never saw.
+        crm_reply_wait_seconds=1.0,
     )
     app = build_app(settings)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongo.uri, tz_aware=True)
@@ -225,3 +231,55 @@ async def test_export_then_erasure_leaves_no_personal_data(api: Api) -> None:
     assert (await api.client.get(f"/v1/contacts/{contact_id}", headers=READER)).status_code == 200
     gone = await api.client.delete("/v1/contacts/nobody", headers=ADMIN)
     assert gone.status_code == 404
+
+
+async def test_replies_join_the_timeline_and_move_the_case_once(api: Api) -> None:
+    routed = x_post("730", "hugo", 0)
+    recorded = await record(api.store, routed)
+    assert recorded.case_id is not None
+    answer = reply_pb2.Reply(
+        header=common_pb2.EventHeader(
+            event_id=f"reply-{uuid.uuid4().hex}",
+            external_id="reply:730",
+            occurred_at=contract.timestamp(datetime.now(UTC)),
+            ingested_at=contract.timestamp(datetime.now(UTC)),
+        ),
+        interaction_event_id=routed.enriched.interaction.header.event_id,
+        agent_id="agent-2",
+        text="Bonjour Hugo, pouvez-vous nous écrire en privé ?",
+        status="pending",
+    )
+    async with AIOKafkaProducer(bootstrap_servers=api.bootstrap) as producer:
+        for _ in range(3):  # redelivered
+            await producer.send_and_wait(
+                "social.replies.v1", contract.encode(answer), key=b"conversation-730"
+            )
+
+    async def moved() -> dict[str, Any] | None:
+        case = await api.store.db.cases.find_one({"_id": recorded.case_id})
+        return case if case and case["status"] == "pending_customer" else None
+
+    case = await eventually(moved)
+    assert [h["by"] for h in case["history"]] == ["agent-2"]
+    answered_at = answer.header.occurred_at.ToDatetime(tzinfo=UTC)
+    assert abs((case["first_response_at"] - answered_at).total_seconds()) < 0.001  # BSON: ms
+    entries = await api.store.db.timeline.find({"contact_id": recorded.contact_id}).to_list()
+    assert sorted(e["type"] for e in entries) == ["interaction", "reply"]
+    updates = [
+        event
+        for key, value in await records_of(api.bootstrap, "crm.events.v1")
+        if key == recorded.contact_id and value is not None
+        for event in [contract.decode(crm_pb2.CrmEvent, value)]
+        if event.type == crm_pb2.CRM_EVENT_TYPE_CASE_UPDATED
+    ]
+    assert [(u.case_id, u.case_status) for u in updates] == [(recorded.case_id, "pending_customer")]
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], wait_seconds: float = 20) -> T:
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while asyncio.get_running_loop().time() < deadline:
+        found = await probe()
+        if found is not None:
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met within {wait_seconds}s")

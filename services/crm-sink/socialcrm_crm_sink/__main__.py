@@ -8,7 +8,8 @@ def main() -> None:
     run_service(
         CrmSinkSettings,
         build_app,
-        "CRM sink: records routed interactions as contacts, timelines and cases in MongoDB.",
+        "CRM sink: records routed interactions and replies as contacts, timelines and cases "
+        "in MongoDB, serves the CRM API and pushes changes to an external CRM.",
     )
 
 

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from socialcrm.kafka import EventProducer
 from socialcrm_crm_sink.erasure import ErasurePublisher
 from socialcrm_crm_sink.policy import presented_key
+from socialcrm_crm_sink.records import case_changed_by_agent
 from socialcrm_crm_sink.store import (
     BadTransition,
     CaseNotFound,
@@ -63,7 +65,10 @@ def require(keys: dict[str, frozenset[str]], scope: str) -> Callable[..., Awaita
 
 
 def crm_router(
-    store: CrmStore, erasure: ErasurePublisher, keys: dict[str, frozenset[str]]
+    store: CrmStore,
+    erasure: ErasurePublisher,
+    producer: EventProducer,
+    keys: dict[str, frozenset[str]],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["crm"])
     read = Depends(require(keys, "read"))
@@ -128,6 +133,7 @@ def crm_router(
             raise HTTPException(404, str(error)) from error
         except BadTransition as error:
             raise HTTPException(409, str(error)) from error
+        await producer.publish_and_wait(case_changed_by_agent(case))
         return jsonable(case)
 
     @router.post("/contacts/{contact_id}/identities", dependencies=[Depends(admin)])

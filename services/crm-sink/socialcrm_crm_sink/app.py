@@ -1,22 +1,26 @@
-"""Wiring of the CRM sink: social.routed.v1 in, MongoDB writes and crm.events.v1 out."""
+"""Wiring of the CRM sink: routed interactions and replies in, MongoDB and crm.events.v1 out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 from google.protobuf.message import Message
 from pydantic import Field
 
-from socialcrm.http import create_stream_app
+from socialcrm import contract
+from socialcrm.http import Component, TopicsReady, create_app
+from socialcrm.kafka import EventProducer, StreamProcessor
 from socialcrm.mongo import TRANSIENT_MONGO_ERRORS, MongoDatabase
 from socialcrm.settings import MongoSettings
-from socialcrm.v1 import routed_pb2
+from socialcrm.v1 import crm_pb2, reply_pb2, routed_pb2
 from socialcrm_crm_sink.api import crm_router
+from socialcrm_crm_sink.connector import ExternalCrmConnector
 from socialcrm_crm_sink.erasure import ErasurePublisher
 from socialcrm_crm_sink.policy import parse_api_keys
-from socialcrm_crm_sink.records import crm_events, plan_write
+from socialcrm_crm_sink.records import case_updated_event, crm_events, plan_reply, plan_write
 from socialcrm_crm_sink.store import CrmStore
 
 
@@ -27,14 +31,44 @@ class CrmSinkSettings(MongoSettings):
         "",
         description='API keys and scopes, "key1=read,agent;key2=admin" (none: API closed).',
     )
+    crm_reply_wait_seconds: float = Field(
+        300.0,
+        description="How long a reply waits (retried) for its interaction to be recorded "
+        "before it goes to the dead-letter topic.",
+    )
+
+    crm_webhook_url: str = Field(
+        "",
+        description="External CRM endpoint receiving contact and ticket changes as signed "
+        "webhooks (empty: connector off).",
+    )
+    crm_webhook_secret: str = Field(
+        "", description="HMAC-SHA256 key of the X-SocialCRM-Signature-256 header."
+    )
+    crm_webhook_max_attempts: int = Field(
+        5, ge=1, description="Tries per change before it goes to crm.events.v1.dlq."
+    )
+    crm_webhook_backoff_seconds: float = Field(
+        0.5, description="First pause between tries; doubles each time, at most 30 s."
+    )
+    crm_webhook_timeout_seconds: float = Field(10.0, description="Timeout of one webhook call.")
+
+
+class InteractionNotRecordedYet(Exception):
+    """The reply overtook its interaction (another consumer group): retried, not lost."""
+
+
+class UnknownInteraction(ValueError):
+    """The reply answers an interaction the CRM never recorded: dead-lettered with the reason."""
 
 
 def build_app(settings: CrmSinkSettings) -> FastAPI:
     database = MongoDatabase(settings)
     store = CrmStore(database.db)
-    erasure = ErasurePublisher(settings)
+    producer = EventProducer(settings)
+    erasure = ErasurePublisher(settings, producer)
 
-    async def handle(
+    async def handle_routed(
         routed: routed_pb2.RoutedInteraction, _: ConsumerRecord[bytes, bytes]
     ) -> Sequence[Message]:
         recorded = await store.record(plan_write(routed))
@@ -49,14 +83,79 @@ def build_app(settings: CrmSinkSettings) -> FastAPI:
             case_status=recorded.case_status,
         )
 
-    app = create_stream_app(
+    async def handle_reply(
+        reply: reply_pb2.Reply, _: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        write = plan_reply(reply)
+        recorded = await store.record_reply(write)
+        if recorded is None:
+            waited = (datetime.now(UTC) - write.occurred_at).total_seconds()
+            if waited < settings.crm_reply_wait_seconds:
+                raise InteractionNotRecordedYet(reply.interaction_event_id)
+            raise UnknownInteraction(
+                f"interaction {reply.interaction_event_id} is not in the CRM "
+                f"{waited:.0f}s after its reply"
+            )
+        if not (recorded.status_changed and recorded.case_id):
+            return []
+        return [
+            case_updated_event(
+                reply,
+                contact_id=recorded.contact_id,
+                case_id=recorded.case_id,
+                case_status=recorded.case_status,
+            )
+        ]
+
+    components: list[Component] = [
+        database,
+        store,
+        producer,
+        erasure,
+        StreamProcessor(
+            settings=settings,
+            group_id=settings.service_name,
+            input_type=routed_pb2.RoutedInteraction,
+            handler=handle_routed,
+            producer=producer,
+            transient_errors=TRANSIENT_MONGO_ERRORS,
+        ),
+        StreamProcessor(
+            settings=settings,
+            group_id=f"{settings.service_name}-replies",
+            input_type=reply_pb2.Reply,
+            handler=handle_reply,
+            producer=producer,
+            transient_errors=(*TRANSIENT_MONGO_ERRORS, InteractionNotRecordedYet),
+        ),
+    ]
+    if settings.crm_webhook_url:
+        connector = ExternalCrmConnector(
+            store,
+            url=settings.crm_webhook_url,
+            secret=settings.crm_webhook_secret,
+            max_attempts=settings.crm_webhook_max_attempts,
+            first_backoff_seconds=settings.crm_webhook_backoff_seconds,
+            timeout_seconds=settings.crm_webhook_timeout_seconds,
+        )
+        components += [
+            connector,
+            StreamProcessor(
+                settings=settings,
+                group_id=f"{settings.service_name}-external-crm",
+                input_type=crm_pb2.CrmEvent,
+                handler=connector.handle,
+                producer=producer,
+                transient_errors=TRANSIENT_MONGO_ERRORS,
+            ),
+        ]
+    app = create_app(
         settings,
-        input_type=routed_pb2.RoutedInteraction,
-        handler=handle,
-        resources=[database, store, erasure],
-        transient_errors=TRANSIENT_MONGO_ERRORS,
+        components,
+        before_start=[TopicsReady(settings, contract.all_topics())],
         title="Social CRM sink",
-        description="Records `social.routed.v1` as contacts, timeline entries and cases.",
+        description="Records `social.routed.v1` and `social.replies.v1` as contacts, timeline "
+        "entries and cases; serves the CRM API.",
     )
-    app.include_router(crm_router(store, erasure, parse_api_keys(settings.crm_api_keys)))
+    app.include_router(crm_router(store, erasure, producer, parse_api_keys(settings.crm_api_keys)))
     return app

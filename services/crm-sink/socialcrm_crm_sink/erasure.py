@@ -42,13 +42,13 @@ def contact_erased_event(contact_id: str, erased_at: datetime) -> crm_pb2.CrmEve
 
 
 class ErasurePublisher:
-    """Owns a producer; creates the compacted topics it writes to when they are missing."""
+    """Creates the compacted topics it writes to when they are missing; sends with ``producer``."""
 
     name = "erasure-publisher"
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, producer: EventProducer) -> None:
         self.settings = settings
-        self.producer = EventProducer(settings)
+        self.producer = producer
 
     async def start(self) -> None:
         admin = AIOKafkaAdminClient(
@@ -71,13 +71,12 @@ class ErasurePublisher:
                     await admin.create_topics([topic])
         finally:
             await admin.close()
-        await self.producer.start()
 
     async def stop(self) -> None:
-        await self.producer.stop()
+        return None
 
     async def check(self) -> None:
-        await self.producer.check()
+        return None
 
     async def forget(self, plan: Erased) -> int:
         """Tombstones (value None): compaction then drops every record of the person."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from socialcrm import contract
-from socialcrm.v1 import common_pb2, crm_pb2, interaction_pb2, routed_pb2
+from socialcrm.v1 import common_pb2, crm_pb2, interaction_pb2, reply_pb2, routed_pb2
 
 _CRM_NAMESPACE = uuid.UUID("0b7d3f0e-5b7a-4f43-8f0c-6a6f0f3f9d21")
 
@@ -204,3 +204,100 @@ def crm_events(
         events.append(event(crm_pb2.CRM_EVENT_TYPE_CASE_OPENED, "case-opened"))
     events.append(event(crm_pb2.CRM_EVENT_TYPE_INTERACTION_RECORDED, "interaction-recorded"))
     return events
+
+
+# The router's reply loop names fewer statuses than the CRM case life cycle.
+CASE_STATUS_OF_REPLY = {"open": "open", "pending": "pending_customer", "resolved": "resolved"}
+
+
+@dataclass(frozen=True)
+class ReplyWrite:
+    """What one reply contributes: a timeline entry next to the interaction it answers."""
+
+    event_id: str
+    interaction_event_id: str
+    occurred_at: datetime
+    agent_id: str
+    requested_status: str
+    has_text: bool
+    timeline_entry: dict[str, Any]
+
+
+def plan_reply(reply: reply_pb2.Reply) -> ReplyWrite:
+    occurred_at = reply.header.occurred_at.ToDatetime(tzinfo=UTC)
+    return ReplyWrite(
+        event_id=reply.header.event_id,
+        interaction_event_id=reply.interaction_event_id,
+        occurred_at=occurred_at,
+        agent_id=reply.agent_id,
+        requested_status=CASE_STATUS_OF_REPLY.get(reply.status, ""),
+        has_text=bool(reply.text),
+        timeline_entry={
+            "_id": f"{reply.header.event_id}:reply",
+            "event_id": reply.header.event_id,
+            "interaction_event_id": reply.interaction_event_id,
+            "type": "reply" if reply.text else "status_change",
+            "occurred_at": occurred_at,
+            "agent_id": reply.agent_id,
+            "text": reply.text,
+            "is_private": reply.is_private,
+            "status": reply.status,
+            "first_response": reply.first_response,
+            "first_response_seconds": round(reply.first_response_seconds, 3),
+            "sla_status": reply_pb2.SlaStatus.Name(reply.sla_status)
+            .removeprefix("SLA_STATUS_")
+            .lower(),
+            "queue": reply.queue,
+        },
+    )
+
+
+def case_status_after_reply(current: str, write: ReplyWrite) -> str:
+    """An agent's answer opens a new case; a status sent with it wins; closed stays closed."""
+    if current == "closed":
+        return current
+    if write.requested_status:
+        return write.requested_status
+    if write.has_text and current == "new":
+        return "open"
+    return current
+
+
+def case_updated_event(
+    reply: reply_pb2.Reply, *, contact_id: str, case_id: str, case_status: str
+) -> crm_pb2.CrmEvent:
+    header = common_pb2.EventHeader()
+    header.CopyFrom(reply.header)
+    header.event_id = contract.derived_event_id(reply.header.event_id, "case-updated")
+    header.producer = "crm-sink"
+    header.schema_version = contract.SCHEMA_VERSION
+    return crm_pb2.CrmEvent(
+        header=header,
+        type=crm_pb2.CRM_EVENT_TYPE_CASE_UPDATED,
+        contact_id=contact_id,
+        case_id=case_id,
+        source_event_id=reply.header.event_id,
+        queue=reply.queue,
+        case_status=case_status,
+    )
+
+
+def case_changed_by_agent(case: dict[str, Any]) -> crm_pb2.CrmEvent:
+    """The CASE_UPDATED event of an agent's change through the API (its last history entry)."""
+    changed_at: datetime = case["history"][-1]["at"]
+    header = common_pb2.EventHeader(
+        event_id=contract.derived_event_id(case["_id"], f"case-updated/{changed_at.isoformat()}"),
+        external_id=f"case:{case['_id']}",
+        producer="crm-sink",
+        schema_version=contract.SCHEMA_VERSION,
+    )
+    header.occurred_at.CopyFrom(contract.timestamp(changed_at))
+    header.ingested_at.CopyFrom(contract.timestamp(changed_at))
+    return crm_pb2.CrmEvent(
+        header=header,
+        type=crm_pb2.CRM_EVENT_TYPE_CASE_UPDATED,
+        contact_id=case.get("contact_id") or "",
+        case_id=case["_id"],
+        queue=case.get("queue", ""),
+        case_status=case["status"],
+    )

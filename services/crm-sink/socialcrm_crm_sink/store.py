@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from socialcrm_crm_sink.policy import can_move
-from socialcrm_crm_sink.records import CrmWrite
+from socialcrm_crm_sink.records import CrmWrite, ReplyWrite, case_status_after_reply
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,14 @@ class Recorded:
     case_id: str | None
     case_opened_by: str | None
     case_status: str
+
+
+@dataclass(frozen=True)
+class RecordedReply:
+    contact_id: str
+    case_id: str | None
+    case_status: str
+    status_changed: bool
 
 
 class CrmStore:
@@ -102,6 +110,54 @@ class CrmStore:
             case["opened_by_event_id"],
             case["status"],
         )
+
+    async def record_reply(self, write: ReplyWrite) -> RecordedReply | None:
+        """Put the reply on the timeline of the interaction's contact and update its case.
+
+        None when the interaction is not recorded (yet). Idempotent: the timeline entry's id
+        and the case history entry are keyed by the reply's event id.
+        """
+        source = await self.db.timeline.find_one(
+            {"_id": f"{write.interaction_event_id}:interaction"}
+        )
+        if source is None:
+            return None
+        contact_id, case_id = source["contact_id"], source.get("case_id")
+        if contact_id is None:
+            # The person was erased: their conversations are no longer followed.
+            return RecordedReply(contact_id="", case_id=None, case_status="", status_changed=False)
+        with contextlib.suppress(DuplicateKeyError):
+            await self.db.timeline.insert_one(
+                {
+                    **write.timeline_entry,
+                    "contact_id": contact_id,
+                    "case_id": case_id,
+                    "recorded_at": datetime.now(UTC),
+                }
+            )
+        if case_id is None:
+            return RecordedReply(contact_id, None, "", status_changed=False)
+        case = await self.db.cases.find_one({"_id": case_id})
+        if case is None:
+            return RecordedReply(contact_id, None, "", status_changed=False)
+        if any(h.get("event_id") == write.event_id for h in case.get("history", [])):
+            return RecordedReply(contact_id, case_id, case["status"], status_changed=False)
+        status = case_status_after_reply(case["status"], write)
+        entry = {"at": write.occurred_at, "by": write.agent_id, "event_id": write.event_id}
+        update: dict[str, Any] = {
+            "$max": {"last_activity_at": write.occurred_at},
+            "$push": {"history": entry},
+        }
+        if status != case["status"]:
+            update["$set"] = {"status": status}
+            entry["status"] = status
+        if write.has_text:
+            update["$min"] = {"first_response_at": write.occurred_at}
+        # Guarded by the status read above: a concurrent change makes the retry re-decide.
+        result = await self.db.cases.update_one({"_id": case_id, "status": case["status"]}, update)
+        if result.matched_count == 0:
+            return await self.record_reply(write)
+        return RecordedReply(contact_id, case_id, status, status_changed=status != case["status"])
 
     async def _contact(self, write: CrmWrite) -> dict[str, Any] | None:
         contact = await _upsert(

@@ -1,0 +1,139 @@
+"""The external-CRM connector on the running crm-sink app, against a local fake CRM endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Request, Response
+
+from socialcrm import contract
+from socialcrm.v1 import routed_pb2
+from socialcrm_crm_sink.app import CrmSinkSettings, build_app
+from socialcrm_crm_sink.external_crm import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+from socialcrm_devstack.processes import free_port
+from tests.conftest import Infra
+from tests.integration.test_crm_sink_api import eventually, records_of
+from tests.integration.test_crm_sink_identity import x_post
+
+pytestmark = pytest.mark.integration
+
+SECRET = "fake-crm-secret"
+REFUSED_HANDLE = "zoe_refused"
+
+
+@dataclass
+class FakeCrm:
+    """Records every call; answers 503 to the first one, 400 to contacts it refuses."""
+
+    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/hooks")
+        async def hook(request: Request) -> Response:
+            body = await request.body()
+            self.calls.append((dict(request.headers), body))
+            if len(self.calls) == 1:
+                return Response(status_code=503, headers={"Retry-After": "0"})
+            properties = json.loads(body).get("object", {}).get("properties", {})
+            if properties.get("twitterhandle") == REFUSED_HANDLE:
+                return Response("unknown property twitterhandle", status_code=400)
+            return Response(status_code=204)
+
+        return app
+
+    def received(self, subscription: str) -> list[dict[str, Any]]:
+        """The distinct changes of one kind (a retried call is the same change)."""
+        bodies = {json.loads(body)["eventId"]: json.loads(body) for _, body in self.calls}
+        return [b for b in bodies.values() if b["subscriptionType"] == subscription]
+
+
+@pytest.fixture
+async def fake_crm() -> AsyncIterator[tuple[FakeCrm, str]]:
+    fake = FakeCrm()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    yield fake, f"http://127.0.0.1:{port}/hooks"
+    server.should_exit = True
+    await serving
+
+
+async def test_changes_reach_the_external_crm_signed_retried_or_dead_lettered(
+    infra: Infra, fake_crm: tuple[FakeCrm, str]
+) -> None:
+    fake, url = fake_crm
+    marker = uuid.uuid4().hex[:8]
+    settings = CrmSinkSettings(
+        service_name=f"crm-sink-connector-{marker}",
+        kafka_bootstrap_servers=infra.kafka.bootstrap,
+        mongodb_uri=infra.mongo.uri,
+        mongodb_database=f"crm_connector_{marker}",
+        crm_reply_wait_seconds=1.0,
+        crm_webhook_url=url,
+        crm_webhook_secret=SECRET,
+        crm_webhook_max_attempts=3,
+        crm_webhook_backoff_seconds=0.05,
+    )
+    accepted = x_post(f"{int(marker, 16)}", f"nina_{marker}", 0)
+    refused = x_post(f"{int(marker, 16) + 1}", REFUSED_HANDLE, 1)
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        async with AIOKafkaProducer(bootstrap_servers=infra.kafka.bootstrap) as producer:
+            for routed in (accepted, refused):
+                await producer.send_and_wait(
+                    contract.topic_of(routed_pb2.RoutedInteraction),
+                    contract.encode(routed),
+                    key=contract.key_of(routed),
+                )
+
+        async def delivered() -> list[dict[str, Any]] | None:
+            return fake.received("ticket.creation")[1:] or None
+
+        await eventually(delivered)
+        dead = await eventually(lambda: _dead_letters(infra.kafka.bootstrap, settings.service_name))
+
+    [contact] = [
+        c
+        for c in fake.received("contact.creation")
+        if c["object"]["properties"]["twitterhandle"] == f"nina_{marker}"
+    ]
+    [ticket] = [
+        t
+        for t in fake.received("ticket.creation")
+        if t["object"]["associations"]["contacts"] == [contact["objectId"]]
+    ]
+    assert ticket["object"]["properties"]["hs_pipeline_stage"] == "1"
+    for headers, body in fake.calls:
+        timestamp = int(headers[TIMESTAMP_HEADER.lower()])
+        assert headers[SIGNATURE_HEADER.lower()] == signature(SECRET, timestamp, body)
+        assert headers["idempotency-key"] == json.loads(body)["eventId"]
+    # The first call was answered 503 and retried with the same event id.
+    first_event_id = json.loads(fake.calls[0][1])["eventId"]
+    assert [json.loads(b)["eventId"] for _, b in fake.calls].count(first_event_id) == 2
+    assert len(dead) == 1
+    assert "HTTP 400 unknown property twitterhandle" in dead[0]
+
+
+async def _dead_letters(bootstrap: str, consumer: str) -> list[str] | None:
+    reasons = []
+    for _, value in await records_of(bootstrap, "crm.events.v1.dlq"):
+        envelope = contract.DeadLetter.FromString(value or b"")
+        if envelope.consumer == f"{consumer}-external-crm":
+            reasons.append(envelope.reason)
+    return reasons or None
