@@ -1,7 +1,8 @@
 """Enrichment of an interaction (pure logic once the models are loaded).
 
 Language (lingua), sentiment (VADER in English, the French lexicon with negation and
-sarcasm cues), intent and urgency (bilingual rules), author reach and post virality.
+sarcasm cues; optionally the accurate e5 head), intent and urgency (bilingual rules),
+author reach and post virality.
 """
 
 from __future__ import annotations
@@ -10,10 +11,16 @@ from dataclasses import dataclass
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2
+from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.intent import classify_intent
 from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.reach import author_reach, virality
-from socialcrm_sentiment.sentiment import NEUTRAL_BAND, score_sentiment
+from socialcrm_sentiment.sentiment import (
+    NEUTRAL_BAND,
+    blend_accurate,
+    polarity_of,
+    score_sentiment,
+)
 from socialcrm_sentiment.urgency import urgency_of
 
 MODEL_VERSION = "lingua-vader-lexfr-rules-1"
@@ -30,10 +37,14 @@ class Assessment:
     signals: list[str]
 
 
-def assess(text: str, language: str) -> Assessment:
+def assess(text: str, language: str, accurate_score: float | None = None) -> Assessment:
     """Sentiment, intent and urgency together: a complaint or a problem signal is
-    negative even when the words are polite."""
+    negative even when the words are polite. ``accurate_score``: the accurate head's score
+    of the text, when it was run."""
     polarity, score = score_sentiment(text, language)
+    if accurate_score is not None:
+        score = blend_accurate(score, accurate_score)
+        polarity = polarity_of(score)
     intent = classify_intent(text, polarity)
     urgency, signals = urgency_of(text)
     if signals and intent == common_pb2.INTENT_PRAISE:
@@ -43,10 +54,22 @@ def assess(text: str, language: str) -> Assessment:
     return Assessment(polarity, score, intent, urgency, signals)
 
 
-def enrich(interaction: interaction_pb2.Interaction) -> enriched_pb2.EnrichedInteraction:
+def enrich(
+    interaction: interaction_pb2.Interaction,
+    accurate: AccurateSentiment | None = None,
+    accurate_min_reach: float = 0.0,
+) -> enriched_pb2.EnrichedInteraction:
+    """``accurate``, when given, scores the posts of authors with at least
+    ``accurate_min_reach`` (the lexicons score the others)."""
     text = interaction.text
     language, language_confidence = detect_language(text, interaction.language_hint)
-    assessment = assess(text, language)
+    reach = author_reach(interaction.author)
+    model_version = MODEL_VERSION
+    accurate_score = None
+    if accurate is not None and reach >= accurate_min_reach and text.strip():
+        accurate_score = accurate.score(text)
+        model_version = f"{MODEL_VERSION}+{accurate.head.version}"
+    assessment = assess(text, language, accurate_score)
     header = interaction.header
     age = (header.ingested_at.ToSeconds() - header.occurred_at.ToSeconds()) or 0
     enriched_header = common_pb2.EventHeader()
@@ -64,8 +87,8 @@ def enrich(interaction: interaction_pb2.Interaction) -> enriched_pb2.EnrichedInt
             intent=assessment.intent,
             urgency=assessment.urgency,
             urgency_signals=assessment.signals,
-            reach=author_reach(interaction.author),
+            reach=reach,
             virality=virality(interaction.engagement, max(age, 0)),
-            model_version=MODEL_VERSION,
+            model_version=model_version,
         ),
     )

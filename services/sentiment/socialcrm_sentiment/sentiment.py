@@ -92,8 +92,27 @@ def french_score(text: str) -> float:
 def score_sentiment(text: str, language: str) -> tuple[common_pb2.Polarity.ValueType, float]:
     """(polarity, score in [-1, 1]); languages other than French are read as English."""
     score = french_score(text) if language == "fr" else english_score(text)
+    return polarity_of(score), score
+
+
+# P(positive) of 0.9 or 0.1: how sure the accurate head must be to make a neutral-looking
+# post polar (it was trained on polar snippets only, so it has no neutral class of its own).
+CONFIDENT_ACCURATE_SCORE = 0.8
+
+
+def blend_accurate(lexicon_score: float, accurate_score: float) -> float:
+    """On a polar post the more confident reading wins: the head reads context the lexicons
+    miss, the lexicons' sarcasm and care-term rules catch what the head, trained on reviews,
+    misreads. A post the lexicons find neutral stays neutral unless the head is confident.
+    (Chosen on the team's seed sets, never on the evaluation sets.)"""
+    if abs(lexicon_score) < NEUTRAL_BAND and abs(accurate_score) < CONFIDENT_ACCURATE_SCORE:
+        return lexicon_score
+    return accurate_score if abs(accurate_score) > abs(lexicon_score) else lexicon_score
+
+
+def polarity_of(score: float) -> common_pb2.Polarity.ValueType:
     if score <= -NEUTRAL_BAND:
-        return common_pb2.POLARITY_NEGATIVE, score
+        return common_pb2.POLARITY_NEGATIVE
     if score >= NEUTRAL_BAND:
-        return common_pb2.POLARITY_POSITIVE, score
-    return common_pb2.POLARITY_NEUTRAL, score
+        return common_pb2.POLARITY_POSITIVE
+    return common_pb2.POLARITY_NEUTRAL
