@@ -117,8 +117,12 @@ def test_deployments(overlay: str, manifests: tuple[Manifest, ...]) -> None:
         assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
         env = {e["name"]: e for e in main["env"]}
         assert env["HTTP_PORT"]["value"] == str(service.port)
-        (config_ref,) = main["envFrom"]
+        config_ref, *secret_refs = main["envFrom"]
         config_name = config_ref["configMapRef"]["name"]
+        if service.name == "ingest":
+            assert secret_refs == [{"secretRef": {"name": "socialcrm-ingest", "optional": True}}]
+        else:
+            assert secret_refs == []
         assert config_name.startswith("socialcrm-config-")
         assert config_name in configmaps
         if service.name == "crm-sink":

@@ -11,18 +11,28 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import interaction_pb2
+from socialcrm_ingest.chat import normalize_chat
+from socialcrm_ingest.email_inbound import normalize_email
+from socialcrm_ingest.forum import normalize_forum
+from socialcrm_ingest.meta import normalize_meta
+from socialcrm_ingest.reviews import normalize_google_reviews, normalize_tripadvisor_reviews
 from socialcrm_ingest.x_activity import normalize_account_activity
+from socialcrm_ingest.x_stream import normalize_filtered_stream
+from socialcrm_ingest.youtube import normalize_comment_threads
 
 # (payload, brand, ingested_at) -> interactions; raises PayloadError naming the bad field.
 Normalizer = Callable[[Any, str, datetime], list[interaction_pb2.Interaction]]
 
 
-def _x_account_activity(
-    payload: Any, brand: str, ingested_at: datetime
-) -> list[interaction_pb2.Interaction]:
-    return normalize_account_activity(payload, brand=brand, ingested_at=ingested_at)
-
-
 NORMALIZERS: Mapping[str, Normalizer] = {
-    "x-account-activity": _x_account_activity,
+    "x-account-activity": normalize_account_activity,
+    "x-filtered-stream": normalize_filtered_stream,
+    "meta": normalize_meta,
+    "forum": normalize_forum,
+    # The payload of "email" is the raw RFC 5322 message (bytes, or str in a JSONL file).
+    "email": normalize_email,
+    "chat": normalize_chat,
+    "youtube-comment-threads": normalize_comment_threads,
+    "google-business-reviews": normalize_google_reviews,
+    "tripadvisor-reviews": normalize_tripadvisor_reviews,
 }

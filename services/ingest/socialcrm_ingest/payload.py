@@ -2,15 +2,110 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from socialcrm import contract
+from socialcrm.v1 import common_pb2
 
 
 class PayloadError(ValueError):
     """The payload does not have the shape the network documents; the message says where."""
 
 
+def path(where: str, field: str) -> str:
+    """Where a field is: ``entry[0].id``, or just ``entry`` at the top of the body."""
+    return f"{where}.{field}" if where else field
+
+
 def require(obj: dict[str, Any], field: str, where: str) -> Any:
     value = obj.get(field)
-    if value in (None, ""):
-        raise PayloadError(f"{where}.{field} is missing")
+    if value is None or value == "":
+        raise PayloadError(f"{path(where, field)} is missing")
     return value
+
+
+def as_object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{where} is not an object")
+    return value
+
+
+def as_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise PayloadError(f"{where} is not a list")
+    return value
+
+
+def optional_object(obj: dict[str, Any], field: str, where: str) -> dict[str, Any]:
+    """``obj[field]`` when it is an object, {} when absent; anything else is refused."""
+    value = obj.get(field)
+    return {} if value is None else as_object(value, path(where, field))
+
+
+def optional_list(obj: dict[str, Any], field: str, where: str) -> list[Any]:
+    value = obj.get(field)
+    return [] if value is None else as_list(value, path(where, field))
+
+
+# No real count comes near it; capped there, the sum of two counts still fits protobuf's int64.
+COUNT_CAP = 2**62
+
+
+def count(value: Any) -> int:
+    """A follower or engagement count; what is not a number counts as 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return min(value, COUNT_CAP)
+    return 0
+
+
+def epoch_time(value: Any, where: str) -> datetime:
+    """A Unix time in seconds or milliseconds (Meta uses both, sometimes in one payload)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PayloadError(f"{where} is not a Unix time")
+    try:
+        number = float(value)
+        # Seconds would reach 1e11 only in the year 5138: larger values are milliseconds.
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise PayloadError(f"{where} {value!r} is not a Unix time") from exc
+
+
+def iso_time(value: Any, where: str) -> datetime:
+    """An ISO 8601 date-time with its offset ("Z" accepted), in UTC."""
+    if not isinstance(value, str):
+        raise PayloadError(f"{where} is not an ISO 8601 date-time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise PayloadError(f"{where} {value!r} is not an ISO 8601 date-time") from exc
+    if moment.tzinfo is None:
+        raise PayloadError(f"{where} {value!r} has no UTC offset")
+    return moment.astimezone(UTC)
+
+
+def header(
+    channel: common_pb2.Channel.ValueType,
+    external_id: str,
+    occurred_at: datetime,
+    ingested_at: datetime,
+) -> common_pb2.EventHeader:
+    """The event header of an item: its event id derives from channel and external id only."""
+    return common_pb2.EventHeader(
+        event_id=contract.event_id_for(channel, external_id),
+        channel=channel,
+        external_id=external_id,
+        occurred_at=_timestamp(occurred_at),
+        ingested_at=_timestamp(ingested_at),
+        schema_version=contract.SCHEMA_VERSION,
+        producer="ingest",
+    )
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    try:
+        return contract.timestamp(moment)
+    except (ValueError, OverflowError) as exc:
+        raise PayloadError(f"time {moment.isoformat()} is out of range") from exc

@@ -1,0 +1,120 @@
+"""Normalisation of inbound email (RFC 5322 messages) into Interaction events (pure logic).
+
+The sender's address, lower-cased, is the author's handle: it is the identity the CRM
+links across channels (a chat visitor or a DM giving the same address is the same person).
+Replies keep the thread of the first message (``References``), and quoted earlier messages
+are cut from the text so that sentiment reads only what the customer wrote this time.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import re
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from socialcrm.v1 import common_pb2, interaction_pb2
+from socialcrm_ingest.payload import PayloadError, header
+
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+# "On Mon, 16 Nov 2026 at 09:12, Acme <support@acme.example> wrote:" and its French twin.
+_ATTRIBUTION = re.compile(r"^(On|Le) .+(wrote|a écrit)\s*:\s*$", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _ids(value: str | None) -> list[str]:
+    return _MESSAGE_ID.findall(value or "")
+
+
+def strip_quoted(text: str) -> str:
+    """The new part of a reply: quoted lines (``>``) and their attribution line removed."""
+    kept: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(line)
+    while kept and (not kept[-1].strip() or _ATTRIBUTION.match(kept[-1].strip())):
+        kept.pop()
+    return "\n".join(kept).strip()
+
+
+def _body_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError) as exc:
+        raise PayloadError(f"body cannot be decoded: {exc}") from exc
+    if not isinstance(content, str):
+        return ""
+    if part.get_content_subtype() == "html":
+        content = html.unescape(_TAG.sub(" ", content))
+    return strip_quoted(content)
+
+
+def _address(message: EmailMessage) -> tuple[str, str]:
+    try:
+        sender = message["From"]
+        addresses = sender.addresses if sender is not None else ()
+    except (IndexError, ValueError, AttributeError) as exc:
+        raise PayloadError(f"From is not an address: {exc}") from exc
+    if not addresses or "@" not in addresses[0].addr_spec:
+        raise PayloadError("From is missing")
+    return addresses[0].addr_spec.lower(), addresses[0].display_name
+
+
+def _date(message: EmailMessage, ingested_at: datetime) -> datetime:
+    raw = message.get("Date")
+    if raw is None:
+        # Date is mandatory in RFC 5322 but some gateways drop it: arrival is the best guess.
+        return ingested_at
+    try:
+        moment = parsedate_to_datetime(str(raw))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise PayloadError(f"Date {str(raw)!r} is not an RFC 5322 date") from exc
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def normalize_email(
+    payload: Any, brand: str, ingested_at: datetime
+) -> list[interaction_pb2.Interaction]:
+    """One interaction from one message, given as its raw bytes or text."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogateescape")
+    if not isinstance(payload, bytes | bytearray):
+        raise PayloadError("body is not an RFC 5322 message")
+    message = email.message_from_bytes(bytes(payload), policy=email.policy.default)
+    if not isinstance(message, EmailMessage):
+        raise PayloadError("body is not an RFC 5322 message")
+    address, name = _address(message)
+    message_ids = _ids(str(message.get("Message-ID") or ""))
+    if not message_ids:
+        raise PayloadError("Message-ID is missing")
+    message_id = message_ids[0]
+    parents = _ids(str(message.get("In-Reply-To") or ""))
+    references = _ids(str(message.get("References") or ""))
+    subject = str(message.get("Subject") or "").strip()
+    body = _body_text(message)
+    language = str(message.get("Content-Language") or "").split(",")[0].strip()
+    return [
+        interaction_pb2.Interaction(
+            header=header(
+                common_pb2.CHANNEL_EMAIL, message_id, _date(message, ingested_at), ingested_at
+            ),
+            # The thread is named by its first message, whichever reply arrives first.
+            conversation_id=(references or parents or [message_id])[0],
+            in_reply_to=(parents or references[-1:] or [""])[0],
+            is_public=False,
+            author=common_pb2.Author(handle=address, channel_user_id=address, display_name=name),
+            text=f"{subject}\n\n{body}".strip() if subject else body,
+            language_hint=language,
+            raw_ref=f"email/{message_id}",
+            brand=brand,
+            kind="email",
+        )
+    ]

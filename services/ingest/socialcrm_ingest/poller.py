@@ -1,0 +1,446 @@
+"""``socialcrm-ingest-poller``: polls the YouTube and review APIs into Interaction events.
+
+One loop per configured source fetches pages over HTTP, normalises them through the
+format registry, publishes the new interactions, waits for the broker's
+acknowledgement and only then saves the source's cursor to a compacted topic (at
+least once; the stable event ids make a repeated page harmless). The decisions
+(what is new, when a walk ends, how long to back off) live in ``poll_schedule``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from fastapi import FastAPI
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from socialcrm import contract
+from socialcrm.http import TopicsReady, create_app, run_service
+from socialcrm.kafka import EventProducer, client_id
+from socialcrm.v1 import interaction_pb2
+from socialcrm_ingest.channels import NORMALIZERS
+from socialcrm_ingest.dead_letters import dead_letter_input
+from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.poll_schedule import (
+    Cursor,
+    Entry,
+    RequestPacer,
+    advance,
+    backoff_delay,
+    cursor_from_json,
+    cursor_to_json,
+    retry_after_seconds,
+)
+from socialcrm_ingest.poll_sources import KINDS, PollSource, page_request, split_page
+from socialcrm_ingest.poller_settings import PollerSettings
+
+log = logging.getLogger(__name__)
+
+POLLS = Counter(
+    "socialcrm_ingest_polls_total",
+    "Polls of a source by outcome (ok, rate_limited, server_error, client_error, "
+    "network_error, invalid_payload, broker_error, error).",
+    ["source", "outcome"],
+)
+POLL_INTERACTIONS = Counter(
+    "socialcrm_ingest_poll_interactions_total", "Interactions published by pollers.", ["source"]
+)
+POLL_CONSUMER = "ingest-poller"
+
+
+class PollFailure(Exception):
+    def __init__(self, outcome: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.retry_after = retry_after
+
+
+class PollStateStore:
+    """The sources' cursors, kept in a compacted topic (one record per source name)."""
+
+    name = "poll-state"
+
+    def __init__(self, settings: PollerSettings, producer: EventProducer) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.topic = settings.poll_state_topic
+        self.cursors: dict[str, Cursor] = {}
+
+    async def start(self) -> None:
+        partitions = await self._ensure_topic()
+        await self.producer.producer.partitions_for(self.topic)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id=client_id(self.settings) + "-poll-state",
+            group_id=None,
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            while [p for p in partitions if await consumer.position(p) < end[p]]:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        self._apply(record.key, record.value)
+        finally:
+            await consumer.stop()
+        log.info("poll cursors restored", extra={"sources": sorted(self.cursors)})
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        if value is None:
+            self.cursors.pop(key.decode(), None)
+            return
+        try:
+            self.cursors[key.decode()] = cursor_from_json(value)
+        except ValueError:
+            log.warning("unreadable poll cursor ignored", extra={"source": key.decode()})
+
+    async def stop(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        return None
+
+    def cursor(self, source: str) -> Cursor:
+        return self.cursors.get(source, Cursor())
+
+    async def save(self, source: str, cursor: Cursor) -> None:
+        """Store ``cursor`` and wait for the broker's acknowledgement."""
+        future = await self.producer.producer.send(
+            self.topic, cursor_to_json(cursor), key=source.encode()
+        )
+        await future
+        self.cursors[source] = cursor
+
+    async def _ensure_topic(self) -> list[TopicPartition]:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id=client_id(self.settings),
+        )
+        await admin.start()
+        try:
+            if self.topic not in set(await admin.list_topics()):
+                # One partition: a handful of records, read whole at every start.
+                topic = NewTopic(
+                    self.topic,
+                    1,
+                    self.settings.topic_replication_factor,
+                    topic_configs={"cleanup.policy": "compact"},
+                )
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics([topic])
+                log.info("created topic", extra={"topic": self.topic})
+            async with asyncio.timeout(30):
+                while True:
+                    [described] = await admin.describe_topics([self.topic])
+                    numbers = [p["partition"] for p in described.get("partitions", ())]
+                    if described.get("error_code") == 0 and numbers:
+                        return [TopicPartition(self.topic, n) for n in sorted(numbers)]
+                    await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+
+
+def _fingerprint(item: Any) -> str:
+    canonical = json.dumps(item, sort_keys=True, default=str).encode()
+    return "invalid:" + hashlib.sha256(canonical).hexdigest()[:24]
+
+
+class SourcePoller:
+    """The poll loop of one source."""
+
+    def __init__(
+        self,
+        source: PollSource,
+        settings: PollerSettings,
+        producer: EventProducer,
+        store: PollStateStore,
+        client: httpx.AsyncClient,
+        pacer: RequestPacer,
+    ) -> None:
+        self.source = source
+        self.settings = settings
+        self.producer = producer
+        self.store = store
+        self.client = client
+        self.pacer = pacer
+        self.brand = source.brand or settings.default_brand
+        self.normalize = NORMALIZERS[KINDS[source.kind].format]
+        self.cursor = store.cursor(source.name)
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        failures = 0
+        interval = self.source.interval_seconds or self.settings.poll_interval_seconds
+        while not self.stopping.is_set():
+            try:
+                published = await self.poll_once()
+            except Exception as exc:
+                # Whatever went wrong (a normaliser bug included), the loop lives on.
+                if isinstance(exc, PollFailure):
+                    failure = exc
+                else:
+                    log.exception("unexpected poll failure", extra={"source": self.source.name})
+                    failure = PollFailure("error", repr(exc))
+                failures += 1
+                POLLS.labels(self.source.name, failure.outcome).inc()
+                delay = failure.retry_after
+                if delay is None:
+                    delay = backoff_delay(
+                        failures,
+                        initial=self.settings.poll_backoff_initial_seconds,
+                        maximum=self.settings.poll_backoff_max_seconds,
+                        jitter=random.random(),
+                    )
+                log.warning(
+                    "poll failed, retrying later",
+                    extra={
+                        "source": self.source.name,
+                        "outcome": failure.outcome,
+                        "error": str(failure),
+                        "retry_in_s": round(delay, 3),
+                    },
+                )
+            else:
+                failures = 0
+                POLLS.labels(self.source.name, "ok").inc()
+                delay = 0.0 if self.cursor.walking else interval
+                if published:
+                    log.info("polled", extra={"source": self.source.name, "new": published})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+
+    async def poll_once(self) -> int:
+        """Walk the new pages; the number of interactions published."""
+        published = 0
+        pages_left = self.settings.poll_max_pages
+        while not self.stopping.is_set():
+            pages_left -= 1
+            token = self.cursor.page_token
+            page = await self._fetch(token)
+            try:
+                items, next_token = split_page(self.source, page, token)
+            except PayloadError as exc:
+                raise PollFailure("invalid_payload", str(exc)) from exc
+            entries, interactions, invalid = self._read(items)
+            step = advance(
+                self.cursor,
+                entries,
+                next_token,
+                pages_left=pages_left,
+                max_seen=self.settings.poll_seen_ids,
+            )
+            fresh = [interactions[key] for key in step.fresh if key in interactions]
+            try:
+                await asyncio.wait_for(
+                    self._publish(fresh, [invalid[key] for key in step.fresh if key in invalid]),
+                    self.settings.publish_timeout_seconds,
+                )
+                await asyncio.wait_for(
+                    self.store.save(self.source.name, step.cursor),
+                    self.settings.publish_timeout_seconds,
+                )
+            except (KafkaError, TimeoutError) as exc:
+                raise PollFailure("broker_error", repr(exc)) from exc
+            self.cursor = step.cursor
+            published += len(fresh)
+            POLL_INTERACTIONS.labels(self.source.name).inc(len(fresh))
+            if step.walk_done:
+                break
+        return published
+
+    def _read(
+        self, items: Sequence[Any]
+    ) -> tuple[list[Entry], dict[str, interaction_pb2.Interaction], dict[str, tuple[bytes, str]]]:
+        """Entries of a page, their interactions, and the items that are not in shape."""
+        entries: list[Entry] = []
+        interactions: dict[str, interaction_pb2.Interaction] = {}
+        invalid: dict[str, tuple[bytes, str]] = {}
+        now = datetime.now(UTC)
+        for index, item in enumerate(items):
+            try:
+                normalised = self.normalize(item, self.brand, now)
+            except PayloadError as exc:
+                key = _fingerprint(item)
+                entries.append(Entry(key, None))
+                raw = json.dumps(item, default=str).encode()
+                invalid[key] = (raw, f"item {index}: {exc}")
+                continue
+            for interaction in normalised:
+                key = interaction.header.external_id
+                entries.append(Entry(key, interaction.header.occurred_at.ToDatetime(tzinfo=UTC)))
+                interactions[key] = interaction
+        return entries, interactions, invalid
+
+    async def _publish(
+        self, interactions: list[interaction_pb2.Interaction], invalid: list[tuple[bytes, str]]
+    ) -> None:
+        futures = [await self.producer.publish(interaction) for interaction in interactions]
+        for raw, reason in invalid:
+            futures.append(
+                await dead_letter_input(
+                    self.producer,
+                    raw=raw,
+                    origin=f"poll {self.source.name}",
+                    reason=reason,
+                    consumer=POLL_CONSUMER,
+                )
+            )
+        await asyncio.gather(*futures)
+
+    async def _fetch(self, token: str) -> Any:
+        request = page_request(
+            self.source,
+            self.settings.base_url(self.source),
+            token,
+            self.settings.credential(self.source),
+        )
+        wait = self.pacer.reserve(time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            response = await self.client.get(
+                request.url, params=dict(request.params), headers=dict(request.headers)
+            )
+        except httpx.HTTPError as exc:
+            raise PollFailure("network_error", f"{type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status == 429:
+            retry_after = retry_after_seconds(
+                response.headers.get("retry-after"), datetime.now(UTC)
+            )
+            if retry_after is not None:
+                self.pacer.hold_off(time.monotonic() + retry_after)
+            raise PollFailure("rate_limited", "HTTP 429 Too Many Requests", retry_after)
+        if status >= 500:
+            raise PollFailure("server_error", f"HTTP {status}")
+        if status >= 400:
+            raise PollFailure("client_error", f"HTTP {status}: {response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PollFailure("invalid_payload", f"response is not JSON: {exc}") from exc
+
+
+class Pollers:
+    """Component running one poll loop per source for the app's lifetime."""
+
+    name = "pollers"
+
+    def __init__(
+        self,
+        settings: PollerSettings,
+        producer: EventProducer,
+        store: PollStateStore,
+        sources: Sequence[PollSource],
+    ) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.store = store
+        self.sources = sources
+        self.loops: list[SourcePoller] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: httpx.AsyncClient | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.settings.poll_request_timeout_seconds)
+        # One pacer per API: its quota is shared by all the sources polling it.
+        pacers = {kind: RequestPacer(self.settings.poll_max_requests_per_minute) for kind in KINDS}
+        self.loops = [
+            SourcePoller(
+                source, self.settings, self.producer, self.store, self._client, pacers[source.kind]
+            )
+            for source in self.sources
+        ]
+        self._tasks = [
+            asyncio.create_task(loop.run(), name=f"poll:{loop.source.name}") for loop in self.loops
+        ]
+        log.info("pollers started", extra={"sources": [s.name for s in self.sources]})
+
+    async def stop(self) -> None:
+        """Let each loop finish the page in hand (its cursor saved), then close."""
+        self._stopping = True
+        for loop in self.loops:
+            loop.stopping.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(
+                self._tasks, timeout=self.settings.shutdown_timeout_seconds
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def alive(self) -> bool:
+        return self._stopping or all(not task.done() for task in self._tasks)
+
+    async def check(self) -> None:
+        dead = [task.get_name() for task in self._tasks if task.done()]
+        if dead:
+            raise RuntimeError(f"poll loops stopped: {', '.join(dead)}")
+
+
+def build_app(settings: PollerSettings) -> FastAPI:
+    sources = settings.sources()
+    if not sources:
+        log.warning("POLL_SOURCES is empty: nothing to poll")
+    producer = EventProducer(settings)
+    store = PollStateStore(settings, producer)
+    return create_app(
+        settings,
+        [producer, store, Pollers(settings, producer, store, sources)],
+        before_start=[TopicsReady(settings, contract.all_topics())],
+        title="Social CRM ingest pollers",
+        description="Polls YouTube comment threads and review feeds into `social.interactions.v1`.",
+    )
+
+
+DESCRIPTION = """\
+Ingest pollers: poll YouTube comment threads, Google Business Profile reviews and
+TripAdvisor location reviews, and publish them as normalised interactions.
+
+POLL_SOURCES is a JSON (or YAML) list of sources, or the path of a file holding one:
+  [{"name": "acme-launch-video", "kind": "youtube", "target": "dQw4w9WgXcQ"},
+   {"name": "acme-channel", "kind": "youtube", "target": "channel:UC..."},
+   {"name": "acme-paris-google", "kind": "google_reviews",
+    "target": "accounts/123/locations/456", "brand": "acme"},
+   {"name": "acme-paris-tripadvisor", "kind": "tripadvisor", "target": "187147",
+    "language": "fr", "interval_seconds": 900}]
+Fields: name (unique; key of the saved cursor), kind (youtube, google_reviews,
+tripadvisor), target, and optionally brand, interval_seconds, base_url, language.
+Credentials: YOUTUBE_API_KEY, GOOGLE_BUSINESS_ACCESS_TOKEN, TRIPADVISOR_API_KEY."""
+
+
+def main() -> None:
+    def build(settings: PollerSettings) -> FastAPI:
+        try:
+            return build_app(settings)
+        except (ValueError, ValidationError) as exc:
+            raise SystemExit(f"socialcrm-ingest-poller: {exc}") from exc
+
+    run_service(PollerSettings, build, DESCRIPTION)
+
+
+if __name__ == "__main__":
+    main()

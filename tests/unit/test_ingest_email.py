@@ -1,0 +1,94 @@
+"""Inbound email: RFC 5322 messages parsed with the standard library."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from socialcrm import contract
+from socialcrm.v1 import common_pb2
+from socialcrm_ingest.email_inbound import normalize_email, strip_quoted
+from socialcrm_ingest.payload import PayloadError
+from tests.fixtures.payloads import FIXTURES
+
+NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
+REPLY = (FIXTURES / "email" / "reply.eml").read_bytes()
+
+HTML_ONLY = b"""From: jordan@example.com
+Subject: Broken blender
+Date: Mon, 16 Nov 2026 09:00:00 +0000
+Message-ID: <first@example.com>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="b1"
+
+--b1
+Content-Type: text/html; charset="utf-8"
+
+<p>My blender arrived <b>broken</b> &amp; nobody answers.</p>
+--b1--
+"""
+
+
+def test_a_reply_is_a_private_email_in_the_thread_of_its_first_message() -> None:
+    [mail] = normalize_email(REPLY, "acme", NOW)
+    assert mail.header.channel == common_pb2.CHANNEL_EMAIL
+    assert mail.header.external_id == "CAF=reply-48213.2@mail.example.fr"
+    assert mail.header.event_id == contract.event_id_for(
+        common_pb2.CHANNEL_EMAIL, "CAF=reply-48213.2@mail.example.fr"
+    )
+    assert mail.header.occurred_at.ToDatetime(tzinfo=UTC) == datetime(
+        2026, 11, 16, 9, 2, 17, tzinfo=UTC
+    )
+    assert mail.conversation_id == "order-48213.0@acme.example"
+    assert mail.in_reply_to == "ticket-48213.1@acme.example"
+    assert not mail.is_public
+    assert mail.kind == "email"
+    assert mail.author.handle == "camille.martin@example.fr"
+    assert mail.author.display_name == "Camille Martin"
+    assert mail.language_hint == "fr"
+    assert mail.text.startswith("Re: Votre commande #48213\n\nBonjour,")
+    assert "inadmissible" in mail.text
+    assert "en cours de livraison" not in mail.text
+    assert "a écrit" not in mail.text
+    contract.validate(mail)
+
+
+def test_the_same_message_as_text_gives_the_same_event() -> None:
+    [from_bytes] = normalize_email(REPLY, "acme", NOW)
+    [from_text] = normalize_email(REPLY.decode(), "acme", NOW)
+    assert from_bytes.header.event_id == from_text.header.event_id
+    assert from_bytes.text == from_text.text
+
+
+def test_an_html_only_message_is_read_as_text_and_starts_its_own_thread() -> None:
+    [mail] = normalize_email(HTML_ONLY, "acme", NOW)
+    assert "My blender arrived  broken  & nobody answers." in mail.text
+    assert mail.conversation_id == "first@example.com"
+    assert mail.in_reply_to == ""
+    assert mail.language_hint == ""
+
+
+def test_quoted_lines_and_their_attribution_are_cut() -> None:
+    text = "Still nothing.\n\nOn Mon, 16 Nov 2026, Acme <s@acme.example> wrote:\n> We shipped it."
+    assert strip_quoted(text) == "Still nothing."
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (REPLY.replace(b"Message-ID: <CAF=reply-48213.2@mail.example.fr>\r\n", b""), "Message-ID"),
+        (REPLY.replace(b'From: "Camille Martin" <Camille.Martin@example.fr>\r\n', b""), "From"),
+        (REPLY.replace(b"Date: Mon, 16 Nov 2026 10:02:17 +0100", b"Date: yesterday"), "Date"),
+    ],
+)
+def test_messages_without_their_identifying_headers_are_refused(
+    message: bytes, reason: str
+) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        normalize_email(message, "acme", NOW)
+
+
+def test_a_json_object_is_not_a_message() -> None:
+    with pytest.raises(PayloadError, match="not an RFC 5322 message"):
+        normalize_email({"from": "a@b.c"}, "acme", NOW)
