@@ -135,3 +135,36 @@ async def test_manual_link_and_merge(store: CrmStore) -> None:
     assert {i["key"] for i in merged["identities"]} == {"x:ann", "x:ann_two", "phone:+33612345678"}
     assert await store.db.timeline.count_documents({"contact_id": first.contact_id}) == 2
     assert (await store.merge(first.contact_id, second.contact_id))["_id"] == first.contact_id
+
+
+def chat(message_id: str, address: str, minute: int) -> routed_pb2.RoutedInteraction:
+    routed = email(message_id, address, "Bonjour, ma commande n'est pas arrivée", minute)
+    interaction = routed.enriched.interaction
+    interaction.header.channel = common_pb2.CHANNEL_CHAT
+    interaction.header.event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat/{message_id}"))
+    interaction.kind = "chat"
+    interaction.conversation_id = f"chat-{message_id}"
+    return routed
+
+
+async def test_a_chat_visitor_known_by_email_joins_the_email_contact(store: CrmStore) -> None:
+    by_mail = await record(store, email("m40", "Paul@Example.com", "Où est mon colis ?", 0))
+    by_chat = await record(store, chat("m41", "paul@example.com", 1))
+    assert by_chat.contact_id == by_mail.contact_id
+    [contact] = await store.db.contacts.find({"merged_into": {"$exists": False}}).to_list()
+    assert {i["key"] for i in contact["identities"]} == {
+        "email:paul@example.com",
+        "chat:paul@example.com",
+    }
+
+
+async def test_posts_without_an_author_are_not_one_shared_contact(store: CrmStore) -> None:
+    mentions = [x_post(f"93{i}", "unused", i) for i in range(2)]
+    for i, routed in enumerate(mentions):
+        interaction = routed.enriched.interaction
+        interaction.header.channel = common_pb2.CHANNEL_INSTAGRAM
+        interaction.author.handle = ""
+        interaction.author.channel_user_id = ""
+        interaction.conversation_id = f"media-{i}"
+    recorded = [await record(store, routed) for routed in mentions]
+    assert recorded[0].contact_id != recorded[1].contact_id

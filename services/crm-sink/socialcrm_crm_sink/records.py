@@ -77,12 +77,19 @@ def strong_identities(
 ) -> list[dict[str, Any]]:
     """Strong keys carried by an interaction, besides its own identity.
 
-    Only private messages (DMs, emails, chats) count: a public post may quote somebody
-    else's address, a private message to the brand is the author speaking about themself.
+    An author handle that is an email address links that address. In the text, only
+    private messages (DMs, emails, chats) count: a public post may quote somebody else's
+    address, a private message to the brand is the author speaking about themself.
     """
-    if interaction.is_public:
-        return []
-    return [i for i in strong_identities_in_text(interaction.text) if i["key"] != primary_key]
+    found = []
+    handle = interaction.author.handle.strip().lower()
+    if _EMAIL.fullmatch(handle):
+        # A chat visitor or a forum member known by their address is that email's owner.
+        found.append({"key": f"email:{handle}", "channel": "email", "handle": handle})
+    if not interaction.is_public:
+        found += strong_identities_in_text(interaction.text)
+    unique = {i["key"]: i for i in found if i["key"] != primary_key}
+    return list(unique.values())
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,14 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
     routing = routed.routing
     header = interaction.header
     channel = channel_name(header.channel)
-    identity = identity_key(header.channel, interaction.author.handle)
+    # Some notifications name no author (an Instagram mention gives only the media id):
+    # such a conversation gets a contact of its own rather than one shared by all of them.
+    identity = identity_key(
+        header.channel,
+        interaction.author.handle
+        or interaction.author.channel_user_id
+        or f"unknown-author/{interaction.conversation_id}",
+    )
     contact_id = contact_id_for(identity)
     occurred_at = header.occurred_at.ToDatetime(tzinfo=UTC)
     case_id = (
