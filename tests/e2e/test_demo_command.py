@@ -35,7 +35,7 @@ def test_demo_runs_the_platform_and_shows_events_at_every_stage(tmp_path: Path) 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "Where to look:" in out
-    assert "/v1/webhooks/x" in out
+    assert "/v1/webhooks/{x,meta,email,chat,forum}" in out
     final = out.rsplit("events per stage", 1)[1].splitlines()[0]
     counts = dict(item.split("=") for item in final.split())
     assert int(counts["sent"]) > 50
@@ -43,6 +43,10 @@ def test_demo_runs_the_platform_and_shows_events_at_every_stage(tmp_path: Path) 
     assert {counts[stage] for stage in ("ingest", "sentiment", "router", "crm-sink", "kpi")} == {
         counts["sent"]
     }
+    channels = out.rsplit("channels", 1)[1].splitlines()[0]
+    per_channel = dict(item.split("=") for item in channels.split())
+    # The demo stream speaks on every channel, not only X.
+    assert sum(int(n) > 0 for n in per_channel.values()) >= 4, channels
     kpis = out.rsplit("KPIs", 1)[1].splitlines()[0]
     assert int(kpis.split("backlog=")[1].split()[0]) > 0, kpis  # nobody answers in the demo
     assert "[demo] stopped" in out

@@ -23,7 +23,8 @@ def main() -> None:
         "demo",
         help="run the platform with a live stream of French and English posts",
         description="Start Kafka, the database and the five services, send a realistic "
-        "stream of X posts to ingest and print a live summary until Ctrl-C.",
+        "stream of customer messages (X, Facebook, Instagram, Messenger, email, chat, "
+        "community) to ingest's webhooks and print a live summary until Ctrl-C.",
     )
     run_demo.add_argument("--rate", type=float, default=5.0, help="posts per second [5]")
     run_demo.add_argument(

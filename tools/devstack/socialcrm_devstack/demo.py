@@ -87,9 +87,13 @@ def summary(
         for p in ("negative", "neutral", "positive")
     }
     counted = sum(polarity.values()) or 1
+    channels = {
+        channel: total(metrics["kpi"], "socialcrm_interactions_total", channel=channel)
+        for channel in ("x", "facebook", "instagram", "email", "chat", "community")
+    }
     db = mongo["socialcrm"]
     open_cases = db.cases.count_documents({"status": {"$in": OPEN_CASE_STATUSES}})
-    contacts = db.contacts.count_documents({})
+    contacts = db.contacts.count_documents({"merged_into": {"$exists": False}})
     dead = sum(total(m, "socialcrm_events_dead_lettered_total") for m in metrics.values())
     alerts = total(metrics["kpi"], "socialcrm_alerts_total")
     kpi = metrics["kpi"]
@@ -105,6 +109,7 @@ def summary(
             "events per stage  " + "  ".join(f"{name}={count}" for name, count in stages),
             "sentiment mix     "
             + "  ".join(f"{p}={n} ({100 * n / counted:.0f}%)" for p, n in polarity.items()),
+            "channels          " + "  ".join(f"{c}={n}" for c, n in channels.items()),
             f"CRM               contacts={contacts}  open cases={open_cases}  "
             f"escalations={escalations}",
             f"KPIs              backlog={backlog}  oldest unanswered={oldest:.0f}s  "
@@ -134,7 +139,7 @@ def run(options: DemoOptions) -> int:
             url = stack.url(spec.name)
             links = f"API docs {url}/docs   metrics {url}/metrics   ready {url}/readyz"
             say(f"  {spec.name:<10} {links}")
-        say(f"  webhook    POST {stack.url('ingest')}/v1/webhooks/x")
+        say(f"  webhooks   POST {stack.url('ingest')}/v1/webhooks/{{x,meta,email,chat,forum}}")
         say(
             f"  CRM API    curl -H 'Authorization: Bearer {LOCAL_CRM_API_KEY}' "
             f"'{stack.url('crm-sink')}/v1/cases?status=new&limit=5'"
@@ -157,17 +162,22 @@ def stream_demo(stack: LocalStack, options: DemoOptions) -> None:
     interval = 1.0 / options.rate if options.rate > 0 else float("inf")
     interactive = sys.stdout.isatty()
     sent, started, last_report, previous_lines = 0, time.monotonic(), 0.0, 0
-    webhook = f"{stack.url('ingest')}/v1/webhooks/x"
+    ingest = stack.url("ingest")
     mongo: MongoClient[dict[str, object]]
     with httpx.Client(timeout=10) as http, MongoClient(stack.mongo.uri) as mongo:
         next_send = time.monotonic()
         while not options.duration or time.monotonic() - started < options.duration:
             now = time.monotonic()
             if now >= next_send:
-                response = http.post(webhook, json=stream.tweet_event())
+                delivery = stream.delivery()
+                response = http.post(
+                    f"{ingest}{delivery.path}",
+                    content=delivery.body,
+                    headers={"content-type": delivery.content_type},
+                )
                 if response.status_code != 200:
                     say(f"[demo] ingest answered {response.status_code}: {response.text}")
-                sent += 1
+                sent += delivery.events
                 next_send += interval
             if now - last_report >= 2:
                 report = summary(stack, mongo, sent, started)

@@ -1,18 +1,57 @@
-"""A realistic stream of social posts about a brand, in French and English (pure logic).
+"""A realistic stream of customer messages about a brand, in French and English (pure logic).
 
-Posts are X Account Activity ``tweet_create_events`` bodies, the format ingest
-receives from X, with a believable mix: complaints, questions, praise, purchase
-intent, churn threats; small and influential authors; replies in threads.
+Each delivery is a webhook body in the format ingest receives from the network: X Account
+Activity tweets, Meta Page feed comments, Instagram comments and Messenger messages, RFC 5322
+emails, live-chat transcripts and forum posts. The mix is believable: complaints, questions,
+praise, purchase intent, churn threats; small and influential authors; replies in threads;
+the same people writing on several channels (their email address links them in the CRM).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import Any
 
 BRAND_HANDLE = "AcmeFrance"
+META_PAGE_ID = "104650388876123"
+INSTAGRAM_ACCOUNT_ID = "17841405309211844"
+# Share of deliveries per channel: public networks first, then the private channels.
+CHANNEL_MIX = {
+    "x": 0.45,
+    "facebook": 0.15,
+    "instagram": 0.10,
+    "messenger": 0.05,
+    "email": 0.10,
+    "chat": 0.10,
+    "forum": 0.05,
+}
+WEBHOOK_PATHS = {
+    "x": "/v1/webhooks/x",
+    "facebook": "/v1/webhooks/meta",
+    "instagram": "/v1/webhooks/meta",
+    "messenger": "/v1/webhooks/meta",
+    "email": "/v1/webhooks/email",
+    "chat": "/v1/webhooks/chat",
+    "forum": "/v1/webhooks/forum",
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook call: where to POST what, and how many interactions it carries."""
+
+    channel: str
+    path: str
+    body: bytes
+    content_type: str
+    events: int
+
 
 POSTS: dict[str, list[str]] = {
     "fr": [
@@ -105,3 +144,156 @@ class DemoStream:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
             yield self.tweet_event()
+
+    def delivery(self, batch: int = 1, now: datetime | None = None) -> Delivery:
+        """A webhook call on a channel drawn from CHANNEL_MIX, with ``batch`` interactions
+        where the network batches them (one email per call)."""
+        channel = self.random.choices(list(CHANNEL_MIX), weights=list(CHANNEL_MIX.values()))[0]
+        moment = now or datetime.now(UTC)
+        if channel == "email":
+            return Delivery(
+                channel, WEBHOOK_PATHS[channel], self._email(moment), "message/rfc822", 1
+            )
+        body: dict[str, Any]
+        if channel == "x":
+            tweets = [self.tweet_event(moment)["tweet_create_events"][0] for _ in range(batch)]
+            body = {"for_user_id": "2244994945", "tweet_create_events": tweets}
+        elif channel == "facebook":
+            changes = [self._facebook_comment(moment) for _ in range(batch)]
+            body = {"object": "page", "entry": [self._entry(META_PAGE_ID, moment, changes=changes)]}
+        elif channel == "instagram":
+            changes = [self._instagram_comment() for _ in range(batch)]
+            entry = self._entry(INSTAGRAM_ACCOUNT_ID, moment, changes=changes)
+            body = {"object": "instagram", "entry": [entry]}
+        elif channel == "messenger":
+            messages = [self._messenger_message(moment) for _ in range(batch)]
+            body = {
+                "object": "page",
+                "entry": [self._entry(META_PAGE_ID, moment, messaging=messages)],
+            }
+        elif channel == "chat":
+            body = self._chat_transcript(moment, batch)
+        else:
+            body = {"events": [self._forum_post(moment) for _ in range(batch)]}
+        return Delivery(
+            channel, WEBHOOK_PATHS[channel], json.dumps(body).encode(), "application/json", batch
+        )
+
+    def _text(self) -> tuple[str, str]:
+        """(language, text) of a post without its @mention of the brand."""
+        language = "fr" if self.random.random() < self.french_share else "en"
+        text = self.random.choice(POSTS[language]).format(brand=BRAND_HANDLE)
+        return language, text.removeprefix(f"@{BRAND_HANDLE} ")
+
+    def _new_id(self) -> str:
+        self.next_id += self.random.randrange(1, 10_000)
+        return str(self.next_id)
+
+    def _person(self) -> tuple[dict[str, Any], str]:
+        """An author of the X stream and their email address (the same person everywhere)."""
+        author = self.random.choice(self.authors)
+        return author, f"{author['screen_name']}@example.com"
+
+    @staticmethod
+    def _entry(account_id: str, moment: datetime, **items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": account_id, "time": int(moment.timestamp()), **items}
+
+    def _facebook_comment(self, moment: datetime) -> dict[str, Any]:
+        author, _ = self._person()
+        post_id = f"{META_PAGE_ID}_{self.random.randrange(10**14, 10**15)}"
+        _, text = self._text()
+        return {
+            "field": "feed",
+            "value": {
+                "from": {"id": f"7{author['id_str']}", "name": author["name"]},
+                "message": text,
+                "post_id": post_id,
+                "comment_id": f"{post_id.split('_')[1]}_{self._new_id()}",
+                "parent_id": post_id,
+                "created_time": int(moment.timestamp()),
+                "item": "comment",
+                "verb": "add",
+            },
+        }
+
+    def _instagram_comment(self) -> dict[str, Any]:
+        author, _ = self._person()
+        _, text = self._text()
+        return {
+            "field": "comments",
+            "value": {
+                "from": {"id": f"23{author['id_str']}", "username": author["screen_name"]},
+                "media": {
+                    "id": f"1791819522{self.random.randrange(10**7)}",
+                    "media_product_type": "FEED",
+                },
+                "id": self._new_id(),
+                "text": text,
+            },
+        }
+
+    def _messenger_message(self, moment: datetime) -> dict[str, Any]:
+        author, address = self._person()
+        language, text = self._text()
+        if self.random.random() < 0.3:
+            text += f" {'Mon email' if language == 'fr' else 'My email'}: {address}"
+        return {
+            "sender": {"id": f"27{author['id_str']}"},
+            "recipient": {"id": META_PAGE_ID},
+            "timestamp": int(moment.timestamp() * 1000),
+            "message": {"mid": f"m_{self._new_id()}", "text": text},
+        }
+
+    def _email(self, moment: datetime) -> bytes:
+        author, address = self._person()
+        language, text = self._text()
+        message = EmailMessage()
+        message["From"] = f"{author['name']} <{address}>"
+        message["To"] = "Acme Support <support@acme.example>"
+        message["Subject"] = "Ma commande" if language == "fr" else "My order"
+        message["Date"] = format_datetime(moment)
+        message["Message-ID"] = make_msgid(idstring=self._new_id(), domain="mail.example.com")
+        message["Content-Language"] = language
+        message.set_content(f"{'Bonjour' if language == 'fr' else 'Hello'},\n\n{text}\n")
+        return bytes(message)
+
+    def _chat_transcript(self, moment: datetime, visitor_messages: int) -> dict[str, Any]:
+        author, address = self._person()
+        language = "fr" if self.random.random() < self.french_share else "en"
+        stamp = moment.isoformat().replace("+00:00", "Z")
+        messages = []
+        for number in range(visitor_messages):
+            text = self.random.choice(POSTS[language]).format(brand=BRAND_HANDLE)
+            messages.append(
+                {
+                    "id": f"{number + 1}",
+                    "from": "visitor",
+                    "text": text.removeprefix(f"@{BRAND_HANDLE} "),
+                    "created_at": stamp,
+                }
+            )
+        return {
+            "conversation_id": f"c-{self._new_id()}",
+            "language": language,
+            "visitor": {"id": f"v-{author['id_str']}", "name": author["name"], "email": address},
+            "messages": messages,
+        }
+
+    def _forum_post(self, moment: datetime) -> dict[str, Any]:
+        author, _ = self._person()
+        language, text = self._text()
+        post_id = f"p-{self._new_id()}"
+        return {
+            "type": "post",
+            "id": post_id,
+            "thread_id": f"t-{post_id}",
+            "space": "community",
+            "author": {
+                "id": f"u-{author['id_str']}",
+                "username": author["screen_name"],
+                "display_name": author["name"],
+            },
+            "text": text,
+            "created_at": moment.isoformat().replace("+00:00", "Z"),
+            "language": language,
+        }
