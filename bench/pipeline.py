@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import os
 import platform
@@ -40,7 +39,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from socialcrm import contract
 from socialcrm.v1 import enriched_pb2, interaction_pb2, routed_pb2
-from socialcrm_devstack.demo_stream import DemoStream
+from socialcrm_devstack.demo_stream import Delivery, DemoStream
 from socialcrm_devstack.infra import kafka_version
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from socialcrm_ingest.x_activity import normalize_account_activity
@@ -50,7 +49,6 @@ CEILING_PARTITIONS = 6
 LAG_SAMPLE_SECONDS = 2.0
 POLL_SECONDS = 1.0
 KPI_POLL_SECONDS = 0.25
-WEBHOOK_PATH = "/v1/webhooks/x"
 KPI_SAMPLE = "socialcrm_interactions_total{"
 
 # The input topic of each stream service's consumer group (the group id is the service name).
@@ -87,9 +85,11 @@ Ctrl-C or an error. Then:
     size (normalised DemoStream tweets) are produced to the topic bench.ceiling
     (6 partitions) with acks=all and the services' producer settings, then consumed by a
     fresh consumer group. Reports produced/s and consumed/s.
- 2. pipeline: DemoStream tweets are POSTed to ingest's X webhook, --batch tweets per call,
-    paced to --rate events/s for --duration seconds by at most --concurrency concurrent
-    HTTP requests (open loop while the senders keep up; the achieved rate is reported).
+ 2. pipeline: the demo stream's webhooks are POSTed to ingest on every channel in each
+    network's format (X, Facebook, Instagram, Messenger, email, chat, community), --batch
+    interactions per call where the network batches them (emails: one), paced to --rate
+    events/s for --duration seconds by at most --concurrency concurrent HTTP requests
+    (open loop while the senders keep up; the achieved rate is reported).
     Then it waits, at most --drain-timeout seconds, until every accepted event is in the
     CRM timeline (MongoDB socialcrm.timeline: its count is polled every second, then the
     documents are read and matched by event_id) and kpi's socialcrm_interactions_total
@@ -322,6 +322,7 @@ async def measure_ceiling(bootstrap: str, messages: int, seed: int) -> Ceiling:
 class Load:
     requests: int = 0
     events_offered: int = 0
+    offered_by_channel: dict[str, int] = field(default_factory=dict)
     failed_requests: int = 0
     failed_events: int = 0
     event_ids: list[str] = field(default_factory=list)
@@ -343,20 +344,23 @@ class Load:
 async def send_load(
     url: str, rate: float, duration: float, batch: int, concurrency: int, seed: int
 ) -> Load:
-    """POST webhooks of ``batch`` tweets, one every ``batch / rate`` seconds, at most
-    ``concurrency`` in flight; a call waiting for a free sender is late, not dropped."""
+    """POST the demo stream's webhooks (every channel, ``batch`` interactions per call where
+    the network batches them), paced to ``rate`` interactions/s, at most ``concurrency`` in
+    flight; a call waiting for a free sender is late, not dropped."""
     load = Load()
     stream = DemoStream(seed=seed)
-    interval = batch / rate
     senders = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     in_flight: set[asyncio.Task[None]] = set()
 
-    async def post(client: httpx.AsyncClient, body: bytes, size: int) -> None:
+    async def post(client: httpx.AsyncClient, delivery: Delivery) -> None:
+        size = delivery.events
         started = time.perf_counter()
         try:
             response = await client.post(
-                WEBHOOK_PATH, content=body, headers={"content-type": "application/json"}
+                delivery.path,
+                content=delivery.body,
+                headers={"content-type": delivery.content_type},
             )
             if response.status_code == 200:
                 load.accept_ms.append((time.perf_counter() - started) * 1000)
@@ -380,27 +384,24 @@ async def send_load(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=30.0, limits=limits) as client:
         start = loop.time()
-        while True:
-            due = start + load.requests * interval
-            if due - start >= duration:
-                break
+        due = start
+        while due - start < duration:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             await senders.acquire()
             load.max_behind_s = max(load.max_behind_s, loop.time() - due)
-            events = [stream.tweet_event() for _ in range(batch)]
-            body = {
-                "for_user_id": events[0]["for_user_id"],
-                "tweet_create_events": [e["tweet_create_events"][0] for e in events],
-            }
+            delivery = stream.delivery(batch)
             if load.first_send is None:
                 load.first_send = datetime.now(UTC)
-            task = asyncio.create_task(post(client, json.dumps(body).encode(), batch))
+            task = asyncio.create_task(post(client, delivery))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             load.requests += 1
-            load.events_offered += batch
+            load.events_offered += delivery.events
+            channel_count = load.offered_by_channel.get(delivery.channel, 0)
+            load.offered_by_channel[delivery.channel] = channel_count + delivery.events
+            due += delivery.events / rate
         if in_flight:
             await asyncio.gather(*in_flight)
     return load
@@ -649,7 +650,7 @@ async def run(options: Options, stack: LocalStack) -> Results:
         window_start = time.monotonic()
         say(
             f"[bench] pipeline: sending {options.rate:g} events/s for {options.duration:g} s "
-            f"({options.batch} tweets per call, {options.concurrency} senders)"
+            f"(up to {options.batch} per call, {options.concurrency} senders)"
         )
         load = await send_load(
             stack.url("ingest"),
@@ -712,7 +713,9 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         f"machine        {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"Kafka {kafka_version()}, SecantusDB (MongoDB protocol)",
         f"load           target {options.rate:g} events/s for {options.duration:g} s, "
-        f"{options.batch} tweets per call, {options.concurrency} concurrent senders",
+        f"up to {options.batch} interactions per call, {options.concurrency} concurrent senders",
+        "channel mix    "
+        + "  ".join(f"{c}={n:,}" for c, n in sorted(load.offered_by_channel.items())),
         "",
         "Pipeline",
         f"  {'events offered':<34}{load.events_offered:>12,}",
@@ -738,7 +741,7 @@ def report(options: Options, results: Results, started_wall: float) -> str:
             f"accepted -> KPI visible (~{KPI_POLL_SECONDS:g} s)",
             results.kpi.visible_latencies_ms(load.accepted_at),
         ),
-        latency_row(f"HTTP accept ({options.batch} tweets/call)", load.accept_ms),
+        latency_row(f"HTTP accept (<= {options.batch}/call)", load.accept_ms),
         "",
         f"  {'consumer lag (records)':<34}{'max':>10}{'final':>10}",
     ]
@@ -842,7 +845,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "of the options below [quick]",
     )
     parser.add_argument(
-        "--rate", type=float, help="target events (tweets) per second sent to ingest [300]"
+        "--rate", type=float, help="target interactions per second sent to ingest [300]"
     )
     parser.add_argument(
         "--duration",
@@ -853,7 +856,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--batch",
         type=int,
         default=10,
-        help="tweets per webhook call (tweet_create_events entries) [10]",
+        help="interactions per webhook call where the network batches them [10]",
     )
     parser.add_argument(
         "--concurrency",
