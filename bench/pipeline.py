@@ -901,14 +901,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     return options
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
+def interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="socialcrm-bench-") as work_dir:
         stack = LocalStack(Path(work_dir), ephemeral_ports=True)
         try:

@@ -12,20 +12,21 @@ import hashlib
 import hmac
 
 
-def _signature(secret: str, message: bytes) -> str:
+def request_signature(secret: str, message: bytes) -> str:
+    """What X puts in x-twitter-webhooks-signature (and answers a CRC token with)."""
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return "sha256=" + base64.b64encode(digest).decode()
 
 
 def crc_response(secret: str, crc_token: str) -> dict[str, str]:
     """The body answering X's CRC challenge."""
-    return {"response_token": _signature(secret, crc_token.encode())}
+    return {"response_token": request_signature(secret, crc_token.encode())}
 
 
 def signature_problem(secret: str, body: bytes, header: str | None) -> str | None:
     """Why the request's signature is refused, or None when it is valid."""
     if not header:
         return "missing x-twitter-webhooks-signature header"
-    if not hmac.compare_digest(header.strip(), _signature(secret, body)):
+    if not hmac.compare_digest(header.strip(), request_signature(secret, body)):
         return "x-twitter-webhooks-signature does not match the body"
     return None

@@ -1,0 +1,216 @@
+"""Ingest alone: concurrent signed webhook calls on every channel, against the broker's ceiling.
+
+Starts an Apache Kafka broker and the ingest service on free ports in a temporary folder,
+with a secret set for every network, so that each request is signed by the sender and
+verified by ingest as in production. Then --concurrency senders POST the demo stream's
+webhook calls (X, Facebook, Instagram, Messenger, email, chat, community, each in its
+network's format, --batch interactions per call where the network batches them) as fast
+as ingest answers, for --duration seconds (closed loop: a sender posts again as soon as
+it has its answer). An answer 200 means the broker acknowledged every interaction of the
+call. In the same run, on the same broker, the raw aiokafka produce rate (acks=all, the
+services' producer settings) is measured as the ceiling.
+
+Prints: calls and interactions accepted per second, refused calls by status, latency
+percentiles of a call (overall and per channel), CPU of ingest and the broker, and the
+ceiling with ingest's ratio to it. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from pipeline import (
+    interrupt_on_sigterm,
+    latency_row,
+    measure_ceiling,
+    proc_stat,
+    say,
+)
+
+from socialcrm_devstack.demo_stream import Delivery, DemoStream
+from socialcrm_devstack.infra import kafka_version
+from socialcrm_devstack.stack import LocalStack
+from socialcrm_ingest.signatures import hex_signature
+from socialcrm_ingest.x_security import request_signature
+
+# One secret per network, set in ingest's environment and used by the senders.
+SECRETS = {
+    "X_CONSUMER_SECRET": "bench-x-secret",
+    "META_APP_SECRET": "bench-meta-secret",
+    "FORUM_WEBHOOK_SECRET": "bench-forum-secret",
+    "EMAIL_WEBHOOK_SECRET": "bench-email-secret",
+    "CHAT_WEBHOOK_SECRET": "bench-chat-secret",
+}
+
+
+def signed_headers(delivery: Delivery) -> dict[str, str]:
+    """The signature header each network (or our own webhook spec) puts on the call."""
+    headers = {"content-type": delivery.content_type}
+    if delivery.channel == "x":
+        signature = request_signature(SECRETS["X_CONSUMER_SECRET"], delivery.body)
+        headers["x-twitter-webhooks-signature"] = signature
+    elif delivery.channel in ("facebook", "instagram", "messenger"):
+        headers["x-hub-signature-256"] = hex_signature(SECRETS["META_APP_SECRET"], delivery.body)
+    else:
+        secret = SECRETS[f"{delivery.channel.upper()}_WEBHOOK_SECRET"]
+        headers["x-signature-256"] = hex_signature(secret, delivery.body)
+    return headers
+
+
+@dataclass
+class Calls:
+    accepted: int = 0
+    interactions: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+async def drive(url: str, duration: float, batch: int, concurrency: int, seed: int) -> Calls:
+    calls = Calls()
+    stream = DemoStream(seed=seed)
+    loop = asyncio.get_running_loop()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30.0, limits=limits) as client:
+        started = loop.time()
+
+        async def sender() -> None:
+            while loop.time() - started < duration:
+                delivery = stream.delivery(batch)
+                headers = signed_headers(delivery)
+                began = time.perf_counter()
+                try:
+                    response = await client.post(
+                        delivery.path, content=delivery.body, headers=headers
+                    )
+                    outcome = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                    response = None
+                elapsed_ms = (time.perf_counter() - began) * 1000
+                if response is not None and response.status_code == 200:
+                    calls.accepted += 1
+                    calls.interactions += len(response.json()["event_ids"])
+                    calls.latency_ms.setdefault(delivery.channel, []).append(elapsed_ms)
+                else:
+                    calls.refused[outcome] = calls.refused.get(outcome, 0) + 1
+
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        calls.seconds = loop.time() - started
+    return calls
+
+
+def report(options: argparse.Namespace, calls: Calls, ceiling_per_s: float, cpu: str) -> str:
+    every = [ms for values in calls.latency_ms.values() for ms in values]
+    per_s = calls.interactions / calls.seconds if calls.seconds else 0.0
+    lines = [
+        "",
+        "== Social CRM ingest benchmark ==",
+        f"machine        {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"Kafka {kafka_version()}",
+        f"load           {options.concurrency} concurrent senders for {options.duration:g} s, "
+        f"up to {options.batch} interactions per call, every request signed and verified",
+        "",
+        f"  {'calls accepted (200)':<34}{calls.accepted:>12,}",
+        f"  {'calls accepted per second':<34}{calls.accepted / calls.seconds:>12,.1f}",
+        f"  {'interactions accepted':<34}{calls.interactions:>12,}",
+        f"  {'interactions accepted per second':<34}{per_s:>12,.1f}",
+        f"  {'calls refused':<34}{sum(calls.refused.values()):>12,}"
+        f"{'  ' + str(calls.refused) if calls.refused else ''}",
+        "",
+        f"  {'latency of a call (ms)':<34}{'p50':>9}{'p95':>10}{'p99':>10}{'max':>10}{'n':>10}",
+        latency_row("all channels", every),
+        *(latency_row(channel, values) for channel, values in sorted(calls.latency_ms.items())),
+        "",
+        cpu,
+        "",
+        "Ceiling: raw aiokafka produce on the same broker (acks=all, idempotent)",
+        f"  {'produced/s':<34}{ceiling_per_s:>12,.0f}",
+        f"  {'ingest / ceiling':<34}{per_s / ceiling_per_s if ceiling_per_s else 0:>12.4f}",
+    ]
+    return "\n".join(lines)
+
+
+async def run(options: argparse.Namespace, stack: LocalStack) -> str:
+    pids = {
+        name: managed.process.pid
+        for name, managed in (("ingest", stack.services["ingest"]), ("kafka", stack.kafka.process))
+        if managed is not None and managed.process is not None
+    }
+    before = {name: proc_stat(pid) for name, pid in pids.items()}
+    calls = await drive(
+        stack.url("ingest"), options.duration, options.batch, options.concurrency, options.seed
+    )
+    after = {name: proc_stat(pid) for name, pid in pids.items()}
+    cpu_lines = [f"  {'process CPU during the load':<34}{'CPU s':>12}{'CPU %':>10}"]
+    for name, first in before.items():
+        last = after.get(name)
+        if first and last:
+            used = last.cpu_seconds - first.cpu_seconds
+            cpu_lines.append(f"  {name:<34}{used:>12.1f}{100 * used / calls.seconds:>10.0f}")
+    say("[bench] measuring the ceiling (raw aiokafka produce) on the same broker")
+    ceiling = await measure_ceiling(stack.kafka.bootstrap, options.ceiling_messages, options.seed)
+    return report(options, calls, ceiling.produced_per_s, "\n".join(cpu_lines))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/ingest.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load [15]")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="senders posting at the same time [16]"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=10, help="interactions per call where batched [10]"
+    )
+    parser.add_argument(
+        "--ceiling-messages", type=int, default=50_000, help="messages of the ceiling [50000]"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the demo stream [7]")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+    with tempfile.TemporaryDirectory(prefix="socialcrm-bench-ingest-") as work_dir:
+        stack = LocalStack(Path(work_dir), ephemeral_ports=True, env={"ingest": SECRETS})
+        try:
+            say(f"[bench] starting Kafka {kafka_version()} on {stack.kafka.bootstrap}")
+            stack.kafka.start()
+            say("[bench] starting ingest")
+            stack.start_service("ingest")
+            say(f"[bench] {options.concurrency} senders for {options.duration:g} s")
+            print(asyncio.run(run(options, stack)), flush=True)
+            return 0
+        except KeyboardInterrupt:
+            say("[bench] interrupted")
+            return 130
+        except Exception:
+            traceback.print_exc()
+            say("[bench] failed (see above)")
+            return 1
+        finally:
+            say("[bench] stopping ingest and the broker")
+            stack.stop()
+            say(f"[bench] stopped; {time.monotonic() - started:.1f} s in all")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
