@@ -95,6 +95,39 @@ async def ensure_topics(settings: ServiceSettings, topics: Sequence[str]) -> Non
         await admin.close()
 
 
+async def ensure_compacted_topic(
+    settings: ServiceSettings, topic: str, partitions: int | None = None
+) -> list[TopicPartition]:
+    """Create the compacted topic ``topic`` (a service's durable state, or tombstones) if it
+    is missing, with ``partitions`` (default TOPIC_PARTITIONS); return its partitions once
+    the broker's metadata knows them (a new topic takes a moment)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
+    )
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            new_topic = NewTopic(
+                topic,
+                partitions or settings.topic_partitions,
+                settings.topic_replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            # Another replica may have created it first.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([new_topic])
+            log.info("created topic", extra={"topic": topic})
+        async with asyncio.timeout(30):
+            while True:
+                [described] = await admin.describe_topics([topic])
+                numbers = [p["partition"] for p in described.get("partitions", ())]
+                if described.get("error_code") == 0 and numbers:
+                    return [TopicPartition(topic, n) for n in sorted(numbers)]
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 class EventProducer:
     """Publishes contract messages to their topic, keyed and traced."""
 

@@ -7,15 +7,11 @@
 Then a ``CONTACT_ERASED`` CrmEvent on ``crm.events.v1`` for everyone else.
 """
 
-import contextlib
 import logging
 from datetime import UTC, datetime
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
-
 from socialcrm import contract
-from socialcrm.kafka import EventProducer, client_id
+from socialcrm.kafka import EventProducer, ensure_compacted_topic
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, crm_pb2, routed_pb2
 from socialcrm_crm_sink.store import Erased
@@ -51,26 +47,8 @@ class ErasurePublisher:
         self.producer = producer
 
     async def start(self) -> None:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-        )
-        await admin.start()
-        try:
-            existing = await admin.list_topics()
-            for name in (CONTACTS_TOPIC, ROUTER_STATE_TOPIC):
-                if name in existing:
-                    continue
-                topic = NewTopic(
-                    name,
-                    self.settings.topic_partitions,
-                    self.settings.topic_replication_factor,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics([topic])
-        finally:
-            await admin.close()
+        for topic in (CONTACTS_TOPIC, ROUTER_STATE_TOPIC):
+            await ensure_compacted_topic(self.settings, topic)
 
     async def stop(self) -> None:
         return None

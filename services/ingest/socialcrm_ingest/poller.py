@@ -21,16 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from socialcrm import contract
 from socialcrm.http import TopicsReady, create_app, run_service
-from socialcrm.kafka import EventProducer, client_id
+from socialcrm.kafka import EventProducer, client_id, ensure_compacted_topic
 from socialcrm.v1 import interaction_pb2
 from socialcrm_ingest.channels import NORMALIZERS
 from socialcrm_ingest.dead_letters import dead_letter_input
@@ -81,7 +80,8 @@ class PollStateStore:
         self.cursors: dict[str, Cursor] = {}
 
     async def start(self) -> None:
-        partitions = await self._ensure_topic()
+        # One partition: a handful of records, read whole at every start.
+        partitions = await ensure_compacted_topic(self.settings, self.topic, partitions=1)
         await self.producer.producer.partitions_for(self.topic)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -129,34 +129,6 @@ class PollStateStore:
         )
         await future
         self.cursors[source] = cursor
-
-    async def _ensure_topic(self) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-        )
-        await admin.start()
-        try:
-            if self.topic not in set(await admin.list_topics()):
-                # One partition: a handful of records, read whole at every start.
-                topic = NewTopic(
-                    self.topic,
-                    1,
-                    self.settings.topic_replication_factor,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics([topic])
-                log.info("created topic", extra={"topic": self.topic})
-            async with asyncio.timeout(30):
-                while True:
-                    [described] = await admin.describe_topics([self.topic])
-                    numbers = [p["partition"] for p in described.get("partitions", ())]
-                    if described.get("error_code") == 0 and numbers:
-                        return [TopicPartition(self.topic, n) for n in sorted(numbers)]
-                    await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
 
 
 def _fingerprint(item: Any) -> str:

@@ -27,11 +27,9 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from socialcrm import contract
-from socialcrm.kafka import PRODUCED, EventProducer, client_id
+from socialcrm.kafka import PRODUCED, EventProducer, client_id, ensure_compacted_topic
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import kpi_pb2
 from socialcrm_kpi.engine import KpiEngine
@@ -63,7 +61,7 @@ class KpiStateStore:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        partitions = await self._ensure_topic()
+        partitions = await ensure_compacted_topic(self.settings, STATE_TOPIC)
         records = await self._read_all(partitions)
         checkpoint = records.pop("checkpoint", None)
         journal = {
@@ -157,36 +155,6 @@ class KpiStateStore:
                 await self.snapshot()
             except Exception:
                 log.exception("kpi state snapshot failed; retrying at the next interval")
-
-    async def _ensure_topic(self) -> list[TopicPartition]:
-        """Create the compacted state topic if missing; return its partitions."""
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-        )
-        await admin.start()
-        try:
-            if STATE_TOPIC not in await admin.list_topics():
-                topic = NewTopic(
-                    STATE_TOPIC,
-                    self.settings.topic_partitions,
-                    self.settings.topic_replication_factor,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics([topic])
-            # A new topic takes a moment to reach the metadata.
-            async with asyncio.timeout(30):
-                while True:
-                    [described] = await admin.describe_topics([STATE_TOPIC])
-                    if described["partitions"] and not described["error_code"]:
-                        return [
-                            TopicPartition(STATE_TOPIC, p["partition"])
-                            for p in described["partitions"]
-                        ]
-                    await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
 
     async def _read_all(self, partitions: list[TopicPartition]) -> dict[str, Any]:
         """The latest JSON document of every key of this service (tombstones removed)."""

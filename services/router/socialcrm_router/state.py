@@ -15,13 +15,11 @@ import heapq
 import logging
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from google.protobuf.message import Message
 
 from socialcrm import contract
-from socialcrm.kafka import PRODUCED, EventProducer, client_id
+from socialcrm.kafka import PRODUCED, EventProducer, client_id, ensure_compacted_topic
 from socialcrm.settings import ServiceSettings
 from socialcrm.telemetry import inject_headers
 from socialcrm.v1 import routed_pb2
@@ -83,7 +81,7 @@ class SlaStateStore:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        partitions = await self._ensure_topic()
+        partitions = await ensure_compacted_topic(self.settings, self.topic)
         await self.producer.producer.partitions_for(self.topic)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -175,32 +173,3 @@ class SlaStateStore:
         while True:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 self._apply_all(records)
-
-    async def _ensure_topic(self) -> list[TopicPartition]:
-        """Create the compacted state topic if missing; its partitions once known."""
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-        )
-        await admin.start()
-        try:
-            if self.topic not in set(await admin.list_topics()):
-                topic = NewTopic(
-                    self.topic,
-                    self.settings.topic_partitions,
-                    self.settings.topic_replication_factor,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics([topic])
-                log.info("created topic", extra={"topic": self.topic})
-            # A new topic's metadata takes a moment to reach every broker.
-            async with asyncio.timeout(30):
-                while True:
-                    [described] = await admin.describe_topics([self.topic])
-                    numbers = [p["partition"] for p in described.get("partitions", ())]
-                    if described.get("error_code") == 0 and numbers:
-                        return [TopicPartition(self.topic, n) for n in sorted(numbers)]
-                    await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
