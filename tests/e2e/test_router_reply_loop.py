@@ -3,9 +3,7 @@ the router's API, which measures the first response against the SLA."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -13,20 +11,11 @@ import pytest
 
 from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, LocalStack
 from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], wait_seconds: float = 30) -> T:
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {wait_seconds}s")
 
 
 def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(

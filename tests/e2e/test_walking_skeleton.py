@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -15,20 +15,11 @@ from pymongo.database import Database
 
 from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, SERVICES, LocalStack
 from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], wait_seconds: float = 30) -> T:
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {wait_seconds}s")
 
 
 def unique_tweet_id() -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -20,6 +19,7 @@ from socialcrm_crm_sink.app import CrmSinkSettings, build_app
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore
 from tests.conftest import Infra
+from tests.fixtures.waiting import eventually_async
 from tests.integration.test_crm_sink_identity import email, record, x_dm, x_post
 
 pytestmark = pytest.mark.integration
@@ -264,7 +264,7 @@ async def test_replies_join_the_timeline_and_move_the_case_once(api: Api) -> Non
         case = await api.store.db.cases.find_one({"_id": recorded.case_id})
         return case if case and case["status"] == "pending_customer" else None
 
-    case = await eventually(moved)
+    case = await eventually_async(moved)
     assert [h["by"] for h in case["history"]] == ["agent-2"]
     answered_at = answer.header.occurred_at.ToDatetime(tzinfo=UTC)
     assert abs((case["first_response_at"] - answered_at).total_seconds()) < 0.001  # BSON: ms
@@ -278,13 +278,3 @@ async def test_replies_join_the_timeline_and_move_the_case_once(api: Api) -> Non
         if event.type == crm_pb2.CRM_EVENT_TYPE_CASE_UPDATED
     ]
     assert [(u.case_id, u.case_status) for u in updates] == [(recorded.case_id, "pending_customer")]
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], wait_seconds: float = 20) -> T:
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while asyncio.get_running_loop().time() < deadline:
-        found = await probe()
-        if found is not None:
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"condition not met within {wait_seconds}s")

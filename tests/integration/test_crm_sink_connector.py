@@ -20,7 +20,8 @@ from socialcrm_crm_sink.app import CrmSinkSettings, build_app
 from socialcrm_crm_sink.external_crm import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from socialcrm_devstack.processes import free_port
 from tests.conftest import Infra
-from tests.integration.test_crm_sink_api import eventually, records_of
+from tests.fixtures.waiting import eventually_async
+from tests.integration.test_crm_sink_api import records_of
 from tests.integration.test_crm_sink_identity import x_post
 
 pytestmark = pytest.mark.integration
@@ -119,8 +120,8 @@ async def test_changes_reach_the_external_crm_signed_retried_or_dead_lettered(
             ]
             return contacts + tickets if contacts and tickets else None
 
-        contact, ticket = await eventually(delivered, wait_seconds=90)
-        dead = await eventually(
+        contact, ticket = await eventually_async(delivered, wait_seconds=90)
+        dead = await eventually_async(
             lambda: _dead_letters(infra.kafka.bootstrap, settings.service_name), wait_seconds=90
         )
 
