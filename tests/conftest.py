@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
-from socialcrm_devstack.processes import free_port
+from socialcrm_devstack.processes import free_ports
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from tests.fixtures.otlp import TraceReceiver
 
@@ -30,8 +30,9 @@ class Infra:
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     work_dir = tmp_path_factory.mktemp("infra")
-    kafka = KafkaBroker(work_dir / "kafka", port=free_port())
-    mongo = MongoServer(work_dir / "mongodb", port=free_port())
+    kafka_port, mongo_port = free_ports(2)
+    kafka = KafkaBroker(work_dir / "kafka", port=kafka_port)
+    mongo = MongoServer(work_dir / "mongodb", port=mongo_port)
     kafka.start()
     try:
         mongo.start()

@@ -11,7 +11,7 @@ from types import TracebackType
 import httpx
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
-from socialcrm_devstack.processes import ManagedProcess, StartError, free_port
+from socialcrm_devstack.processes import ManagedProcess, StartError, free_ports
 
 # The local stack's CRM API key (scope admin): a local run has no secrets to protect.
 LOCAL_CRM_API_KEY = "local-admin-key"
@@ -58,13 +58,14 @@ class LocalStack:
         self.work_dir = work_dir
         self.log_level = log_level
         self.env_overrides = {name: dict(values) for name, values in (env or {}).items()}
-        self.kafka = kafka or KafkaBroker(
-            work_dir / "kafka", port=free_port() if ephemeral_ports else 9092
+        names = ["kafka", "mongodb", *(s.name for s in SERVICES)]
+        defaults = [9092, 27017, *(s.default_port for s in SERVICES)]
+        ports = dict(
+            zip(names, free_ports(len(names)) if ephemeral_ports else defaults, strict=True)
         )
-        self.mongo = mongo or MongoServer(
-            work_dir / "mongodb", port=free_port() if ephemeral_ports else 27017
-        )
-        self.ports = {s.name: free_port() if ephemeral_ports else s.default_port for s in SERVICES}
+        self.kafka = kafka or KafkaBroker(work_dir / "kafka", port=ports["kafka"])
+        self.mongo = mongo or MongoServer(work_dir / "mongodb", port=ports["mongodb"])
+        self.ports = {s.name: ports[s.name] for s in SERVICES}
         self.services: dict[str, ManagedProcess] = {}
 
     def __enter__(self) -> LocalStack:
