@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 from google.protobuf.message import Message
 
 from socialcrm import contract
@@ -151,3 +152,21 @@ async def test_offsets_are_committed_after_processing(infra: Infra) -> None:
     await run_once()
     # The second member of the same group resumes after the committed offset.
     assert len(seen) == first_run
+
+
+async def test_topics_named_twice_are_created_once_and_a_refusal_is_an_error(
+    infra: Infra,
+) -> None:
+    settings = ServiceSettings(
+        service_name="it-topics", kafka_bootstrap_servers=infra.kafka.bootstrap
+    )
+    topic = f"it.topics-{uuid.uuid4().hex[:8]}.v1"
+    await ensure_topics(settings, [topic, topic])
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka.bootstrap)
+    await admin.start()
+    try:
+        assert topic in await admin.list_topics()
+    finally:
+        await admin.close()
+    with pytest.raises(RuntimeError, match=r"it\.topics! bad: "):
+        await ensure_topics(settings, ["it.topics! bad"])

@@ -9,7 +9,6 @@ that harmless by deduplicating on ``event_id``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -80,19 +79,31 @@ async def ensure_topics(settings: ServiceSettings, topics: Sequence[str]) -> Non
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in topics if t not in existing]
+        # A name asked twice in one request makes the broker refuse that topic.
+        missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if not missing:
             return
         new_topics = [
             NewTopic(t, settings.topic_partitions, settings.topic_replication_factor)
             for t in missing
         ]
-        # Another replica may have created them first.
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(new_topics)
+        await _create_topics(admin, new_topics)
         log.info("created topics", extra={"topics": missing})
     finally:
         await admin.close()
+
+
+async def _create_topics(admin: AIOKafkaAdminClient, new_topics: list[NewTopic]) -> None:
+    """Create ``new_topics``; the broker answers per topic, and only a topic that another
+    replica created first is not an error."""
+    response = await admin.create_topics(new_topics)
+    refused = [
+        f"{topic}: {details[-1] if details and details[-1] else f'error {code}'}"
+        for topic, code, *details in response.topic_errors
+        if code not in (0, TopicAlreadyExistsError.errno)
+    ]
+    if refused:
+        raise RuntimeError(f"the broker refused to create topics: {'; '.join(refused)}")
 
 
 async def ensure_compacted_topic(
@@ -113,9 +124,7 @@ async def ensure_compacted_topic(
                 settings.topic_replication_factor,
                 topic_configs={"cleanup.policy": "compact"},
             )
-            # Another replica may have created it first.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([new_topic])
+            await _create_topics(admin, [new_topic])
             log.info("created topic", extra={"topic": topic})
         async with asyncio.timeout(30):
             while True:

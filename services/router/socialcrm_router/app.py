@@ -42,7 +42,6 @@ from socialcrm_router.state import STATE_TOPIC, RouterProducer, SlaStateStore
 
 log = logging.getLogger(__name__)
 
-ESCALATION_TOPIC = contract.topic_of(routed_pb2.Escalation)
 Status = Literal["open", "pending", "resolved"]
 SLA_STATUS_NAMES: dict[reply_pb2.SlaStatus.ValueType, Literal["met", "breached", "unknown"]] = {
     reply_pb2.SLA_STATUS_UNSPECIFIED: "unknown",
@@ -351,11 +350,10 @@ def build_app(
                 transient_errors=(OutboundUnavailable,),
             ),
         ]
-    topics = [*contract.all_topics(), ESCALATION_TOPIC, contract.dlq_topic(ESCALATION_TOPIC)]
     app = create_app(
         settings,
         components,
-        before_start=[TopicsReady(settings, topics)],
+        before_start=[TopicsReady(settings, contract.all_topics())],
         title="Social CRM router",
         description=(
             "Routes `social.enriched.v1` into `social.routed.v1` with declarative rules, "
