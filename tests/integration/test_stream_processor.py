@@ -56,7 +56,10 @@ async def read_keyed(
     return records
 
 
-async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(infra: Infra) -> None:
+@pytest.mark.parametrize("in_batches", [False, True], ids=["one-by-one", "batch-handler"])
+async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
+    infra: Infra, in_batches: bool
+) -> None:
     settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap, topic_partitions=1)
     await ensure_topics(settings, contract.all_topics())
     marker = uuid.uuid4().hex
@@ -71,6 +74,15 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(in
             raise ValueError("handler cannot cope")
         handled.append(event.header.external_id)
         return [kpi_pb2.Alert(header=event.header, alert_key=marker, summary=event.text)]
+
+    batch_calls: list[int] = []
+
+    async def batch_handler(
+        batch: Sequence[tuple[interaction_pb2.Interaction, ConsumerRecord[bytes, bytes]]],
+    ) -> Sequence[Sequence[Message]]:
+        batch_calls.append(len(batch))
+        # The exploding record fails its whole batch: the processor then goes record by record.
+        return [await handler(event, record) for event, record in batch]
 
     raw = AIOKafkaProducer(bootstrap_servers=infra.kafka.bootstrap)
     await raw.start()
@@ -91,6 +103,7 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(in
         group_id=f"test-{marker}",
         input_type=interaction_pb2.Interaction,
         handler=handler,
+        batch_handler=batch_handler if in_batches else None,
         producer=producer,
     )
     await producer.start()
@@ -113,6 +126,7 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(in
     envelope = contract.DeadLetter.FromString(dead[0].value)
     assert envelope.original_value == b"\x08\x96\x01\xff garbage"
     assert envelope.source_topic == TOPIC
+    assert bool(batch_calls) == in_batches
 
 
 async def test_offsets_are_committed_after_processing(infra: Infra) -> None:

@@ -9,9 +9,10 @@ that harmless by deduplicating on ``event_id``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -60,7 +61,12 @@ TRANSIENT_RETRIES = Counter(
 )
 
 In = TypeVar("In", bound=Message)
+T = TypeVar("T")
 Handler = Callable[[In, ConsumerRecord[bytes, bytes]], Awaitable[Sequence[Message]]]
+# Handles the valid records of one fetched batch at once: the outputs of each, in order.
+BatchHandler = Callable[
+    [Sequence[tuple[In, ConsumerRecord[bytes, bytes]]]], Awaitable[Sequence[Sequence[Message]]]
+]
 
 
 class _Interrupted(Exception):
@@ -225,6 +231,12 @@ class StreamProcessor(Generic[In]):
     without committing, so nothing is skipped. ``before_commit``, when given, runs
     after a batch's outputs are acknowledged and before its offsets are committed
     (e.g. to make a service's state durable first).
+
+    ``batch_handler``, when given, takes the valid records of each fetched batch of a
+    partition at once (e.g. for bulk database writes) and must give the same outcome
+    as ``handler`` on each in turn. Should it fail other than transiently, the batch
+    goes through ``handler`` record by record, so that only a poison record is
+    dead-lettered.
     """
 
     def __init__(
@@ -237,6 +249,7 @@ class StreamProcessor(Generic[In]):
         producer: EventProducer,
         transient_errors: tuple[type[BaseException], ...] = (),
         before_commit: Callable[[], Awaitable[None]] | None = None,
+        batch_handler: BatchHandler[In] | None = None,
     ) -> None:
         self.name = f"consumer:{contract.topic_of(input_type)}"
         self.settings = settings
@@ -247,6 +260,7 @@ class StreamProcessor(Generic[In]):
         self.producer = producer
         self.transient_errors = transient_errors
         self.before_commit = before_commit
+        self.batch_handler = batch_handler
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -323,15 +337,10 @@ class StreamProcessor(Generic[In]):
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
         pending: list[asyncio.Future[object]] = []
-        processed_until: int | None = None
-        for record in records:
-            if self._stopping.is_set():
-                break
-            try:
-                pending.extend(await self._process(record))
-            except _Interrupted:
-                break
-            processed_until = record.offset
+        if self.batch_handler is not None:
+            processed_until = await self._process_together(records, pending)
+        else:
+            processed_until = await self._process_one_by_one(records, pending)
         if processed_until is None:
             return
         if pending:
@@ -351,19 +360,8 @@ class StreamProcessor(Generic[In]):
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> list[asyncio.Future[object]]:
         CONSUMED.labels(self.topic).inc()
         started = time.perf_counter()
-        parent = extract_context(record.headers)
-        token = otel_context.attach(parent)
         try:
-            with tracer.start_as_current_span(
-                f"{self.topic} process",
-                kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": self.topic,
-                    "messaging.kafka.partition": record.partition,
-                    "messaging.kafka.offset": record.offset,
-                },
-            ):
+            with self._record_span(record):
                 try:
                     event = contract.decode(self.input_type, record.value)
                     outputs = await self._handle_with_retries(event, record)
@@ -380,16 +378,112 @@ class StreamProcessor(Generic[In]):
                     return [await self.producer.dead_letter(record, failure, self.group_id)]
                 return [await self.producer.publish(message) for message in outputs]
         finally:
-            otel_context.detach(token)
             PROCESSING_SECONDS.labels(self.topic).observe(time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _record_span(self, record: ConsumerRecord[bytes, bytes]) -> Iterator[None]:
+        """The span of handling ``record``, a child of the span that produced it."""
+        token = otel_context.attach(extract_context(record.headers))
+        try:
+            with tracer.start_as_current_span(
+                f"{self.topic} process",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": self.topic,
+                    "messaging.kafka.partition": record.partition,
+                    "messaging.kafka.offset": record.offset,
+                },
+            ):
+                yield
+        finally:
+            otel_context.detach(token)
+
+    async def _process_one_by_one(
+        self,
+        records: list[ConsumerRecord[bytes, bytes]],
+        pending: list[asyncio.Future[object]],
+    ) -> int | None:
+        """Handle records in order until shutdown; the offset of the last one handled."""
+        processed_until: int | None = None
+        for record in records:
+            if self._stopping.is_set():
+                break
+            try:
+                pending.extend(await self._process(record))
+            except _Interrupted:
+                break
+            processed_until = record.offset
+        return processed_until
+
+    async def _process_together(
+        self,
+        records: list[ConsumerRecord[bytes, bytes]],
+        pending: list[asyncio.Future[object]],
+    ) -> int | None:
+        """The batch handler's path: one call for the valid records, then their outputs.
+
+        The offset of the last record, or None when shutdown interrupted the batch."""
+        assert self.batch_handler is not None
+        batch_handler = self.batch_handler
+        if self._stopping.is_set():
+            return None
+        started = time.perf_counter()
+        valid: list[tuple[In, ConsumerRecord[bytes, bytes]]] = []
+        for record in records:
+            try:
+                valid.append((contract.decode(self.input_type, record.value), record))
+            except contract.ContractError as error:
+                CONSUMED.labels(self.topic).inc()
+                pending.append(await self.producer.dead_letter(record, error, self.group_id))
+        last_offset: int = records[-1].offset
+        if not valid:
+            return last_offset
+        links = [
+            trace.Link(trace.get_current_span(extract_context(r.headers)).get_span_context())
+            for _, r in valid
+        ]
+        with tracer.start_as_current_span(
+            f"{self.topic} process batch",
+            kind=trace.SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": self.topic,
+                "messaging.batch.message_count": len(valid),
+            },
+        ):
+            try:
+                outputs = await self._with_retries(lambda: batch_handler(valid), valid[0][1])
+            except _Interrupted:
+                return None
+            except Exception:
+                log.exception(
+                    "batch handler failed; the batch goes record by record",
+                    extra={"topic": self.topic, "offset": valid[0][1].offset},
+                )
+                handled_until = await self._process_one_by_one([r for _, r in valid], pending)
+                return last_offset if handled_until == valid[-1][1].offset else handled_until
+        share = (time.perf_counter() - started) / len(valid)
+        for (_, record), messages in zip(valid, outputs, strict=True):
+            CONSUMED.labels(self.topic).inc()
+            with self._record_span(record):
+                pending.extend([await self.producer.publish(m) for m in messages])
+            PROCESSING_SECONDS.labels(self.topic).observe(share)
+        return last_offset
 
     async def _handle_with_retries(
         self, event: In, record: ConsumerRecord[bytes, bytes]
     ) -> Sequence[Message]:
+        return await self._with_retries(lambda: self.handler(event, record), record)
+
+    async def _with_retries(
+        self, attempt: Callable[[], Awaitable[T]], record: ConsumerRecord[bytes, bytes]
+    ) -> T:
         delay = 0.2
         while True:
             try:
-                return await self.handler(event, record)
+                return await attempt()
             except self.transient_errors as exc:
                 if self._stopping.is_set():
                     raise _Interrupted from exc
