@@ -21,7 +21,7 @@ from socialcrm_crm_sink.connector import ExternalCrmConnector
 from socialcrm_crm_sink.erasure import ErasurePublisher
 from socialcrm_crm_sink.policy import parse_api_keys
 from socialcrm_crm_sink.records import case_updated_event, crm_events, plan_reply, plan_write
-from socialcrm_crm_sink.store import CrmStore
+from socialcrm_crm_sink.store import CrmStore, Recorded
 
 
 class CrmSinkSettings(MongoSettings):
@@ -68,10 +68,9 @@ def build_app(settings: CrmSinkSettings) -> FastAPI:
     producer = EventProducer(settings)
     erasure = ErasurePublisher(settings, producer)
 
-    async def handle_routed(
-        routed: routed_pb2.RoutedInteraction, _: ConsumerRecord[bytes, bytes]
+    def announced(
+        routed: routed_pb2.RoutedInteraction, recorded: Recorded | None
     ) -> Sequence[Message]:
-        recorded = await store.record(plan_write(routed))
         if recorded is None:
             return []
         return crm_events(
@@ -82,6 +81,17 @@ def build_app(settings: CrmSinkSettings) -> FastAPI:
             case_opened_by=recorded.case_opened_by,
             case_status=recorded.case_status,
         )
+
+    async def handle_routed(
+        routed: routed_pb2.RoutedInteraction, _: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        return announced(routed, await store.record(plan_write(routed)))
+
+    async def handle_routed_batch(
+        batch: Sequence[tuple[routed_pb2.RoutedInteraction, ConsumerRecord[bytes, bytes]]],
+    ) -> Sequence[Sequence[Message]]:
+        recorded = await store.record_many([plan_write(routed) for routed, _ in batch])
+        return [announced(routed, r) for (routed, _), r in zip(batch, recorded, strict=True)]
 
     async def handle_reply(
         reply: reply_pb2.Reply, _: ConsumerRecord[bytes, bytes]
@@ -117,6 +127,7 @@ def build_app(settings: CrmSinkSettings) -> FastAPI:
             group_id=settings.service_name,
             input_type=routed_pb2.RoutedInteraction,
             handler=handle_routed,
+            batch_handler=handle_routed_batch,
             producer=producer,
             transient_errors=TRANSIENT_MONGO_ERRORS,
         ),
