@@ -95,9 +95,18 @@ class KafkaBroker:
         log_path = self.data_dir / "kafka.log"
         if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            # "--cluster-id=<id>", not "-t <id>": an id starting with "-" (1 in 64) would be
+            # read as an option and the format would fail.
             formatter = ManagedProcess(
                 "kafka-storage-format",
-                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                [
+                    *java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={cluster_id}",
+                    "-c",
+                    str(config),
+                ],
                 log_path,
             )
             formatter.start()
