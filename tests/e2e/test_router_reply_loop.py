@@ -9,13 +9,21 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, LocalStack
+from socialcrm_devstack.stack import (
+    LOCAL_AGENT_API_KEY,
+    LOCAL_AGENT_ID,
+    LOCAL_CRM_API_KEY,
+    LocalStack,
+)
 from tests.fixtures.payloads import x_tweet_event
 from tests.fixtures.waiting import eventually
+from tests.fixtures.webhooks import post_webhook
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
+
+AGENT = {"Authorization": f"Bearer {LOCAL_AGENT_API_KEY}"}
 
 
 def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(
@@ -23,24 +31,27 @@ def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(
 ) -> None:
     router = platform.url("router")
     tweet_id = str(uuid.uuid4().int)[:19]
-    response = httpx.post(
-        f"{platform.url('ingest')}/v1/webhooks/x",
-        json=x_tweet_event(tweet_id, text="Ma commande n'est jamais arrivée, c'est inadmissible"),
+    response = post_webhook(
+        platform,
+        "/v1/webhooks/x",
+        x_tweet_event(tweet_id, text="Ma commande n'est jamais arrivée, c'est inadmissible"),
     )
     assert response.status_code == 200, response.text
     [event_id] = response.json()["event_ids"]
 
     def routed() -> dict[str, object] | None:
-        found = httpx.get(f"{router}/v1/interactions/{event_id}")
+        found = httpx.get(f"{router}/v1/interactions/{event_id}", headers=AGENT)
         return found.json() if found.status_code == 200 else None
 
     state = eventually(routed)
     assert state["queue"] == "customer-service-fr"
-    assert state["rules_version"] == httpx.get(f"{router}/v1/rules").json()["version"]
+    rules = httpx.get(f"{router}/v1/rules", headers=AGENT).json()
+    assert state["rules_version"] == rules["version"]
 
     reply = httpx.post(
         f"{router}/v1/interactions/{event_id}/replies",
-        json={"text": "Bonjour, nous regardons votre commande", "agent_id": "agent-1"},
+        json={"text": "Bonjour, nous regardons votre commande"},
+        headers=AGENT,
     )
     assert reply.status_code == 201, reply.text
     assert reply.json()["first_response"]
@@ -49,13 +60,16 @@ def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(
 
     resolved = httpx.post(
         f"{router}/v1/interactions/{event_id}/status",
-        json={"status": "resolved", "agent_id": "agent-1"},
+        json={"status": "resolved"},
+        headers=AGENT,
     )
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["resolution_seconds"] >= reply.json()["first_response_seconds"]
-    assert httpx.get(f"{router}/v1/interactions/{event_id}").status_code == 404
+    assert httpx.get(f"{router}/v1/interactions/{event_id}", headers=AGENT).status_code == 404
 
-    invalid = httpx.post(f"{router}/v1/interactions/{event_id}/replies", json={"text": ""})
+    invalid = httpx.post(
+        f"{router}/v1/interactions/{event_id}/replies", json={"text": ""}, headers=AGENT
+    )
     assert invalid.status_code == 422
 
     # The CRM follows the loop: the answer and the resolution are on the customer's timeline
@@ -70,6 +84,7 @@ def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(
     case = eventually(resolved_case)
     assert case["first_response_at"] <= case["last_activity_at"]
     assert [h.get("status") for h in case["history"]] == ["open", "resolved"]
+    assert {h["by"] for h in case["history"]} == {LOCAL_AGENT_ID}
     contact = httpx.get(f"{crm}/v1/contacts/{case['contact_id']}", headers=auth).json()
     kinds = [entry["type"] for entry in reversed(contact["timeline"])]
     assert kinds[-3:] == ["interaction", "reply", "status_change"]

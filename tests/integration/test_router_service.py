@@ -39,6 +39,10 @@ pytestmark = pytest.mark.integration
 
 M = TypeVar("M", bound=Message)
 
+# The routers under test take one agent key; the reply's agent is the key's.
+AGENT_KEY = "it-router-agent-key"
+AGENT_AUTH = {"Authorization": f"Bearer {AGENT_KEY}"}
+
 RULES = """
 version: {version}
 queues:
@@ -97,6 +101,7 @@ def setup(infra: Infra, tmp_path: Path) -> Setup:
         router_sla_scan_seconds=0.1,
         router_state_topic=f"router.sla-state.it-{marker}",
         router_follow_replies=True,
+        api_keys=f"{AGENT_KEY}=agent:agent-7",
     )
     return Setup(settings, brand, rules_file, Clock(datetime.now(UTC)))
 
@@ -109,7 +114,9 @@ async def running(
     app = build_app(settings, clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://router", headers=AGENT_AUTH
+        ) as client:
             yield client
 
 
@@ -266,7 +273,7 @@ async def test_an_unanswered_item_escalates_after_a_restart_and_an_answered_one_
         setup.clock.now = start + timedelta(seconds=1)
         response = await router.post(
             f"/v1/interactions/{answered_id}/replies",
-            json={"text": "Bonjour, nous regardons votre colis", "agent_id": "agent-7"},
+            json={"text": "Bonjour, nous regardons votre colis"},
         )
         assert response.status_code == 201, response.text
         assert response.json()["first_response"]
@@ -291,14 +298,12 @@ async def test_an_unanswered_item_escalates_after_a_restart_and_an_answered_one_
         assert answered_state["first_response_at"] is not None
         resolved = await router.post(
             f"/v1/interactions/{answered_id}/status",
-            json={"status": "resolved", "agent_id": "agent-7"},
+            json={"status": "resolved"},
         )
         assert resolved.status_code == 200, resolved.text
         assert resolved.json()["resolution_seconds"] == 6.0
         assert (await router.get(f"/v1/interactions/{answered_id}")).status_code == 404
-        missing = await router.post(
-            f"/v1/interactions/{answered_id}/replies", json={"text": "?", "agent_id": "a"}
-        )
+        missing = await router.post(f"/v1/interactions/{answered_id}/replies", json={"text": "?"})
         assert missing.status_code == 404
         assert "already resolved" in missing.json()["detail"]
 
@@ -333,6 +338,7 @@ async def test_an_unanswered_item_escalates_after_a_restart_and_an_answered_one_
     first, closing = sorted(replies, key=lambda r: r.header.occurred_at.seconds)
     assert (first.first_response, first.sla_status) == (True, reply_pb2.SLA_STATUS_MET)
     assert first.in_reply_to_external_id == answered.header.external_id
+    assert first.agent_id == closing.agent_id == "agent-7"  # the key's agent
     assert (closing.status, closing.resolution_seconds) == ("resolved", 6.0)
 
 
@@ -443,7 +449,7 @@ async def test_replies_go_out_with_the_x_api_reply_shape(
         await eventually(router, f"/v1/interactions/{event.header.event_id}", lambda _: True)
         response = await router.post(
             f"/v1/interactions/{event.header.event_id}/replies",
-            json={"text": text, "agent_id": "agent-7"},
+            json={"text": text},
         )
         assert response.status_code == 201, response.text
         async with asyncio.timeout(20):

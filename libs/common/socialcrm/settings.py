@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +23,22 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     topic_partitions: int = Field(6, description="Partitions of topics this service creates.")
     topic_replication_factor: int = Field(1, description="Replication of created topics.")
+    # Events hold personal data that erasure cannot reach inside Kafka: they must expire.
+    topic_retention_hours: float = Field(
+        168.0,
+        gt=0,
+        description="Retention of the event topics and their .dlq topics it creates "
+        "(retention.ms): an erased person's events leave Kafka within this time plus a day.",
+    )
     consumer_max_batch: int = Field(500, description="Records fetched per poll.")
+    # Kafka's default message.max.bytes, which the local broker keeps: a record (key, value,
+    # headers and batch overhead) larger than this is refused by the broker, so the producer
+    # refuses it first and ingest answers 413 before publishing.
+    kafka_max_message_bytes: int = Field(
+        1048588,
+        gt=0,
+        description="Largest record the producer sends; match the brokers' message.max.bytes.",
+    )
     shutdown_timeout_seconds: float = Field(20.0, description="Grace period on SIGTERM.")
 
 
@@ -36,6 +51,16 @@ class MongoSettings(ServiceSettings):
         "mongodb://localhost:27017/?retryWrites=false", description="MongoDB connection string."
     )
     mongodb_database: str = Field("socialcrm", description="Database of the CRM.")
+
+
+class ApiSettings(ServiceSettings):
+    """Settings of services whose API reads or changes customer data (see socialcrm.auth)."""
+
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description='API keys, "<key>=<scope>:<agent id>;..." with scope read, agent or admin '
+        "(each implies the ones before); empty: every /v1 call answers 401.",
+    )
 
 
 def help_epilog(settings_type: type[ServiceSettings]) -> str:
