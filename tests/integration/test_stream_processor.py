@@ -8,17 +8,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaTimeoutError
+from aiokafka.structs import RecordMetadata
+from google.protobuf import descriptor_pb2
 from google.protobuf.message import Message
 
 from socialcrm import contract
+from socialcrm.dlq import replay
 from socialcrm.kafka import EventProducer, StreamProcessor, ensure_topics
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import interaction_pb2, kpi_pb2
 from socialcrm_ingest.x_activity import normalize_account_activity
 from tests.conftest import Infra
+from tests.fixtures.kafka import committed_offset, publish_raw, read_keyed
 from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -30,30 +36,6 @@ def interaction(tweet_id: str) -> interaction_pb2.Interaction:
         x_tweet_event(tweet_id), brand="acme", ingested_at=datetime.now(UTC)
     )
     return item
-
-
-async def read_keyed(
-    bootstrap: str, topic: str, key: bytes, expected: int, wait_seconds: float = 20
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """The records of ``topic`` with ``key``, once ``expected`` of them arrived (or time is up).
-
-    Other tests and services write to the same topics: only this key is under test.
-    """
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        async with asyncio.timeout(wait_seconds):
-            while len(records) < expected:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(r for r in batch if r.key == key)
-    except TimeoutError:
-        pass
-    finally:
-        await consumer.stop()
-    return records
 
 
 @pytest.mark.parametrize("in_batches", [False, True], ids=["one-by-one", "batch-handler"])
@@ -184,3 +166,297 @@ async def test_topics_named_twice_are_created_once_and_a_refusal_is_an_error(
         await admin.close()
     with pytest.raises(RuntimeError, match=r"it\.topics! bad: "):
         await ensure_topics(settings, ["it.topics! bad"])
+
+
+# The record limit of the processors below: small records, the same code paths as 1 MB ones.
+LIMIT = 60_000
+
+
+def alert_of(marker: str, text: str, event: interaction_pb2.Interaction) -> kpi_pb2.Alert:
+    return kpi_pb2.Alert(header=event.header, alert_key=marker, summary=text)
+
+
+def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, bytes]:
+    return {name: value for name, value in record.headers or () if value is not None}
+
+
+def three_interactions(marker: str) -> list[interaction_pb2.Interaction]:
+    """Before, poison, after: distinct tweets with distinct texts."""
+    digits = str(uuid.UUID(marker).int)[:12]
+    items = [interaction(f"{digits}{n}") for n in range(3)]
+    for n, item in enumerate(items):
+        item.text = f"{marker} {n}"
+    return items
+
+
+async def run_until(
+    processor: StreamProcessor[interaction_pb2.Interaction],
+    producer: EventProducer,
+    bootstrap: str,
+    group: str,
+    last: RecordMetadata,
+) -> None:
+    """Run ``processor`` until ``group`` committed past ``last``, then stop it."""
+    await producer.start()
+    await processor.start()
+    partition = TopicPartition(last.topic, last.partition)
+    try:
+
+        async def committed_past_last() -> bool | None:
+            assert processor.alive, "the stream processor died"
+            committed = await committed_offset(bootstrap, group, partition)
+            return True if committed is not None and committed > last.offset else None
+
+        await eventually_async(committed_past_last, wait_seconds=40)
+    finally:
+        await processor.stop()
+        await producer.stop()
+
+
+@pytest.mark.parametrize("in_batches", [False, True], ids=["one-by-one", "batch-handler"])
+async def test_a_record_whose_output_is_too_large_is_dead_lettered_and_the_stream_goes_on(
+    infra: Infra, in_batches: bool
+) -> None:
+    bootstrap = infra.kafka.bootstrap
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=bootstrap, topic_partitions=1, kafka_max_message_bytes=LIMIT
+    )
+    await ensure_topics(settings, contract.all_topics())
+    marker = uuid.uuid4().hex
+    before, big, after = three_interactions(marker)
+    # The input fits the limit; the output, twice its text, does not; nor does a dead letter
+    # carrying the whole input.
+    big.text = marker + "x" * (LIMIT - 600)
+
+    async def handler(
+        event: interaction_pb2.Interaction, record: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        if record.key != marker.encode():
+            return []
+        return [alert_of(marker, event.text * 2, event)]
+
+    async def batch_handler(
+        batch: Sequence[tuple[interaction_pb2.Interaction, ConsumerRecord[bytes, bytes]]],
+    ) -> Sequence[Sequence[Message]]:
+        return [await handler(event, record) for event, record in batch]
+
+    sent = await publish_raw(
+        bootstrap, TOPIC, [(marker.encode(), contract.encode(m)) for m in (before, big, after)]
+    )
+    producer = EventProducer(settings)
+    group = f"test-{marker}"
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=group,
+        input_type=interaction_pb2.Interaction,
+        handler=handler,
+        batch_handler=batch_handler if in_batches else None,
+        producer=producer,
+    )
+    await run_until(processor, producer, bootstrap, group, sent[-1])
+
+    outputs = await read_keyed(bootstrap, "alerts.v1", marker.encode(), expected=2)
+    assert [kpi_pb2.Alert.FromString(r.value).summary for r in outputs] == [
+        before.text * 2,
+        after.text * 2,
+    ]
+    [dead] = await read_keyed(bootstrap, f"{TOPIC}.dlq", marker.encode(), expected=1)
+    headers = headers_of(dead)
+    assert headers["dlq.error_type"] == b"output_too_large"
+    assert f"{LIMIT}-byte record limit" in headers["dlq.reason"].decode()
+    # The dead letter fits the limit: the value is cut, and the source still finds it.
+    assert len(dead.value) < LIMIT
+    assert headers["dlq.value_truncated"] == b"true"
+    assert headers["dlq.original_value_bytes"] == str(len(contract.encode(big))).encode()
+    envelope = contract.DeadLetter.FromString(dead.value)
+    assert (envelope.source_topic, envelope.source_partition, envelope.source_offset) == (
+        TOPIC,
+        sent[1].partition,
+        sent[1].offset,
+    )
+    assert envelope.original_key == marker.encode()
+    assert contract.encode(big).startswith(envelope.original_value)
+    # A replay republishes the whole original, read from the source topic.
+    await replay(bootstrap, f"{TOPIC}.dlq", error_type="output_too_large", dry_run=False)
+    again = await read_keyed(bootstrap, TOPIC, marker.encode(), expected=4)
+    assert [r.value for r in again].count(contract.encode(big)) == 2
+
+
+async def test_an_output_that_cannot_be_encoded_is_dead_lettered_and_the_stream_goes_on(
+    infra: Infra,
+) -> None:
+    bootstrap = infra.kafka.bootstrap
+    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap, topic_partitions=1)
+    await ensure_topics(settings, contract.all_topics())
+    marker = uuid.uuid4().hex
+    before, poison, after = three_interactions(marker)
+
+    async def handler(
+        event: interaction_pb2.Interaction, record: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        if record.key != marker.encode():
+            return []
+        if event.text == poison.text:
+            return [descriptor_pb2.UninterpretedOption()]  # no topic of the contract carries it
+        return [alert_of(marker, event.text, event)]
+
+    sent = await publish_raw(
+        bootstrap, TOPIC, [(marker.encode(), contract.encode(m)) for m in (before, poison, after)]
+    )
+    producer = EventProducer(settings)
+    group = f"test-{marker}"
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=group,
+        input_type=interaction_pb2.Interaction,
+        handler=handler,
+        producer=producer,
+    )
+    await run_until(processor, producer, bootstrap, group, sent[-1])
+
+    outputs = await read_keyed(bootstrap, "alerts.v1", marker.encode(), expected=2)
+    assert [kpi_pb2.Alert.FromString(r.value).summary for r in outputs] == [
+        before.text,
+        after.text,
+    ]
+    [dead] = await read_keyed(bootstrap, f"{TOPIC}.dlq", marker.encode(), expected=1)
+    assert headers_of(dead)["dlq.error_type"] == b"output_not_encodable"
+    assert "UninterpretedOption" in headers_of(dead)["dlq.reason"].decode()
+    envelope = contract.DeadLetter.FromString(dead.value)
+    assert envelope.original_value == contract.encode(poison)
+    assert "dlq.value_truncated" not in headers_of(dead)
+
+
+class RedirectingProducer(EventProducer):
+    """Sends every output to one topic of the test's (as the router sends its SLA state to
+    a configured topic)."""
+
+    def __init__(self, settings: ServiceSettings, topic: str, key: bytes) -> None:
+        super().__init__(settings)
+        self.topic = topic
+        self.key = key
+
+    async def publish(self, message: Message) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await self.producer.send(
+            self.topic, contract.encode(message), key=self.key
+        )
+        return future
+
+
+async def test_a_record_the_broker_refuses_is_dead_lettered_and_the_stream_goes_on(
+    infra: Infra,
+) -> None:
+    """The topic takes smaller records than the producer's limit: the broker refuses the
+    output's whole produce batch when acknowledging, not the client when sending."""
+    bootstrap = infra.kafka.bootstrap
+    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap, topic_partitions=1)
+    await ensure_topics(settings, contract.all_topics())
+    marker = uuid.uuid4().hex
+    small_topic = f"it.small-records-{marker[:8]}.v1"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(small_topic, 1, 1, topic_configs={"max.message.bytes": "20000"})]
+        )
+    finally:
+        await admin.close()
+    before, big, after = three_interactions(marker)
+    big.text = marker + "x" * 30_000
+
+    async def handler(
+        event: interaction_pb2.Interaction, record: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        if record.key != marker.encode():
+            return []
+        return [alert_of(marker, event.text, event)]
+
+    sent = await publish_raw(
+        bootstrap, TOPIC, [(marker.encode(), contract.encode(m)) for m in (before, big, after)]
+    )
+    producer = RedirectingProducer(settings, small_topic, marker.encode())
+    group = f"test-{marker}"
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=group,
+        input_type=interaction_pb2.Interaction,
+        handler=handler,
+        producer=producer,
+    )
+    await run_until(processor, producer, bootstrap, group, sent[-1])
+
+    outputs = await read_keyed(bootstrap, small_topic, marker.encode(), expected=3, wait_seconds=8)
+    assert {kpi_pb2.Alert.FromString(r.value).summary for r in outputs} == {
+        before.text,
+        after.text,
+    }
+    [dead] = await read_keyed(bootstrap, f"{TOPIC}.dlq", marker.encode(), expected=1)
+    assert headers_of(dead)["dlq.error_type"] == b"output_too_large"
+    assert "MessageSizeTooLargeError" in headers_of(dead)["dlq.reason"].decode()
+    assert contract.DeadLetter.FromString(dead.value).source_offset == sent[1].offset
+
+
+class FlakyProducer(EventProducer):
+    """Times out on the first sends of the record ``text``, as when no broker answers."""
+
+    def __init__(self, settings: ServiceSettings, text: str, failures: int) -> None:
+        super().__init__(settings)
+        self.text = text
+        self.failures = failures
+
+    async def publish(self, message: Message) -> asyncio.Future[object]:
+        if isinstance(message, kpi_pb2.Alert) and message.summary == self.text and self.failures:
+            self.failures -= 1
+            raise KafkaTimeoutError("no broker answered")
+        return await super().publish(message)
+
+
+async def test_transient_producer_failures_are_retried_and_never_dead_lettered(
+    infra: Infra,
+) -> None:
+    bootstrap = infra.kafka.bootstrap
+    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap, topic_partitions=1)
+    await ensure_topics(settings, contract.all_topics())
+    marker = uuid.uuid4().hex
+    first, flaky, last = three_interactions(marker)
+    commits_refused = [RuntimeError("state store unavailable")]
+
+    async def handler(
+        event: interaction_pb2.Interaction, record: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        if record.key != marker.encode():
+            return []
+        return [alert_of(marker, event.text, event)]
+
+    async def before_commit() -> None:
+        if commits_refused:
+            raise commits_refused.pop()
+
+    sent = await publish_raw(
+        bootstrap, TOPIC, [(marker.encode(), contract.encode(m)) for m in (first, flaky, last)]
+    )
+    producer = FlakyProducer(settings, flaky.text, failures=2)
+    group = f"test-{marker}"
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=group,
+        input_type=interaction_pb2.Interaction,
+        handler=handler,
+        producer=producer,
+        before_commit=before_commit,
+    )
+    await run_until(processor, producer, bootstrap, group, sent[-1])
+
+    outputs = await read_keyed(bootstrap, "alerts.v1", marker.encode(), expected=9, wait_seconds=8)
+    # Processed again after each failure (handlers are idempotent), never skipped.
+    assert {kpi_pb2.Alert.FromString(r.value).summary for r in outputs} == {
+        first.text,
+        flaky.text,
+        last.text,
+    }
+    assert producer.failures == 0
+    assert not commits_refused
+    assert (
+        await read_keyed(bootstrap, f"{TOPIC}.dlq", marker.encode(), expected=1, wait_seconds=3)
+        == []
+    )

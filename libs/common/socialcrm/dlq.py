@@ -4,6 +4,10 @@ Replay republishes each dead letter's original bytes, key and headers to its sou
 topic, so the fixed consumer processes it again; consumers are idempotent, so a
 record replayed twice changes nothing. Replay commits its progress in the consumer
 group ``socialcrm-dlq-replay``: an interrupted replay resumes where it stopped.
+A dead letter whose original value was too large to carry whole (header
+``dlq.value_truncated``) is replayed from the original record, read in its source
+topic at its partition and offset, while retention keeps it; otherwise it is counted
+as unavailable and skipped.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from socialcrm import contract
+from socialcrm.dead_letter import TRUNCATED_HEADER
 from socialcrm.settings import ServiceSettings
 
 REPLAY_GROUP = "socialcrm-dlq-replay"
+# Fetch size of the readers: a record as large as the broker takes, with room to spare.
+_FETCH_BYTES = 4 * 1024 * 1024
 # Headers the dead-lettering added; the replayed record carries the original ones only.
 _DLQ_HEADER_PREFIX = "dlq."
 
@@ -73,6 +80,7 @@ async def _assign_all(
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        max_partition_fetch_bytes=_FETCH_BYTES,
     )
     await consumer.start()
     partitions = [TopicPartition(topic, p) for p in await _partitions_of(bootstrap, topic)]
@@ -91,8 +99,8 @@ async def show(bootstrap: str, dlq_topic: str) -> int:
     consumer, ends = await _assign_all(bootstrap, dlq_topic, group=None)
     reasons: Counter[tuple[str, str]] = Counter()
     try:
-        async for envelope, _, _ in _read_until(consumer, ends):
-            reasons[(envelope.error_type, envelope.reason[:120])] += 1
+        async for dead in _read_until(consumer, ends):
+            reasons[(dead.envelope.error_type, dead.envelope.reason[:120])] += 1
     finally:
         await consumer.stop()
     print(f"{sum(reasons.values())} dead letters on {dlq_topic}")
@@ -101,9 +109,17 @@ async def show(bootstrap: str, dlq_topic: str) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _DeadLetter:
+    envelope: contract.DeadLetter
+    partition: TopicPartition
+    offset: int
+    value_truncated: bool
+
+
 async def _read_until(
     consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
-) -> AsyncIterator[tuple[contract.DeadLetter, TopicPartition, int]]:
+) -> AsyncIterator[_DeadLetter]:
     """Dead letters with their partition and offset, up to the given end offsets."""
     remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
     while remaining:
@@ -111,39 +127,86 @@ async def _read_until(
         for partition, records in batches.items():
             for record in records:
                 if record.offset < ends[partition]:
-                    yield (
+                    yield _DeadLetter(
                         contract.DeadLetter.FromString(record.value or b""),
                         partition,
                         record.offset,
+                        value_truncated=any(
+                            name == TRUNCATED_HEADER for name, _ in record.headers or ()
+                        ),
                     )
             if await consumer.position(partition) >= ends[partition]:
                 remaining.discard(partition)
 
 
+async def _original_value(bootstrap: str, envelope: contract.DeadLetter) -> bytes | None:
+    """The value of the record ``envelope`` came from, read in its source topic; None when
+    retention (or compaction) removed it."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=_FETCH_BYTES,
+    )
+    await consumer.start()
+    try:
+        source = TopicPartition(envelope.source_topic, envelope.source_partition)
+        consumer.assign([source])
+        consumer.seek(source, envelope.source_offset)
+        batches = await consumer.getmany(source, timeout_ms=5000)
+        for record in batches.get(source, []):
+            if record.offset == envelope.source_offset:
+                value: bytes | None = record.value
+                return value
+        return None
+    finally:
+        await consumer.stop()
+
+
 async def replay(bootstrap: str, dlq_topic: str, error_type: str | None, dry_run: bool) -> int:
     consumer, ends = await _assign_all(bootstrap, dlq_topic, REPLAY_GROUP)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    # The broker, not this client, judges a replayed record's size.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=_FETCH_BYTES,
+    )
     await producer.start()
-    replayed = skipped = 0
+    replayed = skipped = unavailable = 0
     try:
-        async for envelope, partition, offset in _read_until(consumer, ends):
-            if error_type and envelope.error_type != error_type:
+        async for dead in _read_until(consumer, ends):
+            if error_type and dead.envelope.error_type != error_type:
                 skipped += 1
-            else:
-                if not dry_run:
-                    target = replay_of(envelope)
-                    await producer.send_and_wait(
-                        target.topic, target.value, key=target.key, headers=target.headers
-                    )
+            elif dry_run:
                 replayed += 1
+            else:
+                target = replay_of(dead.envelope)
+                whole = (
+                    await _original_value(bootstrap, dead.envelope)
+                    if dead.value_truncated
+                    else target.value
+                )
+                if whole is None:
+                    unavailable += 1
+                else:
+                    await producer.send_and_wait(
+                        target.topic, whole, key=target.key, headers=target.headers
+                    )
+                    replayed += 1
             if not dry_run:
-                await consumer.commit({partition: offset + 1})
+                await consumer.commit({dead.partition: dead.offset + 1})
             print(f"\r[dlq] replayed {replayed}, skipped {skipped}", end="", file=sys.stderr)
     finally:
         await producer.stop()
         await consumer.stop()
     verb = "would replay" if dry_run else "replayed"
     print(f"\n[dlq] {verb} {replayed} records from {dlq_topic}, skipped {skipped}", file=sys.stderr)
+    if unavailable:
+        print(
+            f"[dlq] {unavailable} truncated dead letters not replayed: their original record"
+            " is no longer in its source topic",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -165,7 +228,14 @@ def main() -> None:
     replay_parser.add_argument("topic", help="dead-letter topic, e.g. social.routed.v1.dlq")
     replay_parser.add_argument(
         "--error-type",
-        choices=["decode_error", "contract_violation", "handler_error"],
+        choices=[
+            "decode_error",
+            "contract_violation",
+            "handler_error",
+            "output_too_large",
+            "output_not_encodable",
+            "output_refused",
+        ],
         help="replay only this kind of failure",
     )
     replay_parser.add_argument(

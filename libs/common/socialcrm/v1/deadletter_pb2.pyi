@@ -62,11 +62,16 @@ class DeadLetter(_message.Message):
     source_offset: _builtins.int
     original_key: _builtins.bytes
     original_value: _builtins.bytes
-    """The original record value, byte for byte, so it can be replayed after a fix."""
+    """The original record value, byte for byte, so it can be replayed after a fix; cut
+    when it would not fit the dead-letter record (header "dlq.value_truncated": the
+    whole value stays at source_topic/source_partition/source_offset until retention).
+    """
     reason: _builtins.str
     """Human-readable reason, e.g. "undecodable value: Error parsing message"."""
     error_type: _builtins.str
-    """"decode_error", "contract_violation", "handler_error"."""
+    """"decode_error", "contract_violation", "handler_error", or, when the record's outputs
+    could not be produced, "output_too_large", "output_not_encodable", "output_refused".
+    """
     consumer: _builtins.str
     """Service (consumer group) that gave up on the record."""
     @_builtins.property
