@@ -1,4 +1,5 @@
-"""The HTTP face every service shares: /healthz, /readyz, /metrics, and the uvicorn runner.
+"""The HTTP face every service shares: /healthz, /readyz, /metrics, one shape of error
+answers (``socialcrm.errors``), and the uvicorn runner.
 
 A service is a list of components (producer, consumers, database...) started in
 order with the app and stopped in reverse order on shutdown (SIGTERM included).
@@ -15,16 +16,19 @@ from typing import Protocol, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from socialcrm import contract
+from socialcrm.errors import install_error_handling
 from socialcrm.kafka import EventProducer, Handler, In, StreamProcessor, ensure_topics
 from socialcrm.logs import configure_logging
 from socialcrm.settings import ServiceSettings, help_epilog
 from socialcrm.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
+
+_JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
 
 
 class Component(Protocol):
@@ -73,15 +77,26 @@ def create_app(
             log.info("service stopped")
 
     app = FastAPI(title=title, description=description, lifespan=lifespan)
+    install_error_handling(app)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness: the process is responsive")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Liveness: the process is responsive",
+        responses={503: {"description": "A component died (named)", "content": _JSON_OBJECT}},
+    )
     async def healthz() -> JSONResponse:
         dead = [c.name for c in components if not _alive(c)]
         if dead:
             return JSONResponse({"status": "dead", "dead": dead}, status_code=503)
         return JSONResponse({"status": "ok", "service": settings.service_name})
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: broker and database reachable")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: broker and database reachable",
+        responses={503: {"description": "A check failed (named)", "content": _JSON_OBJECT}},
+    )
     async def readyz() -> JSONResponse:
         results = await asyncio.gather(
             *(component.check() for component in components), return_exceptions=True
@@ -96,7 +111,13 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
