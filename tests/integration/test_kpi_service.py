@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 ROUTED = contract.topic_of(routed_pb2.RoutedInteraction)
 ALERTS = contract.topic_of(kpi_pb2.Alert)
+# The brand of this module's stream, in the kpi's BRANDS (others count as "other").
+BRAND = f"brand-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 @pytest.fixture
 def kpi(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The kpi service alone (it needs no database) on its own broker."""
-    stack = LocalStack(tmp_path_factory.mktemp("kpi"), ephemeral_ports=True, kafka=broker)
+    stack = LocalStack(
+        tmp_path_factory.mktemp("kpi"),
+        ephemeral_ports=True,
+        kafka=broker,
+        env={"kpi": {"BRANDS": BRAND}},
+    )
     stack.start_service("kpi")
     try:
         yield stack
@@ -127,7 +134,7 @@ def wait_for(probe: object, what: str, wait_seconds: float = 30) -> None:
 async def test_burst_through_kafka_alerts_with_a_baseline_learned_before_a_crash(
     broker: KafkaBroker, kpi: LocalStack
 ) -> None:
-    brand, queue = f"brand-{uuid.uuid4().hex[:8]}", f"queue-{uuid.uuid4().hex[:8]}"
+    brand, queue = BRAND, f"queue-{uuid.uuid4().hex[:8]}"
     # Event time two hours ago: twenty calm minutes (3 posts a minute), then a burst.
     start = (time.time() - 7200) // 60 * 60
     calm = [routed(brand, queue, start + i * 20, i) for i in range(60)]

@@ -8,10 +8,11 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, kpi_pb2
-from socialcrm_kpi.app import KpiSettings, alert_of, event_time, snapshot_of
+from socialcrm_kpi.app import alert_of, event_time, snapshot_of
 from socialcrm_kpi.backlog import Backlog
 from socialcrm_kpi.counting import InteractionDimensions
 from socialcrm_kpi.engine import KpiEngine, ReplyFacts, RoutedFacts
+from socialcrm_kpi.settings import KpiSettings
 from socialcrm_kpi.spikes import SpikeSettings
 from socialcrm_kpi.windows import ShareOfVoice, WindowSpec
 

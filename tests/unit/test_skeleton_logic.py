@@ -76,6 +76,6 @@ def test_kpi_counts_an_event_once_and_bounds_label_values() -> None:
     recent.first_time("b")
     recent.first_time("c")
     assert recent.first_time("a")  # forgotten beyond capacity
-    dims = dimensions_of(routed)
+    dims = dimensions_of(routed, {"acme"})
     assert dims.channel == "x"
     assert dims.language in ("fr", "en", "other")

@@ -1,7 +1,8 @@
 """Run the kpi service: ``socialcrm-kpi --help`` lists its settings."""
 
 from socialcrm.http import run_service
-from socialcrm_kpi.app import KpiSettings, build_app
+from socialcrm_kpi.app import build_app
+from socialcrm_kpi.settings import KpiSettings
 
 
 def main() -> None:

@@ -18,18 +18,18 @@ from fastapi import FastAPI
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Gauge, Histogram
-from pydantic import Field
 
 from socialcrm import contract
 from socialcrm.http import TopicsReady, create_app
 from socialcrm.kafka import EventProducer, StreamProcessor
-from socialcrm.settings import ServiceSettings
+from socialcrm.labels import bounded_label
 from socialcrm.v1 import common_pb2, kpi_pb2, reply_pb2, routed_pb2
-from socialcrm_kpi.counting import RecentEvents, dimensions_of
+from socialcrm_kpi.counting import AuthorPseudonyms, RecentEvents, dimensions_of
 from socialcrm_kpi.engine import KpiEngine, Outcome, ReplyFacts, RoutedFacts
-from socialcrm_kpi.spikes import Spike, SpikeSettings
+from socialcrm_kpi.settings import KpiSettings
+from socialcrm_kpi.spikes import Spike
 from socialcrm_kpi.state import KpiStateStore
-from socialcrm_kpi.windows import ClosedWindow, ShareOfVoice, WindowSpec, dimension_key
+from socialcrm_kpi.windows import ClosedWindow, dimension_key
 
 INTERACTIONS = Counter(
     "socialcrm_interactions_total",
@@ -94,56 +94,6 @@ SPIKE_ACTIVE = Gauge(
     "1 while a viral spike is under way for the brand and topic, else 0.",
     ["brand", "topic"],
 )
-
-
-class KpiSettings(ServiceSettings):
-    service_name: str = "kpi"
-    http_port: int = 8005
-    kpi_windows: str = Field(
-        "60,300/60",
-        description="Windows as size[/step] in seconds, comma-separated (tumbling without step).",
-    )
-    kpi_allowed_lateness_seconds: float = Field(
-        10.0, description="Event-time delay before a window closes."
-    )
-    kpi_own_brands: str = Field("", description="Own brands, comma-separated (share of voice).")
-    kpi_competitor_brands: str = Field(
-        "", description="Competitor brands, comma-separated; empty compares all brands."
-    )
-    kpi_backlog_max_age_seconds: float = Field(
-        86400.0, description="Unanswered items older than this leave the backlog."
-    )
-    kpi_state_snapshot_seconds: float = Field(
-        30.0, description="Interval of full state snapshots to kpi.state.v1."
-    )
-    spike_bucket_seconds: int = Field(60, description="Bucket of the spike detector.")
-    spike_min_count: int = Field(20, description="Fewest events in a bucket that can alert.")
-    spike_min_history_buckets: int = Field(
-        15, description="Buckets a series must see before it can alert."
-    )
-    spike_max_p_value: float = Field(1e-6, description="Poisson tail probability of a spike.")
-
-    def window_specs(self) -> list[WindowSpec]:
-        specs = []
-        for item in self.kpi_windows.split(","):
-            size, _, step = item.strip().partition("/")
-            specs.append(WindowSpec(int(size), int(step or size)))
-        return specs
-
-    def share_of_voice(self) -> ShareOfVoice:
-        return ShareOfVoice(_names(self.kpi_own_brands), _names(self.kpi_competitor_brands))
-
-    def spike_settings(self) -> SpikeSettings:
-        return SpikeSettings(
-            bucket_seconds=self.spike_bucket_seconds,
-            min_count=self.spike_min_count,
-            min_history_buckets=self.spike_min_history_buckets,
-            max_p_value=self.spike_max_p_value,
-        )
-
-
-def _names(value: str) -> frozenset[str]:
-    return frozenset(name.strip() for name in value.split(",") if name.strip())
 
 
 def _seconds(ts: Timestamp) -> float:
@@ -213,7 +163,8 @@ def alert_of(spike: Spike) -> kpi_pb2.Alert:
         sample_event_ids=[post.event_id for post in spike.top_posts],
         brand=spike.brand,
         topic=spike.topic,
-        top_authors=[kpi_pb2.AuthorReach(author=a, reach=r) for a, r in spike.top_authors],
+        # Each author by the event id of their widest-reach post: no handle on the topic.
+        top_authors=[kpi_pb2.AuthorReach(author=e, reach=r) for e, r in spike.top_authors],
     )
 
 
@@ -301,6 +252,8 @@ def build_app(settings: KpiSettings) -> FastAPI:
         backlog_max_age_seconds=settings.kpi_backlog_max_age_seconds,
     )
     recent_routed = RecentEvents()
+    brands = settings.counted_brands()
+    pseudonyms = AuthorPseudonyms()
     recent_replies = RecentEvents()
     refresher = MetricsRefresher(engine)
     routed_topic = contract.topic_of(routed_pb2.RoutedInteraction)
@@ -317,7 +270,7 @@ def build_app(settings: KpiSettings) -> FastAPI:
         engine.mark_applied(record.topic, record.partition, record.offset)
         if not recent_routed.first_time(routed.header.event_id):
             return []
-        dims = dimensions_of(routed)
+        dims = dimensions_of(routed, brands)
         INTERACTIONS.labels(**asdict(dims)).inc()
         if routed.routing.escalated:
             ESCALATIONS.labels(dims.queue).inc()
@@ -331,7 +284,7 @@ def build_app(settings: KpiSettings) -> FastAPI:
                 sentiment_score=routed.enriched.enrichment.sentiment_score,
                 escalated=routed.routing.escalated,
                 needs_response=routed.routing.needs_response,
-                author=interaction.author.handle or interaction.author.channel_user_id,
+                author=pseudonyms.of(interaction.header.channel, interaction.author),
                 reach=routed.enriched.enrichment.reach,
             )
         )
@@ -349,7 +302,7 @@ def build_app(settings: KpiSettings) -> FastAPI:
         engine.mark_applied(record.topic, record.partition, record.offset)
         if not recent_replies.first_time(reply.header.event_id):
             return []
-        queue = reply.queue or "none"
+        queue = bounded_label(reply.queue or "none")
         sla_met = {reply_pb2.SLA_STATUS_MET: True, reply_pb2.SLA_STATUS_BREACHED: False}.get(
             reply.sla_status
         )

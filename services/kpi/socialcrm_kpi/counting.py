@@ -1,14 +1,22 @@
-"""Dimensions of a routed interaction, and deduplication of redelivered events (pure logic).
+"""Dimensions of a routed interaction, authors' pseudonyms, and deduplication of
+redelivered events (pure logic).
 
-The running Prometheus counters are deduplicated on event_id over a bounded recent
+Every dimension is a bounded label: brands outside the configured list, and queues too
+long to be configured ones, count as ``other``, so the series stay few whatever events
+carry. The running Prometheus counters are deduplicated on event_id over a bounded recent
 window held in memory; the windowed KPIs live in ``windows`` and ``engine``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 
+from socialcrm.labels import bounded_label
 from socialcrm.v1 import common_pb2, routed_pb2
 
 
@@ -21,20 +29,43 @@ class InteractionDimensions:
     queue: str
 
 
-def dimensions_of(routed: routed_pb2.RoutedInteraction) -> InteractionDimensions:
+def dimensions_of(
+    routed: routed_pb2.RoutedInteraction, brands: Collection[str]
+) -> InteractionDimensions:
     interaction = routed.enriched.interaction
     enrichment = routed.enriched.enrichment
     # Bounded label values: anything outside the known languages counts as "other".
     language = enrichment.language if enrichment.language in ("fr", "en") else "other"
     return InteractionDimensions(
-        brand=interaction.brand or "unknown",
+        brand=bounded_label(interaction.brand, brands) if interaction.brand else "unknown",
         channel=common_pb2.Channel.Name(interaction.header.channel)
         .removeprefix("CHANNEL_")
         .lower(),
         language=language,
         polarity=common_pb2.Polarity.Name(enrichment.polarity).removeprefix("POLARITY_").lower(),
-        queue=routed.routing.queue or "none",
+        queue=bounded_label(routed.routing.queue or "none"),
     )
+
+
+class AuthorPseudonyms:
+    """Opaque, stable keys of authors, so that the state never holds a handle.
+
+    The key is drawn at start and never stored: a key in the state (kpi.state.v1, a
+    compacted topic that erasure does not reach) cannot be linked back to a person. After
+    a restart an author gets a new key; at worst one author counts twice in the top
+    authors of the bucket that was open.
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key or secrets.token_bytes(32)
+
+    def of(self, channel: int, author: common_pb2.Author) -> str:
+        """The key of an author on a channel; empty for an anonymous author."""
+        identity = author.channel_user_id or author.handle
+        if not identity:
+            return ""
+        message = f"{channel}:{identity}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
 
 class RecentEvents:

@@ -34,6 +34,7 @@ class RoutedFacts:
     sentiment_score: float
     escalated: bool
     needs_response: bool
+    # Opaque key of the author (counting.AuthorPseudonyms): the journal holds no handle.
     author: str
     reach: float
 

@@ -10,6 +10,10 @@ suffices, not when the bucket ends. A series alerts once per spike; the spike en
 with the first bucket that closes below the alert threshold. Spike buckets enter the
 baseline capped at the baseline's threshold, so a spike does not teach the baseline
 that spikes are normal.
+
+Authors are known only by an opaque key (``counting.AuthorPseudonyms``): the state holds
+no handle, and a spike names each top author by the event id of their widest-reach post,
+which the CRM resolves for as long as the person is not erased.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class SpikeSettings:
 @dataclass(frozen=True)
 class Post:
     event_id: str
+    # Opaque key of the author (never a handle); empty for an anonymous author.
     author: str
     reach: float
 
@@ -56,6 +61,7 @@ class Spike:
     baseline: float
     p_value: float
     top_posts: tuple[Post, ...]
+    # (event id of the author's widest-reach post, reach), widest first.
     top_authors: tuple[tuple[str, float], ...]
 
     @property
@@ -112,7 +118,8 @@ class Series:
     hourly: list[float | None] = field(default_factory=lambda: [None] * HOURS_PER_DAY)
     active: bool = False
     top_posts: list[Post] = field(default_factory=list)
-    top_authors: dict[str, float] = field(default_factory=dict)
+    # Author key -> (event id of their widest-reach post, reach).
+    top_authors: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def baseline(self, bucket_start: int, settings: SpikeSettings) -> float:
         usual = self.hourly[_hour_of(bucket_start)]
@@ -150,7 +157,7 @@ class SpikeDetector:
         if p_value > settings.max_p_value:
             return None
         series.active = True
-        authors = sorted(series.top_authors.items(), key=lambda item: (-item[1], item[0]))
+        authors = sorted(series.top_authors.values(), key=lambda item: (-item[1], item[0]))
         return Spike(
             brand=brand,
             topic=topic,
@@ -212,7 +219,7 @@ class SpikeDetector:
                 "hourly": s.hourly,
                 "active": s.active,
                 "top_posts": [[p.event_id, p.author, p.reach] for p in s.top_posts],
-                "top_authors": s.top_authors,
+                "top_authors": {k: list(v) for k, v in s.top_authors.items()},
             }
             for (brand, topic), s in self.series.items()
         }
@@ -229,7 +236,10 @@ class SpikeDetector:
                 hourly=list(s["hourly"]),
                 active=s["active"],
                 top_posts=[Post(e, a, r) for e, a, r in s["top_posts"]],
-                top_authors=dict(s["top_authors"]),
+                # States written before authors were opaque held a bare reach: dropped.
+                top_authors={
+                    k: (v[0], v[1]) for k, v in s["top_authors"].items() if isinstance(v, list)
+                },
             )
 
 
@@ -241,8 +251,8 @@ def _keep_top(series: Series, post: Post, top_n: int) -> None:
         del posts[top_n:]
     if post.author:
         authors = series.top_authors
-        if post.reach > authors.get(post.author, -1.0):
-            authors[post.author] = post.reach
+        if post.reach > authors.get(post.author, ("", -1.0))[1]:
+            authors[post.author] = (post.event_id, post.reach)
         if len(authors) > 4 * top_n:
-            kept = sorted(authors.items(), key=lambda item: -item[1])[:top_n]
+            kept = sorted(authors.items(), key=lambda item: -item[1][1])[:top_n]
             series.top_authors = dict(kept)

@@ -1,0 +1,61 @@
+"""Settings of the kpi service."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from socialcrm.labels import BrandSettings, names
+from socialcrm.settings import ServiceSettings
+from socialcrm_kpi.spikes import SpikeSettings
+from socialcrm_kpi.windows import ShareOfVoice, WindowSpec
+
+
+class KpiSettings(ServiceSettings, BrandSettings):
+    service_name: str = "kpi"
+    http_port: int = 8005
+    kpi_windows: str = Field(
+        "60,300/60",
+        description="Windows as size[/step] in seconds, comma-separated (tumbling without step).",
+    )
+    kpi_allowed_lateness_seconds: float = Field(
+        10.0, description="Event-time delay before a window closes."
+    )
+    kpi_own_brands: str = Field("", description="Own brands, comma-separated (share of voice).")
+    kpi_competitor_brands: str = Field(
+        "", description="Competitor brands, comma-separated; empty compares all brands."
+    )
+    kpi_backlog_max_age_seconds: float = Field(
+        86400.0, description="Unanswered items older than this leave the backlog."
+    )
+    kpi_state_snapshot_seconds: float = Field(
+        30.0, description="Interval of full state snapshots to kpi.state.v1."
+    )
+    spike_bucket_seconds: int = Field(60, description="Bucket of the spike detector.")
+    spike_min_count: int = Field(20, description="Fewest events in a bucket that can alert.")
+    spike_min_history_buckets: int = Field(
+        15, description="Buckets a series must see before it can alert."
+    )
+    spike_max_p_value: float = Field(1e-6, description="Poisson tail probability of a spike.")
+
+    def window_specs(self) -> list[WindowSpec]:
+        specs = []
+        for item in self.kpi_windows.split(","):
+            size, _, step = item.strip().partition("/")
+            specs.append(WindowSpec(int(size), int(step or size)))
+        return specs
+
+    def share_of_voice(self) -> ShareOfVoice:
+        return ShareOfVoice(names(self.kpi_own_brands), names(self.kpi_competitor_brands))
+
+    def counted_brands(self) -> frozenset[str]:
+        """Brands counted under their own name (label values); others count as "other"."""
+        sov = self.share_of_voice()
+        return self.brand_names() | sov.own_brands | sov.competitors
+
+    def spike_settings(self) -> SpikeSettings:
+        return SpikeSettings(
+            bucket_seconds=self.spike_bucket_seconds,
+            min_count=self.spike_min_count,
+            min_history_buckets=self.spike_min_history_buckets,
+            max_p_value=self.spike_max_p_value,
+        )
