@@ -120,7 +120,8 @@ def test_deployments(overlay: str, manifests: tuple[Manifest, ...]) -> None:
         config_ref, *secret_refs = main["envFrom"]
         config_name = config_ref["configMapRef"]["name"]
         if service.name == "ingest":
-            assert secret_refs == [{"secretRef": {"name": "socialcrm-ingest", "optional": True}}]
+            # Required: webhooks fail closed (no Secret, no pod).
+            assert secret_refs == [{"secretRef": {"name": "socialcrm-ingest"}}]
         else:
             assert secret_refs == []
         assert config_name.startswith("socialcrm-config-")
@@ -131,6 +132,13 @@ def test_deployments(overlay: str, manifests: tuple[Manifest, ...]) -> None:
             }
         else:
             assert "MONGODB_URI" not in env
+        if service.name in ("router", "crm-sink"):
+            # Optional: without keys the API is closed (401), never open.
+            assert env["API_KEYS"]["valueFrom"] == {
+                "secretKeyRef": {"name": "socialcrm-api-keys", "key": "keys", "optional": True}
+            }
+        else:
+            assert "API_KEYS" not in env
         if service.name in AUTOSCALED:
             assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
         elif overlay == "local" or service.name in SINGLE_WRITER:

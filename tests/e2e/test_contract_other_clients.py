@@ -8,12 +8,12 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from tests.fixtures.otlp import TraceReceiver
 from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.webhooks import post_webhook
 
 pytestmark = pytest.mark.e2e
 
@@ -53,9 +53,10 @@ def protoc_decode(message: str, proto: str, data: bytes) -> str:
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is installed by bin/setup")
 def test_kcat_and_protoc_read_the_routed_topic(platform: LocalStack) -> None:
     tweet_id = str(uuid.uuid4().int)[:19]
-    response = httpx.post(
-        f"{platform.url('ingest')}/v1/webhooks/x",
-        json=x_tweet_event(tweet_id, text="Service client injoignable depuis trois jours, nul."),
+    response = post_webhook(
+        platform,
+        "/v1/webhooks/x",
+        x_tweet_event(tweet_id, text="Service client injoignable depuis trois jours, nul."),
     )
     [event_id] = response.json()["event_ids"]
     bootstrap = platform.kafka.bootstrap
@@ -96,9 +97,10 @@ def test_one_interaction_is_one_trace_across_topics_and_services(
 ) -> None:
     tweet_id = str(uuid.uuid4().int)[:19]
     parent_trace = uuid.uuid4().hex
-    response = httpx.post(
-        f"{platform.url('ingest')}/v1/webhooks/x",
-        json=x_tweet_event(tweet_id),
+    response = post_webhook(
+        platform,
+        "/v1/webhooks/x",
+        x_tweet_event(tweet_id),
         headers={"traceparent": f"00-{parent_trace}-{uuid.uuid4().hex[:16]}-01"},
     )
     assert response.status_code == 200

@@ -24,6 +24,7 @@ from pymongo.database import Database
 
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.webhooks import encode, post_webhook, signed_request_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +36,8 @@ CALLS_PER_SECOND = 4
 class RetryingSender:
     """Posts batches of tweets to ingest in a thread; retries each call until accepted."""
 
-    def __init__(self, ingest_url: str) -> None:
-        self.ingest_url = ingest_url
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
         self.accepted: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
@@ -80,7 +81,13 @@ class RetryingSender:
         # network sent must not be given up on.
         while True:
             try:
-                response = client.post(f"{self.ingest_url}/v1/webhooks/x", json=payload)
+                # Signed afresh on each attempt, as a network signs each delivery.
+                body = encode(payload)
+                response = client.post(
+                    f"{self.stack.url('ingest')}/v1/webhooks/x",
+                    content=body,
+                    headers=signed_request_headers(self.stack, "/v1/webhooks/x", body),
+                )
                 if response.status_code == 200:
                     self.accepted.extend(response.json()["event_ids"])
                     return
@@ -171,7 +178,7 @@ def assert_recorded_exactly_once(
 def test_a_service_killed_mid_stream_loses_and_duplicates_nothing(
     stack: LocalStack, crm: Database[dict[str, Any]], service: str
 ) -> None:
-    with RetryingSender(stack.url("ingest")) as sender:
+    with RetryingSender(stack) as sender:
         time.sleep(2)
         stack.kill_service(service)
         time.sleep(2)
@@ -183,7 +190,7 @@ def test_a_service_killed_mid_stream_loses_and_duplicates_nothing(
 def test_a_broker_restart_loses_and_duplicates_nothing(
     stack: LocalStack, crm: Database[dict[str, Any]]
 ) -> None:
-    with RetryingSender(stack.url("ingest")) as sender:
+    with RetryingSender(stack) as sender:
         time.sleep(2)
         stack.kafka.stop()
         time.sleep(3)
@@ -196,15 +203,14 @@ def test_without_broker_ingest_answers_503_and_the_retried_call_counts_once(
     stack: LocalStack, crm: Database[dict[str, Any]]
 ) -> None:
     payload = RetryingSender.payload()
-    url = f"{stack.url('ingest')}/v1/webhooks/x"
     stack.kafka.stop()
     try:
-        refused = httpx.post(url, json=payload, timeout=30)
+        refused = post_webhook(stack, "/v1/webhooks/x", payload)
     finally:
         stack.kafka.start()
     assert refused.status_code == 503, refused.text
     assert int(refused.headers["retry-after"]) > 0
-    sender = RetryingSender(stack.url("ingest"))
+    sender = RetryingSender(stack)
     with httpx.Client(timeout=10) as client:
         sender.deliver(client, payload)  # the network's retry
     assert_recorded_exactly_once(stack, crm, sender.accepted)
@@ -213,7 +219,7 @@ def test_without_broker_ingest_answers_503_and_the_retried_call_counts_once(
 def test_thirty_seconds_without_database_loses_and_duplicates_nothing(
     stack: LocalStack, crm: Database[dict[str, Any]]
 ) -> None:
-    with RetryingSender(stack.url("ingest")) as sender:
+    with RetryingSender(stack) as sender:
         time.sleep(2)
         stack.mongo.stop()
         time.sleep(30)

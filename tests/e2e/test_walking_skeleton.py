@@ -16,6 +16,7 @@ from pymongo.database import Database
 from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, SERVICES, LocalStack
 from tests.fixtures.payloads import x_tweet_event
 from tests.fixtures.waiting import eventually
+from tests.fixtures.webhooks import post_webhook
 
 pytestmark = pytest.mark.e2e
 
@@ -60,9 +61,10 @@ def test_x_post_becomes_contact_timeline_and_case(
     tweet_id = unique_tweet_id()
     handle = f"client_{tweet_id[-6:]}"
     before = kpi_count(platform, channel="x", language="fr", polarity="negative")
-    response = httpx.post(
-        f"{platform.url('ingest')}/v1/webhooks/x",
-        json=x_tweet_event(
+    response = post_webhook(
+        platform,
+        "/v1/webhooks/x",
+        x_tweet_event(
             tweet_id, screen_name=handle, text="Colis toujours pas livré, c'est une honte !"
         ),
     )
@@ -110,17 +112,15 @@ def test_redelivered_webhook_creates_nothing_new(
 ) -> None:
     tweet_id = unique_tweet_id()
     payload = x_tweet_event(tweet_id, text="Thanks for the quick refund, great service!", lang="en")
-    first = httpx.post(f"{platform.url('ingest')}/v1/webhooks/x", json=payload).json()
+    first = post_webhook(platform, "/v1/webhooks/x", payload).json()
     [event_id] = first["event_ids"]
     eventually(lambda: crm.timeline.find_one({"event_id": event_id}))
     counted = eventually(lambda: kpi_count(platform, language="en", polarity="positive"))
 
-    again = httpx.post(f"{platform.url('ingest')}/v1/webhooks/x", json=payload).json()
+    again = post_webhook(platform, "/v1/webhooks/x", payload).json()
     assert again["event_ids"] == [event_id]
     marker_id = unique_tweet_id()
-    marker = httpx.post(
-        f"{platform.url('ingest')}/v1/webhooks/x", json=x_tweet_event(marker_id, lang="en")
-    ).json()
+    marker = post_webhook(platform, "/v1/webhooks/x", x_tweet_event(marker_id, lang="en")).json()
     # Once a later event has gone through, the redelivered one has been processed too.
     eventually(lambda: crm.timeline.find_one({"event_id": marker["event_ids"][0]}))
     assert crm.timeline.count_documents({"event_id": event_id}) == 1
@@ -138,7 +138,7 @@ def test_redelivered_webhook_creates_nothing_new(
 def test_malformed_webhooks_get_a_clear_4xx(
     platform: LocalStack, body: bytes, status: int, reason: str
 ) -> None:
-    response = httpx.post(f"{platform.url('ingest')}/v1/webhooks/x", content=body)
+    response = post_webhook(platform, "/v1/webhooks/x", body)
     assert response.status_code == status
     assert reason in response.json()["detail"]
 
@@ -156,9 +156,9 @@ def test_sigterm_stops_a_service_cleanly_and_it_resumes(
     assert "component failed to stop" not in log
 
     tweet_id = unique_tweet_id()
-    [event_id] = httpx.post(
-        f"{platform.url('ingest')}/v1/webhooks/x", json=x_tweet_event(tweet_id)
-    ).json()["event_ids"]
+    [event_id] = post_webhook(platform, "/v1/webhooks/x", x_tweet_event(tweet_id)).json()[
+        "event_ids"
+    ]
     time.sleep(1)
     assert crm.timeline.find_one({"event_id": event_id}) is None  # waits in the topic
     platform.start_service("sentiment")

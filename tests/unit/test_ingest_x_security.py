@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 
-from socialcrm_ingest.x_security import crc_response, signature_problem
+from socialcrm_ingest.x_security import crc_response, crc_token_problem, signature_problem
 
 SECRET = "consumer-secret"
 
@@ -31,3 +31,21 @@ def test_missing_and_wrong_signatures_are_refused_with_a_reason() -> None:
     assert signature_problem(SECRET, b'{"a":2}', x_signature(b'{"a":1}')) == (
         "x-twitter-webhooks-signature does not match the body"
     )
+
+
+def test_plain_crc_tokens_are_answered() -> None:
+    for token in ("challenge", "NjM4NzE0NjQ4NTYyNTk2OTIx", "a-b_c+d/e==", "x" * 256):
+        assert crc_token_problem(token) is None, token
+
+
+def test_crc_tokens_that_could_sign_a_json_body_are_refused() -> None:
+    forged = '{"for_user_id":"1","tweet_create_events":[]}'
+    assert crc_token_problem(forged) == "crc_token may hold only letters, digits and -_+/="
+    assert crc_token_problem("abc\n") is not None
+    assert crc_token_problem("é") is not None
+
+
+def test_crc_tokens_are_bounded_and_not_empty() -> None:
+    assert crc_token_problem("x" * 257) == "crc_token is longer than 256 characters"
+    assert crc_token_problem("x" * 60_000) is not None
+    assert crc_token_problem("") == "crc_token is empty"

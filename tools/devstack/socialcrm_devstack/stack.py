@@ -13,8 +13,33 @@ import httpx
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.processes import ManagedProcess, StartError, free_ports
 
-# The local stack's CRM API key (scope admin): a local run has no secrets to protect.
+# The local stack's API keys, one per scope, each bound to an agent (the actor recorded):
+# a local run has no secrets to protect. Router and crm-sink take the same keys.
 LOCAL_CRM_API_KEY = "local-admin-key"
+LOCAL_AGENT_API_KEY = "local-agent-key"
+LOCAL_READ_API_KEY = "local-read-key"
+LOCAL_ADMIN_AGENT_ID = "local-admin"
+LOCAL_AGENT_ID = "local-agent"
+LOCAL_READER_ID = "local-reader"
+LOCAL_API_KEYS = (
+    f"{LOCAL_CRM_API_KEY}=admin:{LOCAL_ADMIN_AGENT_ID};"
+    f"{LOCAL_AGENT_API_KEY}=agent:{LOCAL_AGENT_ID};"
+    f"{LOCAL_READ_API_KEY}=read:{LOCAL_READER_ID}"
+)
+# Key of crm-sink's erasure fingerprints on the local stack (crm-sink refuses to start without).
+LOCAL_FINGERPRINT_SECRET = "local-crm-fingerprint-secret"
+# Ingest's webhook secrets on the local stack: real ones, so every door is checked locally as
+# in production (webhooks fail closed without them); the demo, tests and benchmarks sign
+# with them (socialcrm_devstack.webhook_signing).
+LOCAL_WEBHOOK_SECRETS: dict[str, str] = {
+    "X_CONSUMER_SECRET": "local-x-consumer-secret",
+    "X_STREAM_WEBHOOK_SECRET": "local-x-stream-webhook-secret",
+    "META_APP_SECRET": "local-meta-app-secret",
+    "META_VERIFY_TOKEN": "local-meta-verify-token",
+    "FORUM_WEBHOOK_SECRET": "local-forum-webhook-secret",
+    "EMAIL_WEBHOOK_SECRET": "local-email-webhook-secret",
+    "CHAT_WEBHOOK_SECRET": "local-chat-webhook-secret",
+}
 
 
 @dataclass(frozen=True)
@@ -26,11 +51,14 @@ class ServiceSpec:
 
 
 SERVICES = (
-    ServiceSpec("ingest", "socialcrm_ingest", 8001),
+    ServiceSpec("ingest", "socialcrm_ingest", 8001, LOCAL_WEBHOOK_SECRETS),
     ServiceSpec("sentiment", "socialcrm_sentiment", 8002),
-    ServiceSpec("router", "socialcrm_router", 8003),
+    ServiceSpec("router", "socialcrm_router", 8003, {"API_KEYS": LOCAL_API_KEYS}),
     ServiceSpec(
-        "crm-sink", "socialcrm_crm_sink", 8004, {"CRM_API_KEYS": f"{LOCAL_CRM_API_KEY}=admin"}
+        "crm-sink",
+        "socialcrm_crm_sink",
+        8004,
+        {"API_KEYS": LOCAL_API_KEYS, "CRM_FINGERPRINT_SECRET": LOCAL_FINGERPRINT_SECRET},
     ),
     ServiceSpec("kpi", "socialcrm_kpi", 8005),
 )
@@ -88,6 +116,10 @@ class LocalStack:
             **spec.env,
             **self.env_overrides.get(spec.name, {}),
         }
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """Ingest's environment, where its webhook secrets are (overrides included)."""
+        return self.service_env(next(spec for spec in SERVICES if spec.name == "ingest"))
 
     def start_infra(self) -> None:
         self.kafka.start()
