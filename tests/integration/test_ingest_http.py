@@ -11,6 +11,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -81,7 +82,10 @@ def meta_signed(body: bytes) -> dict[str, str]:
 
 
 def own_signed(body: bytes, content_type: str = "application/json") -> dict[str, str]:
-    return hex_signed(OWN_SECRET, body, "X-Signature-256", content_type)
+    """Our own webhooks sign the call's Unix time, a dot, then the body."""
+    timestamp = str(int(time.time()))
+    headers = hex_signed(OWN_SECRET, f"{timestamp}.".encode() + body, "X-Signature-256")
+    return headers | {"X-Signature-Timestamp": timestamp, "content-type": content_type}
 
 
 def tweet_body() -> bytes:
@@ -297,3 +301,22 @@ def test_a_redelivery_inside_one_body_is_published_once(ingest: TestClient, infr
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == response.json()["duplicates"] == 1
     assert len(published(infra.kafka.bootstrap, response.json()["event_ids"])) == 1
+
+
+def test_channels_left_out_of_ingest_channels_answer_404_and_need_no_secret(
+    infra: Infra,
+) -> None:
+    settings = IngestSettings(
+        kafka_bootstrap_servers=infra.kafka.bootstrap,
+        ingest_channels="forum",
+        forum_webhook_secret=OWN_SECRET,
+    )
+    with TestClient(build_app(settings)) as forum_only:
+        body = tweet_body()
+        tweet = forum_only.post("/v1/webhooks/x", content=body, headers=signed(body))
+        crc = forum_only.get("/v1/webhooks/x", params={"crc_token": "challenge"})
+        assert tweet.status_code == crc.status_code == 404
+        assert tweet.json()["detail"] == "channel 'x' is not in INGEST_CHANNELS"
+        post = json.dumps(fixture("forum/reply.json") | {"id": f"p-{unique_id()}"}).encode()
+        accepted = forum_only.post("/v1/webhooks/forum", content=post, headers=own_signed(post))
+        assert accepted.status_code == 200, accepted.text

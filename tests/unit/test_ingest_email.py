@@ -9,6 +9,7 @@ import pytest
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
 from socialcrm_ingest.email_inbound import normalize_email, strip_quoted
+from socialcrm_ingest.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
 from socialcrm_ingest.payload import PayloadError
 from tests.fixtures.payloads import FIXTURES
 
@@ -92,3 +93,62 @@ def test_messages_without_their_identifying_headers_are_refused(
 def test_a_json_object_is_not_a_message() -> None:
     with pytest.raises(PayloadError, match="not an RFC 5322 message"):
         normalize_email({"from": "a@b.c"}, "acme", NOW)
+
+
+def nested(levels: int) -> bytes:
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(levels)
+    )
+    return (
+        b"From: jordan@example.com\nMessage-ID: <deep@example.com>\n"
+        + opening
+        + b"Content-Type: text/plain\n\nhello\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (nested(1_000), "1000 multipart or message parts, over the limit of 32"),
+        (nested(12), "nested more than 10 levels deep"),
+        (
+            b"From: a@example.com\nMessage-ID: <m@example.com>\nContent-Type: multipart/mixed; "
+            b'boundary="b"\n\n' + b"--b\n\nx\n" * 5_000,
+            "more than 100 MIME parts",
+        ),
+    ],
+    ids=["many-containers", "too-deep", "too-many-parts"],
+)
+def test_mime_structures_out_of_bounds_are_refused_naming_the_limit(
+    message: bytes, reason: str
+) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        normalize_email(message, "acme", NOW)
+
+
+def test_a_structure_within_bounds_is_read() -> None:
+    [mail] = normalize_email(nested(5), "acme", NOW)
+    assert mail.text == "hello"
+
+
+def test_a_long_body_is_cut_with_a_marker_rather_than_refused() -> None:
+    message = (
+        b"From: jordan@example.com\nMessage-ID: <long@example.com>\nSubject: "
+        + b"s" * 2_000
+        + b"\n\n"
+        + b"word " * 20_000
+    )
+    [mail] = normalize_email(message, "acme", NOW)
+    subject, body = mail.text.split("\n\n", 1)
+    assert len(subject) == EMAIL_SUBJECT_MAX
+    assert body.endswith(EMAIL_TRUNCATED)
+    assert len(body) == EMAIL_TEXT_MAX + len(EMAIL_TRUNCATED)
+
+
+def test_a_date_out_of_range_is_refused_naming_the_header() -> None:
+    message = (
+        b"From: a@example.com\nMessage-ID: <d@example.com>\n"
+        b"Date: Fri, 31 Dec 9999 00:00:00 +0000\n\nhi\n"
+    )
+    with pytest.raises(PayloadError, match=r"^Date "):
+        normalize_email(message, "acme", NOW)

@@ -11,12 +11,12 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from opentelemetry import propagate, trace
@@ -25,14 +25,27 @@ from prometheus_client import Counter
 from socialcrm import contract
 from socialcrm.http import TopicsReady, create_app
 from socialcrm.kafka import EventProducer
+from socialcrm.labels import require_brand
 from socialcrm.v1 import interaction_pb2
 from socialcrm_ingest import openapi
 from socialcrm_ingest.channels import NORMALIZERS
 from socialcrm_ingest.dedup import RecentIds
+from socialcrm_ingest.doors import Doors
 from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.publishing import (
+    BodyTooLarge,
+    NotAcknowledged,
+    publish_all,
+    read_capped,
+    record_size_problem,
+)
 from socialcrm_ingest.settings import IngestSettings
-from socialcrm_ingest.signatures import hex_signature_problem
-from socialcrm_ingest.x_security import crc_response, signature_problem
+from socialcrm_ingest.x_security import (
+    CRC_TOKEN,
+    MAX_CRC_TOKEN_LENGTH,
+    crc_response,
+    crc_token_problem,
+)
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -52,9 +65,6 @@ DUPLICATES = Counter(
     ["channel"],
 )
 
-# Why a request's signature is refused (None: valid), from its raw body and headers.
-Verifier = Callable[[bytes, Mapping[str, str]], str | None]
-
 
 @dataclass(frozen=True)
 class Webhook:
@@ -63,7 +73,6 @@ class Webhook:
     channel: str  # label of the metrics and logs
     format: str  # key of channels.NORMALIZERS
     shape: str  # what the body must be, for 422 answers
-    verify: Verifier | None
     decode: Callable[[bytes], Any] = json.loads
 
 
@@ -92,21 +101,9 @@ def request_body(schema: openapi.Schema, *media_types: str) -> dict[str, Any]:
     }
 
 
-def hex_verifier(secret: str, header: str) -> Verifier | None:
-    if not secret:
-        return None
-    return lambda body, headers: hex_signature_problem(secret, body, headers.get(header), header)
-
-
-def x_verifier(secret: str) -> Verifier | None:
-    if not secret:
-        return None
-    return lambda body, headers: signature_problem(
-        secret, body, headers.get("x-twitter-webhooks-signature")
-    )
-
-
 def build_app(settings: IngestSettings) -> FastAPI:
+    # First, so that a missing secret stops the start-up before anything else.
+    doors = Doors(settings)
     producer = EventProducer(settings)
     app = create_app(
         settings,
@@ -116,7 +113,6 @@ def build_app(settings: IngestSettings) -> FastAPI:
         description="Webhooks of the social networks, normalised into `social.interactions.v1`.",
     )
     recent = RecentIds(settings.dedup_cache_size)
-    own = "x-signature-256"  # header of the webhooks we specify ourselves
     webhooks = {
         webhook.channel: webhook
         for webhook in (
@@ -124,58 +120,69 @@ def build_app(settings: IngestSettings) -> FastAPI:
                 channel="x",
                 format="x-account-activity",
                 shape="an X Account Activity payload",
-                verify=x_verifier(settings.x_consumer_secret),
             ),
             Webhook(
                 channel="x-stream",
                 format="x-filtered-stream",
                 shape="X API v2 filtered-stream JSON",
-                verify=hex_verifier(settings.x_stream_webhook_secret, own),
                 decode=decode_json_lines,
             ),
             Webhook(
                 channel="meta",
                 format="meta",
                 shape="a Meta Graph webhook payload",
-                verify=hex_verifier(settings.meta_app_secret, "x-hub-signature-256"),
             ),
             Webhook(
                 channel="forum",
                 format="forum",
                 shape="a forum webhook payload",
-                verify=hex_verifier(settings.forum_webhook_secret, own),
             ),
             Webhook(
                 channel="email",
                 format="email",
                 shape="an RFC 5322 message",
-                verify=hex_verifier(settings.email_webhook_secret, own),
                 decode=decode_raw,
             ),
             Webhook(
                 channel="chat",
                 format="chat",
                 shape="a chat transcript",
-                verify=hex_verifier(settings.chat_webhook_secret, own),
             ),
         )
     }
-    unverified = [name for name, webhook in webhooks.items() if webhook.verify is None]
+    # Unsigned and a metric label downstream: only a configured brand (BRANDS).
+    brand_query: Any = Query(
+        None,
+        description=f"Brand of the call, one of BRANDS (default {settings.default_brand})",
+        json_schema_extra={"enum": sorted(settings.brand_names())},
+    )
+    unverified = doors.unverified()
     if unverified:
-        log.warning(
-            "webhook signatures are not verified for %s: set their secrets in production",
+        log.error(
+            "INSECURE: WEBHOOKS_INSECURE_LOCAL is on and %s accept unsigned calls from anyone; "
+            "for local development only, never in production",
             ", ".join(unverified),
             extra={"unverified_channels": unverified},
         )
 
+    def enabled(channel: str) -> None:
+        if channel not in doors.enabled:
+            raise refuse(
+                channel, 404, "disabled_channel", f"channel {channel!r} is not in INGEST_CHANNELS"
+            )
+
     async def read_body(request: Request, channel: str) -> bytes:
+        limit = settings.max_body_bytes
+        too_large = f"body over {limit} bytes (max_body_bytes)"
+        # The rest of a refused body is not read: the connection is closed after the answer.
+        close = {"Connection": "close"}
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise refuse(channel, 413, "too_large", f"body over {settings.max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise refuse(channel, 413, "too_large", f"body over {settings.max_body_bytes} bytes")
-        return body
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise refuse(channel, 413, "too_large", too_large, headers=close)
+        try:
+            return await read_capped(request.stream(), limit)
+        except BodyTooLarge:
+            raise refuse(channel, 413, "too_large", too_large, headers=close) from None
 
     def normalise(webhook: Webhook, body: bytes, brand: str) -> list[interaction_pb2.Interaction]:
         try:
@@ -203,30 +210,69 @@ def build_app(settings: IngestSettings) -> FastAPI:
             context=propagate.extract(dict(request.headers)),
             kind=trace.SpanKind.SERVER,
         ):
+            enabled(webhook.channel)
+            # Unsigned and a metric label downstream: only a configured brand (BRANDS).
+            require_brand(brand, settings.brand_names())
             body = await read_body(request, webhook.channel)
-            if webhook.verify is not None:
-                problem = webhook.verify(body, request.headers)
-                if problem:
-                    raise refuse(webhook.channel, 401, "bad_signature", problem)
-            interactions = normalise(webhook, body, brand or settings.default_brand)
-            unique = not_seen_recently(recent, interactions)
+            problem = doors.problem(webhook.channel, body, request.headers, time.time())
+            if problem:
+                raise refuse(webhook.channel, 401, "bad_signature", problem)
             try:
-                await asyncio.wait_for(
-                    publish_all(producer, unique), settings.publish_timeout_seconds
-                )
-            except (KafkaError, TimeoutError) as exc:
-                # Not acknowledged by the broker: the network must retry; ids make it idempotent.
-                UNAVAILABLE.labels(webhook.channel).inc()
-                log.warning(
-                    "broker unavailable, webhook refused",
-                    extra={"channel": webhook.channel, "error": repr(exc)},
-                )
-                raise HTTPException(
-                    503,
-                    "the event broker did not acknowledge the events; retry later",
-                    headers={"Retry-After": str(settings.retry_after_seconds)},
-                ) from exc
-            recent.remember(i.header.event_id for i in unique)
+                return await accept(webhook, body, brand)
+            except BaseException:
+                # The call failed: its sender may retry it as it is, within the window.
+                doors.release(webhook.channel, request.headers)
+                raise
+
+    async def parse(webhook: Webhook, body: bytes, brand: str) -> list[interaction_pb2.Interaction]:
+        """``normalise`` off the event loop (an email's MIME tree can be slow to parse)."""
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(normalise, webhook, body, brand),
+                settings.parse_timeout_seconds,
+            )
+        except TimeoutError:
+            raise refuse(
+                webhook.channel,
+                422,
+                "parse_timeout",
+                f"not {webhook.shape}: parsing took over {settings.parse_timeout_seconds} s "
+                "(parse_timeout_seconds)",
+            ) from None
+
+    async def accept(webhook: Webhook, body: bytes, brand: str | None) -> dict[str, object]:
+        """Normalise a verified body, publish what was not published recently, answer."""
+        interactions = await parse(webhook, body, brand or settings.default_brand)
+        # Every refusal happens here, before the first record is sent (see publishing).
+        if len(interactions) > settings.max_items_per_call:
+            raise refuse(
+                webhook.channel,
+                413,
+                "too_many_items",
+                f"{len(interactions)} interactions in one call, over the limit of "
+                f"{settings.max_items_per_call} (max_items_per_call)",
+            )
+        problem = record_size_problem(interactions, settings.kafka_max_message_bytes)
+        if problem:
+            raise refuse(webhook.channel, 413, "too_large", problem)
+        unique = not_seen_recently(recent, interactions)
+        try:
+            await publish_all(producer, unique, settings.publish_timeout_seconds)
+        except NotAcknowledged as exc:
+            # The network must retry; what was acknowledged is not published again then.
+            recent.remember(exc.acknowledged)
+            UNAVAILABLE.labels(webhook.channel).inc()
+            log.warning(
+                "broker unavailable, webhook refused",
+                extra={"channel": webhook.channel, "error": repr(exc.__cause__ or exc)},
+            )
+            raise HTTPException(
+                503,
+                f"the event broker acknowledged {len(exc.acknowledged)} of {exc.total} events; "
+                "retry later",
+                headers={"Retry-After": str(settings.retry_after_seconds)},
+            ) from exc
+        recent.remember(i.header.event_id for i in unique)
         duplicates = len(interactions) - len(unique)
         ACCEPTED.labels(webhook.channel).inc(len(unique))
         if duplicates:
@@ -237,10 +283,32 @@ def build_app(settings: IngestSettings) -> FastAPI:
             "event_ids": [i.header.event_id for i in interactions],
         }
 
-    @app.get("/v1/webhooks/x", tags=["webhooks"], summary="X CRC challenge")
-    async def x_crc_challenge(crc_token: str) -> dict[str, str]:
+    @app.get(
+        "/v1/webhooks/x",
+        tags=["webhooks"],
+        summary="X CRC challenge",
+        response_model=None,
+        responses=openapi.X_CRC_RESPONSES,
+    )
+    async def x_crc_challenge(
+        crc_token: str = Query(
+            description="X's challenge: a plain token of letters, digits and -_+/=, "
+            f"at most {MAX_CRC_TOKEN_LENGTH} characters",
+            # Documented, not validated here: crc_token_problem answers 400 naming the rule.
+            json_schema_extra={
+                "pattern": f"^{CRC_TOKEN.pattern}$",
+                "minLength": 1,
+                "maxLength": MAX_CRC_TOKEN_LENGTH,
+            },
+        ),
+    ) -> dict[str, str]:
+        enabled("x")
         if not settings.x_consumer_secret:
             raise refuse("x", 404, "crc_unconfigured", "X_CONSUMER_SECRET is not configured")
+        # Answering any token would sign any body (the same HMAC signs X's POSTs).
+        problem = crc_token_problem(crc_token)
+        if problem:
+            raise refuse("x", 400, "bad_crc_token", problem)
         return crc_response(settings.x_consumer_secret, crc_token)
 
     @app.post(
@@ -248,8 +316,12 @@ def build_app(settings: IngestSettings) -> FastAPI:
         tags=["webhooks"],
         summary="X Account Activity events (tweets, replies, quotes, direct messages)",
         openapi_extra=request_body(openapi.X_ACCOUNT_ACTIVITY),
+        response_model=None,
+        responses=openapi.webhook_responses(),
     )
-    async def x_account_activity(request: Request, brand: str | None = None) -> dict[str, object]:
+    async def x_account_activity(
+        request: Request, brand: str | None = brand_query
+    ) -> dict[str, object]:
         return await receive(request, webhooks["x"], brand)
 
     @app.post(
@@ -259,8 +331,12 @@ def build_app(settings: IngestSettings) -> FastAPI:
         openapi_extra=request_body(
             openapi.X_FILTERED_STREAM, "application/json", "application/x-ndjson"
         ),
+        response_model=None,
+        responses=openapi.webhook_responses(),
     )
-    async def x_filtered_stream(request: Request, brand: str | None = None) -> dict[str, object]:
+    async def x_filtered_stream(
+        request: Request, brand: str | None = brand_query
+    ) -> dict[str, object]:
         return await receive(request, webhooks["x-stream"], brand)
 
     @app.get(
@@ -268,12 +344,14 @@ def build_app(settings: IngestSettings) -> FastAPI:
         tags=["webhooks"],
         summary="Meta subscription handshake (hub.challenge)",
         response_class=PlainTextResponse,
+        responses=openapi.META_HANDSHAKE_RESPONSES,
     )
     async def meta_verification(
-        mode: str | None = Query(None, alias="hub.mode"),
+        mode: str | None = Query(None, alias="hub.mode", json_schema_extra={"enum": ["subscribe"]}),
         token: str | None = Query(None, alias="hub.verify_token"),
         challenge: str | None = Query(None, alias="hub.challenge"),
     ) -> str:
+        enabled("meta")
         if mode != "subscribe" or challenge is None:
             raise refuse(
                 "meta", 400, "bad_handshake", "expected hub.mode=subscribe and hub.challenge"
@@ -288,8 +366,10 @@ def build_app(settings: IngestSettings) -> FastAPI:
         tags=["webhooks"],
         summary="Meta Graph webhooks: Page feed, Messenger, Instagram comments and mentions",
         openapi_extra=request_body(openapi.META),
+        response_model=None,
+        responses=openapi.webhook_responses(),
     )
-    async def meta_events(request: Request, brand: str | None = None) -> dict[str, object]:
+    async def meta_events(request: Request, brand: str | None = brand_query) -> dict[str, object]:
         return await receive(request, webhooks["meta"], brand)
 
     @app.post(
@@ -297,8 +377,10 @@ def build_app(settings: IngestSettings) -> FastAPI:
         tags=["webhooks"],
         summary="Forum / community posts and replies (signed, see the README)",
         openapi_extra=request_body(openapi.FORUM),
+        response_model=None,
+        responses=openapi.webhook_responses(),
     )
-    async def forum_events(request: Request, brand: str | None = None) -> dict[str, object]:
+    async def forum_events(request: Request, brand: str | None = brand_query) -> dict[str, object]:
         return await receive(request, webhooks["forum"], brand)
 
     @app.post(
@@ -306,8 +388,10 @@ def build_app(settings: IngestSettings) -> FastAPI:
         tags=["webhooks"],
         summary="Inbound email: one RFC 5322 message",
         openapi_extra=request_body(openapi.EMAIL, "message/rfc822"),
+        response_model=None,
+        responses=openapi.webhook_responses(decodes_json=False),
     )
-    async def inbound_email(request: Request, brand: str | None = None) -> dict[str, object]:
+    async def inbound_email(request: Request, brand: str | None = brand_query) -> dict[str, object]:
         return await receive(request, webhooks["email"], brand)
 
     @app.post(
@@ -315,11 +399,17 @@ def build_app(settings: IngestSettings) -> FastAPI:
         tags=["webhooks"],
         summary="Live-chat transcripts: one interaction per visitor message",
         openapi_extra=request_body(openapi.CHAT),
+        response_model=None,
+        responses=openapi.webhook_responses(),
     )
-    async def chat_transcript(request: Request, brand: str | None = None) -> dict[str, object]:
+    async def chat_transcript(
+        request: Request, brand: str | None = brand_query
+    ) -> dict[str, object]:
         return await receive(request, webhooks["chat"], brand)
 
-    @app.post("/v1/webhooks/{channel}", tags=["webhooks"], summary="Unknown channels")
+    # Undocumented: its path template overlaps every webhook above, whose answers it
+    # never gives; a call to an unknown channel gets a 404 naming the known ones.
+    @app.post("/v1/webhooks/{channel}", include_in_schema=False)
     async def unknown_channel(channel: str) -> None:
         raise refuse(
             "unknown",
@@ -328,6 +418,7 @@ def build_app(settings: IngestSettings) -> FastAPI:
             f"unknown channel {channel!r}; known: {', '.join(webhooks)}",
         )
 
+    openapi.document_retry_after(app)
     return app
 
 
@@ -341,15 +432,8 @@ def not_seen_recently(
     return [first[event_id] for event_id in recent.unseen(first)]
 
 
-def refuse(channel: str, status: int, reason: str, detail: str) -> HTTPException:
+def refuse(
+    channel: str, status: int, reason: str, detail: str, headers: dict[str, str] | None = None
+) -> HTTPException:
     REJECTED.labels(channel, reason).inc()
-    return HTTPException(status, detail)
-
-
-async def publish_all(
-    producer: EventProducer, interactions: list[interaction_pb2.Interaction]
-) -> None:
-    """Publish and wait for the broker's acknowledgement before answering the network."""
-    futures = [await producer.publish(interaction) for interaction in interactions]
-    for future in futures:
-        await future
+    return HTTPException(status, detail, headers=headers)

@@ -1,7 +1,8 @@
 """Registry of the payload formats ingest understands: format name -> pure normaliser.
 
 Webhooks, pollers and the backfill command all go through these functions, so a past post
-imported from a file is validated and identified exactly like the live one.
+imported from a file is validated, bounded (``limits``) and identified exactly like the live
+one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from socialcrm.v1 import interaction_pb2
 from socialcrm_ingest.chat import normalize_chat
 from socialcrm_ingest.email_inbound import normalize_email
 from socialcrm_ingest.forum import normalize_forum
+from socialcrm_ingest.limits import check
 from socialcrm_ingest.meta import normalize_meta
 from socialcrm_ingest.reviews import normalize_google_reviews, normalize_tripadvisor_reviews
 from socialcrm_ingest.x_activity import normalize_account_activity
@@ -24,15 +26,31 @@ from socialcrm_ingest.youtube import normalize_comment_threads
 Normalizer = Callable[[Any, str, datetime], list[interaction_pb2.Interaction]]
 
 
+def bounded(normalize: Normalizer) -> Normalizer:
+    """``normalize``, refusing items over the bounds of ``limits`` (PayloadError)."""
+
+    def normalize_bounded(
+        payload: Any, brand: str, ingested_at: datetime
+    ) -> list[interaction_pb2.Interaction]:
+        interactions = normalize(payload, brand, ingested_at)
+        check(interactions)
+        return interactions
+
+    return normalize_bounded
+
+
 NORMALIZERS: Mapping[str, Normalizer] = {
-    "x-account-activity": normalize_account_activity,
-    "x-filtered-stream": normalize_filtered_stream,
-    "meta": normalize_meta,
-    "forum": normalize_forum,
-    # The payload of "email" is the raw RFC 5322 message (bytes, or str in a JSONL file).
-    "email": normalize_email,
-    "chat": normalize_chat,
-    "youtube-comment-threads": normalize_comment_threads,
-    "google-business-reviews": normalize_google_reviews,
-    "tripadvisor-reviews": normalize_tripadvisor_reviews,
+    name: bounded(normalize)
+    for name, normalize in (
+        ("x-account-activity", normalize_account_activity),
+        ("x-filtered-stream", normalize_filtered_stream),
+        ("meta", normalize_meta),
+        ("forum", normalize_forum),
+        # The payload of "email" is the raw RFC 5322 message (bytes, or str in a JSONL file).
+        ("email", normalize_email),
+        ("chat", normalize_chat),
+        ("youtube-comment-threads", normalize_comment_threads),
+        ("google-business-reviews", normalize_google_reviews),
+        ("tripadvisor-reviews", normalize_tripadvisor_reviews),
+    )
 }

@@ -61,7 +61,11 @@ def normalize_chat(
                 header=header(
                     common_pb2.CHANNEL_CHAT,
                     external_id,
-                    iso_time(require(message, "created_at", where), f"{where}.created_at"),
+                    iso_time(
+                        require(message, "created_at", where),
+                        f"{where}.created_at",
+                        ingested_at,
+                    ),
                     ingested_at,
                 ),
                 conversation_id=conversation_id,

@@ -4,6 +4,10 @@ The sender's address, lower-cased, is the author's handle: it is the identity th
 links across channels (a chat visitor or a DM giving the same address is the same person).
 Replies keep the thread of the first message (``References``), and quoted earlier messages
 are cut from the text so that sentiment reads only what the customer wrote this time.
+
+The message's structure is bounded before and after parsing (``mime_bounds``), and the
+parsing runs off the event loop (``app``). The body has no network maximum: a long one is
+cut at ``limits.EMAIL_TEXT_MAX`` with a marker rather than lost.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import PayloadError, header
+from socialcrm_ingest.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
+from socialcrm_ingest.mime_bounds import raw_problem, tree_problem
+from socialcrm_ingest.payload import PayloadError, header, in_range
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 # "On Mon, 16 Nov 2026 at 09:12, Acme <support@acme.example> wrote:" and its French twin.
@@ -40,6 +46,23 @@ def strip_quoted(text: str) -> str:
     while kept and (not kept[-1].strip() or _ATTRIBUTION.match(kept[-1].strip())):
         kept.pop()
     return "\n".join(kept).strip()
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    problem = raw_problem(raw)
+    if problem is not None:
+        raise PayloadError(problem)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    if not isinstance(message, EmailMessage):
+        raise PayloadError("body is not an RFC 5322 message")
+    problem = tree_problem(message)
+    if problem is not None:
+        raise PayloadError(problem)
+    return message
+
+
+def _cut(text: str, limit: int, marker: str = "") -> str:
+    return text if len(text) <= limit else text[:limit] + marker
 
 
 def _body_text(message: EmailMessage) -> str:
@@ -75,9 +98,10 @@ def _date(message: EmailMessage, ingested_at: datetime) -> datetime:
         return ingested_at
     try:
         moment = parsedate_to_datetime(str(raw))
-    except (TypeError, ValueError, IndexError) as exc:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (TypeError, ValueError, IndexError, OverflowError) as exc:
         raise PayloadError(f"Date {str(raw)!r} is not an RFC 5322 date") from exc
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return in_range(moment, "Date", ingested_at)
 
 
 def normalize_email(
@@ -88,9 +112,16 @@ def normalize_email(
         payload = payload.encode("utf-8", "surrogateescape")
     if not isinstance(payload, bytes | bytearray):
         raise PayloadError("body is not an RFC 5322 message")
-    message = email.message_from_bytes(bytes(payload), policy=email.policy.default)
-    if not isinstance(message, EmailMessage):
-        raise PayloadError("body is not an RFC 5322 message")
+    try:
+        return [_interaction(_parse(bytes(payload)), brand, ingested_at)]
+    except RecursionError as exc:
+        # Within the bounds, a header can still nest comments or groups too deep to parse.
+        raise PayloadError("a header or the MIME structure nests too deep to parse") from exc
+
+
+def _interaction(
+    message: EmailMessage, brand: str, ingested_at: datetime
+) -> interaction_pb2.Interaction:
     address, name = _address(message)
     message_ids = _ids(str(message.get("Message-ID") or ""))
     if not message_ids:
@@ -98,23 +129,21 @@ def normalize_email(
     message_id = message_ids[0]
     parents = _ids(str(message.get("In-Reply-To") or ""))
     references = _ids(str(message.get("References") or ""))
-    subject = str(message.get("Subject") or "").strip()
-    body = _body_text(message)
+    subject = _cut(str(message.get("Subject") or "").strip(), EMAIL_SUBJECT_MAX)
+    body = _cut(_body_text(message), EMAIL_TEXT_MAX, EMAIL_TRUNCATED)
     language = str(message.get("Content-Language") or "").split(",")[0].strip()
-    return [
-        interaction_pb2.Interaction(
-            header=header(
-                common_pb2.CHANNEL_EMAIL, message_id, _date(message, ingested_at), ingested_at
-            ),
-            # The thread is named by its first message, whichever reply arrives first.
-            conversation_id=(references or parents or [message_id])[0],
-            in_reply_to=(parents or references[-1:] or [""])[0],
-            is_public=False,
-            author=common_pb2.Author(handle=address, channel_user_id=address, display_name=name),
-            text=f"{subject}\n\n{body}".strip() if subject else body,
-            language_hint=language,
-            raw_ref=f"email/{message_id}",
-            brand=brand,
-            kind="email",
-        )
-    ]
+    return interaction_pb2.Interaction(
+        header=header(
+            common_pb2.CHANNEL_EMAIL, message_id, _date(message, ingested_at), ingested_at
+        ),
+        # The thread is named by its first message, whichever reply arrives first.
+        conversation_id=(references or parents or [message_id])[0],
+        in_reply_to=(parents or references[-1:] or [""])[0],
+        is_public=False,
+        author=common_pb2.Author(handle=address, channel_user_id=address, display_name=name),
+        text=f"{subject}\n\n{body}".strip() if subject else body,
+        language_hint=language,
+        raw_ref=f"email/{message_id}",
+        brand=brand,
+        kind="email",
+    )

@@ -68,7 +68,7 @@ def _item(
         header=header(
             channel,
             item_id,
-            iso_time(require(item, "created_at", where), path(where, "created_at")),
+            iso_time(require(item, "created_at", where), path(where, "created_at"), ingested_at),
             ingested_at,
         ),
         conversation_id=thread_id,
@@ -78,7 +78,7 @@ def _item(
             handle=str(require(author, "username", path(where, "author"))),
             channel_user_id=str(author.get("id") or ""),
             display_name=str(author.get("display_name") or ""),
-            followers=count(author.get("followers")),
+            followers=count(author.get("followers"), path(where, "author.followers")),
             verified=author.get("verified") is True,
         ),
         text=f"{title}\n\n{text}" if isinstance(title, str) and title else text,

@@ -154,7 +154,9 @@ def _feed(context: _Entry, value: dict[str, Any], where: str) -> interaction_pb2
     author = common_pb2.Author(
         handle=sender_id, channel_user_id=sender_id, display_name=str(sender.get("name") or "")
     )
-    occurred_at = epoch_time(value.get("created_time", context.time), f"{where}.created_time")
+    occurred_at = epoch_time(
+        value.get("created_time", context.time), f"{where}.created_time", context.ingested_at
+    )
     media = _feed_media(value)
     text = str(value.get("message") or "")
     if item == "comment":
@@ -204,7 +206,7 @@ def _instagram_comment(
     return context.interaction(
         external_id=comment_id,
         # Comment notifications carry no creation time: the entry's is when Meta sent it.
-        occurred_at=epoch_time(context.time, f"{context.where}.time"),
+        occurred_at=epoch_time(context.time, f"{context.where}.time", context.ingested_at),
         conversation_id=media_id,
         in_reply_to=str(value.get("parent_id") or media_id),
         author=common_pb2.Author(
@@ -225,7 +227,7 @@ def _instagram_mention(
     comment_id = str(value.get("comment_id") or "")
     return context.interaction(
         external_id=comment_id or media_id,
-        occurred_at=epoch_time(context.time, f"{context.where}.time"),
+        occurred_at=epoch_time(context.time, f"{context.where}.time", context.ingested_at),
         conversation_id=media_id,
         in_reply_to=media_id if comment_id else "",
         author=common_pb2.Author(),
@@ -259,7 +261,9 @@ def _direct_message(
         )
     return context.interaction(
         external_id=mid,
-        occurred_at=epoch_time(event.get("timestamp", context.time), f"{where}.timestamp"),
+        occurred_at=epoch_time(
+            event.get("timestamp", context.time), f"{where}.timestamp", context.ingested_at
+        ),
         # One thread per person and account: the page-scoped id of the person is stable.
         conversation_id=f"{context.account_id}-{sender_id}",
         in_reply_to=str(reply_to.get("mid") or ""),

@@ -1,14 +1,22 @@
-"""JSON Schemas of the webhook bodies, for the OpenAPI documentation (and its fuzz tests).
+"""OpenAPI documentation of the webhooks (and of their fuzz tests): bodies and answers.
 
-They describe what ingest reads of each network's published format, not the whole format:
-networks add fields freely, and the normalisers ignore what they do not use.
+The body schemas describe what ingest reads of each network's published format, not the
+whole format: networks add fields freely, and the normalisers ignore what they do not use.
+The answers are every status a route really gives, errors in the shared shape
+(``socialcrm.errors``), the 503 with its ``Retry-After``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
+
+from socialcrm.errors import error_responses
+
 Schema = dict[str, Any]
+Responses = dict[int | str, dict[str, Any]]
 
 _ID: Schema = {"type": "string", "minLength": 1}
 _TIME: Schema = {"type": "integer", "minimum": 0}
@@ -199,3 +207,102 @@ EMAIL: Schema = {
     "type": "string",
     "description": "An RFC 5322 message: headers (From, Message-ID, Date...) then the body.",
 }
+
+
+ACCEPTED: Schema = _object(
+    ["accepted", "duplicates", "event_ids"],
+    accepted={"type": "integer", "minimum": 0, "description": "Interactions published."},
+    duplicates={
+        "type": "integer",
+        "minimum": 0,
+        "description": "Interactions already published recently, not published again.",
+    },
+    event_ids={
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Event id of every interaction of the call, duplicates included.",
+    },
+)
+CRC_RESPONSE: Schema = _object(
+    ["response_token"],
+    response_token={"type": "string", "pattern": "^sha256=[A-Za-z0-9+/=]+$"},
+)
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before sending the same call again.",
+        "schema": {"type": "integer", "minimum": 0},
+        "required": True,
+    }
+}
+
+
+def _answers(ok: tuple[str, Schema] | None, errors: dict[int, str]) -> Responses:
+    """OpenAPI ``responses``: 200 with ``ok`` (description and JSON schema; None: the
+    route's own), then ``errors`` in the shared shape."""
+    responses = error_responses(*errors)
+    for status, description in errors.items():
+        responses[status]["description"] = description
+    if ok is not None:
+        description, schema = ok
+        responses[200] = {
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    return responses
+
+
+def webhook_responses(decodes_json: bool = True) -> Responses:
+    """Answers of a webhook POST (``receive`` and what it calls, in ``app``)."""
+    errors = {
+        401: "Signature missing or not matching the body, timestamp outside the replay "
+        "window, or a replayed call",
+        404: "The channel is not enabled (INGEST_CHANNELS)",
+        413: "Body over max_body_bytes, more interactions than max_items_per_call, or an "
+        "event over the broker's record limit",
+        422: "The body is not the network's format, a field is out of bounds (named), "
+        "parsing took too long, or ?brand= is not a configured brand",
+        503: "The broker did not acknowledge every event in time: retry after Retry-After",
+    }
+    if decodes_json:
+        errors[400] = "The body is not JSON"
+    return _answers(("Accepted (published, or recently published)", ACCEPTED), errors)
+
+
+X_CRC_RESPONSES = _answers(
+    ("The CRC response token", CRC_RESPONSE),
+    {
+        400: "crc_token is not a plain token (letters, digits, -_+/=) or too long",
+        404: "X is not enabled, or X_CONSUMER_SECRET is not configured",
+        422: "crc_token is missing",
+    },
+)
+META_HANDSHAKE_RESPONSES = _answers(
+    None,
+    {
+        400: "hub.mode is not subscribe, or hub.challenge is missing",
+        403: "hub.verify_token does not match META_VERIFY_TOKEN",
+        404: "Meta is not enabled (INGEST_CHANNELS)",
+    },
+)
+
+
+def document_retry_after(app: FastAPI) -> None:
+    """Give every 503 of the webhooks its ``Retry-After`` header in ``app``'s schema.
+
+    The shared error documentation (``socialcrm.errors.document_errors``) rebuilds each
+    error answer from the shared shape and keeps only its description, so the header
+    is added to the finished schema.
+    """
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for path, path_item in schema.get("paths", {}).items():
+            if path.startswith("/v1/webhooks/"):
+                for operation in path_item.values():
+                    unavailable = operation.get("responses", {}).get("503")
+                    if unavailable is not None:
+                        unavailable["headers"] = RETRY_AFTER
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -52,28 +53,50 @@ def optional_list(obj: dict[str, Any], field: str, where: str) -> list[Any]:
 
 # No real count comes near it; capped there, the sum of two counts still fits protobuf's int64.
 COUNT_CAP = 2**62
+# No network we read existed before 2000; an item dated later than a day after it reached us
+# is a clock error or a forgery, and far-future dates break the SLA arithmetic downstream.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
 
 
-def count(value: Any) -> int:
-    """A follower or engagement count; what is not a number counts as 0."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return min(value, COUNT_CAP)
-    return 0
+def count(value: Any, where: str) -> int:
+    """A follower or engagement count; absent or not a number counts as 0.
+
+    A number that no count can be (negative, fractional, NaN or infinite) is refused.
+    """
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise PayloadError(f"{where} {value!r} is not a whole number")
+    if value < 0:
+        raise PayloadError(f"{where} {value!r} is negative")
+    return min(int(value), COUNT_CAP)
 
 
-def epoch_time(value: Any, where: str) -> datetime:
+def in_range(moment: datetime, where: str, ingested_at: datetime) -> datetime:
+    """``moment`` when it can be the time of an item received at ``ingested_at``."""
+    if not EARLIEST <= moment <= ingested_at + FUTURE_SLACK:
+        raise PayloadError(
+            f"{where} {moment.isoformat()} is out of range: not before "
+            f"{EARLIEST.date().isoformat()} and at most 1 day after its arrival"
+        )
+    return moment
+
+
+def epoch_time(value: Any, where: str, ingested_at: datetime) -> datetime:
     """A Unix time in seconds or milliseconds (Meta uses both, sometimes in one payload)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise PayloadError(f"{where} is not a Unix time")
     try:
         number = float(value)
         # Seconds would reach 1e11 only in the year 5138: larger values are milliseconds.
-        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+        moment = datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
     except (ValueError, OverflowError, OSError) as exc:
         raise PayloadError(f"{where} {value!r} is not a Unix time") from exc
+    return in_range(moment, where, ingested_at)
 
 
-def iso_time(value: Any, where: str) -> datetime:
+def iso_time(value: Any, where: str, ingested_at: datetime) -> datetime:
     """An ISO 8601 date-time with its offset ("Z" accepted), in UTC."""
     if not isinstance(value, str):
         raise PayloadError(f"{where} is not an ISO 8601 date-time")
@@ -83,7 +106,11 @@ def iso_time(value: Any, where: str) -> datetime:
         raise PayloadError(f"{where} {value!r} is not an ISO 8601 date-time") from exc
     if moment.tzinfo is None:
         raise PayloadError(f"{where} {value!r} has no UTC offset")
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise PayloadError(f"{where} {value!r} is out of range") from exc
+    return in_range(moment, where, ingested_at)
 
 
 def header(

@@ -52,7 +52,7 @@ def google_review_to_interaction(
         header=header(
             common_pb2.CHANNEL_GOOGLE_REVIEWS,
             review_id,
-            iso_time(review.get("createTime"), f"{where}.createTime"),
+            iso_time(review.get("createTime"), f"{where}.createTime", ingested_at),
             ingested_at,
         ),
         conversation_id=review_id,
@@ -102,7 +102,7 @@ def tripadvisor_review_to_interaction(
         header=header(
             common_pb2.CHANNEL_TRIPADVISOR,
             review_id,
-            iso_time(review.get("published_date"), f"{where}.published_date"),
+            iso_time(review.get("published_date"), f"{where}.published_date", ingested_at),
             ingested_at,
         ),
         conversation_id=review_id,
@@ -112,7 +112,9 @@ def tripadvisor_review_to_interaction(
         text=f"{title}\n{text}" if title and text else title or text,
         language_hint=str(review.get("lang") or ""),
         links=[url] if url else [],
-        engagement=common_pb2.Engagement(likes=count(review.get("helpful_votes"))),
+        engagement=common_pb2.Engagement(
+            likes=count(review.get("helpful_votes"), f"{where}.helpful_votes")
+        ),
         raw_ref=f"tripadvisor/review/{review_id}",
         brand=brand,
         rating=rating,

@@ -17,6 +17,7 @@ from socialcrm_ingest.payload import (
     count,
     epoch_time,
     header,
+    in_range,
     optional_list,
     optional_object,
     require,
@@ -25,11 +26,12 @@ from socialcrm_ingest.payload import (
 X_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 
 
-def parse_x_time(value: str, where: str = "created_at") -> datetime:
+def parse_x_time(value: str, where: str, ingested_at: datetime) -> datetime:
     try:
-        return datetime.strptime(value, X_TIME_FORMAT).astimezone(UTC)
-    except (TypeError, ValueError) as exc:
+        moment = datetime.strptime(value, X_TIME_FORMAT).astimezone(UTC)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise PayloadError(f"{where} {value!r} is not in X's format {X_TIME_FORMAT!r}") from exc
+    return in_range(moment, where, ingested_at)
 
 
 def tweet_to_interaction(
@@ -48,7 +50,7 @@ def tweet_to_interaction(
         header=header(
             common_pb2.CHANNEL_X,
             tweet_id,
-            parse_x_time(require(tweet, "created_at", where), f"{where}.created_at"),
+            parse_x_time(require(tweet, "created_at", where), f"{where}.created_at", ingested_at),
             ingested_at,
         ),
         # The v1.1 payload names the parent, not the thread root; the parent keeps a
@@ -60,7 +62,7 @@ def tweet_to_interaction(
             handle=str(require(user, "screen_name", f"{where}.user")),
             channel_user_id=str(user.get("id_str") or ""),
             display_name=str(user.get("name") or ""),
-            followers=count(user.get("followers_count")),
+            followers=count(user.get("followers_count"), f"{where}.user.followers_count"),
             verified=user.get("verified") is True,
         ),
         text=str(text),
@@ -76,9 +78,10 @@ def tweet_to_interaction(
             for u in _objects(entities, "urls", f"{where}.entities")
         ],
         engagement=common_pb2.Engagement(
-            likes=count(tweet.get("favorite_count")),
-            shares=count(tweet.get("retweet_count")) + count(tweet.get("quote_count")),
-            replies=count(tweet.get("reply_count")),
+            likes=count(tweet.get("favorite_count"), f"{where}.favorite_count"),
+            shares=count(tweet.get("retweet_count"), f"{where}.retweet_count")
+            + count(tweet.get("quote_count"), f"{where}.quote_count"),
+            replies=count(tweet.get("reply_count"), f"{where}.reply_count"),
         ),
         raw_ref=f"x/tweet/{tweet_id}",
         brand=brand,
@@ -120,7 +123,11 @@ def direct_message_to_interaction(
         header=header(
             common_pb2.CHANNEL_X,
             message_id,
-            epoch_time(require(event, "created_timestamp", where), f"{where}.created_timestamp"),
+            epoch_time(
+                require(event, "created_timestamp", where),
+                f"{where}.created_timestamp",
+                ingested_at,
+            ),
             ingested_at,
         ),
         conversation_id="-".join(pair) or sender_id,
@@ -130,7 +137,7 @@ def direct_message_to_interaction(
             handle=str(sender.get("screen_name") or sender_id),
             channel_user_id=sender_id,
             display_name=str(sender.get("name") or ""),
-            followers=count(sender.get("followers_count")),
+            followers=count(sender.get("followers_count"), f"users.{sender_id}.followers_count"),
             verified=sender.get("verified") is True,
         ),
         text=str(data.get("text") or ""),

@@ -94,7 +94,7 @@ def _post(
         header=header(
             common_pb2.CHANNEL_X,
             post_id,
-            iso_time(require(post, "created_at", where), f"{where}.created_at"),
+            iso_time(require(post, "created_at", where), f"{where}.created_at", ingested_at),
             ingested_at,
         ),
         # v2 names the thread's root Post: the whole thread shares one key.
@@ -106,7 +106,10 @@ def _post(
             handle=str(user.get("username") or author_id),
             channel_user_id=author_id,
             display_name=str(user.get("name") or ""),
-            followers=count(user_metrics.get("followers_count")),
+            followers=count(
+                user_metrics.get("followers_count"),
+                "includes.users[].public_metrics.followers_count",
+            ),
             verified=user.get("verified") is True,
         ),
         text=str(text),
@@ -124,10 +127,13 @@ def _post(
             if isinstance(u, dict)
         ],
         engagement=common_pb2.Engagement(
-            likes=count(metrics.get("like_count")),
-            shares=count(metrics.get("retweet_count")) + count(metrics.get("quote_count")),
-            replies=count(metrics.get("reply_count")),
-            views=count(metrics.get("impression_count")),
+            likes=count(metrics.get("like_count"), f"{where}.public_metrics.like_count"),
+            shares=count(metrics.get("retweet_count"), f"{where}.public_metrics.retweet_count")
+            + count(metrics.get("quote_count"), f"{where}.public_metrics.quote_count"),
+            replies=count(metrics.get("reply_count"), f"{where}.public_metrics.reply_count"),
+            views=count(
+                metrics.get("impression_count"), f"{where}.public_metrics.impression_count"
+            ),
         ),
         raw_ref=f"x/tweet/{post_id}",
         brand=brand,

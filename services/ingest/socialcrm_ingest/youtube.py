@@ -44,7 +44,7 @@ def comment_to_interaction(
         raise PayloadError(f"{where}.snippet.textDisplay is missing")
     author_channel = snippet.get("authorChannelId") or {}
     display_name = str(require(snippet, "authorDisplayName", f"{where}.snippet"))
-    published = iso_time(snippet.get("publishedAt"), f"{where}.snippet.publishedAt")
+    published = iso_time(snippet.get("publishedAt"), f"{where}.snippet.publishedAt", ingested_at)
     video = str(snippet.get("videoId") or video_id)
     return interaction_pb2.Interaction(
         header=header(CHANNEL, comment_id, published, ingested_at),
@@ -61,7 +61,8 @@ def comment_to_interaction(
         text=text,
         links=[f"https://www.youtube.com/watch?v={video}&lc={comment_id}"] if video else [],
         engagement=common_pb2.Engagement(
-            likes=count(snippet.get("likeCount")), replies=reply_count
+            likes=count(snippet.get("likeCount"), f"{where}.snippet.likeCount"),
+            replies=reply_count,
         ),
         raw_ref=f"youtube/comment/{comment_id}",
         brand=brand,
@@ -83,7 +84,7 @@ def thread_to_interactions(
         thread_id=thread_id,
         video_id=video_id,
         is_public=is_public,
-        reply_count=count(snippet.get("totalReplyCount")),
+        reply_count=count(snippet.get("totalReplyCount"), f"{where}.snippet.totalReplyCount"),
         brand=brand,
         ingested_at=ingested_at,
         where=f"{where}.snippet.topLevelComment",
