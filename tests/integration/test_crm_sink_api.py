@@ -18,6 +18,7 @@ from socialcrm.v1 import common_pb2, crm_pb2, reply_pb2
 from socialcrm_crm_sink.app import CrmSinkSettings, build_app
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore
+from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
 from tests.fixtures.waiting import eventually_async
 from tests.integration.test_crm_sink_identity import email, record, x_dm, x_post
@@ -26,9 +27,9 @@ pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 
-READER = {"X-API-Key": "reader-key"}
-AGENT = {"Authorization": "Bearer agent-key"}
-ADMIN = {"Authorization": "Bearer admin-key"}
+READER = {"X-API-Key": "it-reader-key"}
+AGENT = {"Authorization": "Bearer it-agent-key"}
+ADMIN = {"Authorization": "Bearer it-admin-key"}
 
 
 @dataclass
@@ -46,16 +47,20 @@ async def api(infra: Infra) -> AsyncIterator[Api]:
         kafka_bootstrap_servers=infra.kafka.bootstrap,
         mongodb_uri=infra.mongo.uri,
         mongodb_database=f"crm_api_{marker}",
-        crm_api_keys="reader-key=read;agent-key=read,agent;admin-key=admin",
+        api_keys="it-reader-key=read:reader-1;it-agent-key=agent:agent-7;it-admin-key=admin:admin-1",
         # Replies of other tests answer interactions this database never saw.
         crm_reply_wait_seconds=1.0,
+        crm_fingerprint_secret=LOCAL_FINGERPRINT_SECRET,
     )
     app = build_app(settings)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongo.uri, tz_aware=True)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
-            yield Api(client, CrmStore(mongo[settings.mongodb_database]), infra.kafka.bootstrap)
+            store = CrmStore(
+                mongo[settings.mongodb_database], fingerprint_secret=LOCAL_FINGERPRINT_SECRET
+            )
+            yield Api(client, store, infra.kafka.bootstrap)
     await mongo.drop_database(settings.mongodb_database)
     await mongo.close()
 

@@ -19,6 +19,7 @@ from socialcrm.v1 import routed_pb2
 from socialcrm_crm_sink.app import CrmSinkSettings, build_app
 from socialcrm_crm_sink.external_crm import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from socialcrm_devstack.processes import free_port
+from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
 from tests.fixtures.waiting import eventually_async
 from tests.integration.test_crm_sink_api import records_of
@@ -90,6 +91,7 @@ async def test_changes_reach_the_external_crm_signed_retried_or_dead_lettered(
         crm_webhook_secret=SECRET,
         crm_webhook_max_attempts=3,
         crm_webhook_backoff_seconds=0.05,
+        crm_fingerprint_secret=LOCAL_FINGERPRINT_SECRET,
     )
     accepted = x_post(f"{int(marker, 16)}", f"nina_{marker}", 0)
     refused = x_post(f"{int(marker, 16) + 1}", REFUSED_HANDLE, 1)

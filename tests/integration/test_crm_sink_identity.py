@@ -14,6 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from socialcrm.v1 import common_pb2, routed_pb2
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore, IdentityTaken, Recorded
+from socialcrm_crm_sink.suggestions import SuggestionDecided
+from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from socialcrm_ingest.x_activity import normalize_account_activity
 from socialcrm_router.decide import route
 from socialcrm_sentiment.enrich import enrich
@@ -29,7 +31,7 @@ _START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 async def store(infra: Infra) -> AsyncIterator[CrmStore]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongo.uri, tz_aware=True)
     db: AsyncDatabase[dict[str, Any]] = client[f"crm_{uuid.uuid4().hex[:8]}"]
-    crm = CrmStore(db)
+    crm = CrmStore(db, fingerprint_secret=LOCAL_FINGERPRINT_SECRET)
     await crm.migrate()
     yield crm
     await client.drop_database(db.name)
@@ -97,14 +99,28 @@ async def test_x_then_email_from_the_same_person_is_one_contact(store: CrmStore)
     assert len(before["timeline"]) == 3
 
 
-async def test_email_first_then_x_merges_into_the_older_contact(store: CrmStore) -> None:
+async def test_an_address_typed_in_a_dm_suggests_a_merge_that_an_agent_accepts(
+    store: CrmStore,
+) -> None:
     by_mail = await record(store, email("m2", "lea@example.com", "Bonjour", 0))
     by_x = await record(store, x_post("910", "lea_x", 1))
-    assert by_x.contact_id != by_mail.contact_id
-    linked = await record(
-        store, x_dm("911", "lea_x", "c'est moi, lea@example.com, client 12345678", 2)
-    )
-    assert linked.contact_id == by_mail.contact_id
+    dm = x_dm("911", "lea_x", "c'est moi, lea@example.com, client 12345678", 2)
+    linked = await record(store, dm)
+    # Nobody checked that the address is lea_x's: no merge, but a suggestion. The customer
+    # number nobody holds is linked to its author.
+    assert linked.contact_id == by_x.contact_id
+    x_contact = await store.db.contacts.find_one({"_id": by_x.contact_id})
+    assert x_contact is not None
+    assert {i["key"] for i in x_contact["identities"]} == {"x:lea_x", "customer_number:12345678"}
+    [suggestion] = await store.suggestions.listed(status="pending", limit=10)
+    assert suggestion["identity_keys"] == ["email:lea@example.com"]
+    assert set(suggestion["contact_ids"]) == {by_mail.contact_id, by_x.contact_id}
+    assert suggestion["event_id"] == dm.enriched.interaction.header.event_id
+    await record(store, dm)  # redelivered: still one suggestion
+    assert len(await store.suggestions.listed(status=None, limit=10)) == 1
+
+    merged = await store.accept_suggestion(suggestion["_id"], actor="agent-7")
+    assert merged["_id"] == by_mail.contact_id
     live = await store.db.contacts.find({"merged_into": {"$exists": False}}).to_list()
     assert [c["_id"] for c in live] == [by_mail.contact_id]
     assert {i["key"] for i in live[0]["identities"]} == {
@@ -119,9 +135,41 @@ async def test_email_first_then_x_merges_into_the_older_contact(store: CrmStore)
     assert {e["contact_id"] for e in timeline} == {by_mail.contact_id}
     cases = await store.db.cases.find().to_list()
     assert {c["contact_id"] for c in cases} == {by_mail.contact_id}
+    [decided] = await store.suggestions.listed(status="accepted", limit=10)
+    assert decided["decided_by"] == "agent-7"
+    assert decided["decided_at"]
+    with pytest.raises(SuggestionDecided):
+        await store.accept_suggestion(suggestion["_id"], actor="agent-8")
     # A redelivered post of the merged author resolves to the surviving contact.
     again = await record(store, x_post("910", "lea_x", 1))
     assert again.contact_id == by_mail.contact_id
+
+
+async def test_a_rejected_suggestion_stays_rejected_and_erasure_forgets_it(
+    store: CrmStore,
+) -> None:
+    by_mail = await record(store, email("m3", "max@example.com", "Bonjour", 0))
+    by_x = await record(store, x_post("940", "max_x", 1))
+    await record(store, x_dm("941", "max_x", "max@example.com c'est moi", 2))
+    [suggestion] = await store.suggestions.listed(status="pending", limit=10)
+    rejected = await store.suggestions.claim(suggestion["_id"], status="rejected", actor="agent-2")
+    assert rejected["decided_by"] == "agent-2"
+    await record(store, x_dm("942", "max_x", "je répète : max@example.com", 3))
+    [still] = await store.suggestions.listed(status=None, limit=10)
+    assert still["status"] == "rejected"
+    assert by_x.contact_id != by_mail.contact_id
+    await store.erase(await store.plan_erasure(by_x.contact_id))
+    assert await store.suggestions.listed(status=None, limit=10) == []
+
+
+async def test_a_verified_address_still_merges_two_contacts(store: CrmStore) -> None:
+    by_mail = await record(store, email("m4", "ines@example.com", "Bonjour", 0))
+    by_chat = await record(store, chat("m43", "someone_else@example.com", 1))
+    # The chat platform gives the visitor's account email: that one links and merges.
+    joined = await record(store, chat("m44", "ines@example.com", 2))
+    assert joined.contact_id == by_mail.contact_id
+    assert by_chat.contact_id != by_mail.contact_id
+    assert await store.suggestions.listed(status=None, limit=10) == []
 
 
 async def test_manual_link_and_merge(store: CrmStore) -> None:

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from socialcrm.v1 import routed_pb2
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore
+from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from socialcrm_ingest.x_activity import normalize_account_activity
 from socialcrm_router.decide import route
 from socialcrm_sentiment.enrich import enrich
@@ -46,7 +47,7 @@ def routed_tweet(
 
 
 async def test_redelivered_event_changes_nothing(database: AsyncDatabase[dict[str, Any]]) -> None:
-    store = CrmStore(database)
+    store = CrmStore(database, fingerprint_secret=LOCAL_FINGERPRINT_SECRET)
     await store.migrate()
     routed = routed_tweet("100", "paul")
     first = await record(store, routed)
@@ -64,7 +65,7 @@ async def test_redelivered_event_changes_nothing(database: AsyncDatabase[dict[st
 async def test_a_thread_is_one_case_and_one_contact_per_author(
     database: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    store = CrmStore(database)
+    store = CrmStore(database, fingerprint_secret=LOCAL_FINGERPRINT_SECRET)
     await store.migrate()
     opened = await record(store, routed_tweet("200", "lea"))
     followed = await record(store, routed_tweet("201", "LEA", in_reply_to="200"))
@@ -80,7 +81,7 @@ async def test_a_thread_is_one_case_and_one_contact_per_author(
 async def test_concurrent_consumers_never_duplicate(
     database: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    store = CrmStore(database)
+    store = CrmStore(database, fingerprint_secret=LOCAL_FINGERPRINT_SECRET)
     await store.migrate()
     events = [routed_tweet(str(300 + i), "same_author") for i in range(5)]
     # Each event delivered three times, all at once, as competing consumers after a rebalance would.
@@ -93,7 +94,7 @@ async def test_concurrent_consumers_never_duplicate(
 async def test_migration_is_idempotent_and_stamps_the_schema(
     database: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    store = CrmStore(database)
+    store = CrmStore(database, fingerprint_secret=LOCAL_FINGERPRINT_SECRET)
     await store.migrate()
     await store.migrate()
     meta = await database.meta.find_one({"_id": "schema"})

@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from socialcrm.v1 import routed_pb2
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore, Recorded
+from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
 from tests.integration.test_crm_sink_identity import chat, email, x_dm, x_post
 
@@ -29,7 +30,9 @@ async def stores(infra: Infra) -> AsyncIterator[tuple[CrmStore, CrmStore]]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongo.uri, tz_aware=True)
     pair = []
     for _ in range(2):
-        store = CrmStore(client[f"crm_{uuid.uuid4().hex[:8]}"])
+        store = CrmStore(
+            client[f"crm_{uuid.uuid4().hex[:8]}"], fingerprint_secret=LOCAL_FINGERPRINT_SECRET
+        )
         await store.migrate()
         pair.append(store)
     yield pair[0], pair[1]

@@ -13,6 +13,16 @@ from opentelemetry import trace
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is logged.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
+# The driver's loggers (PyMongo 4.9+): commands, connections, server selection, topology.
+PYMONGO_LOGGERS = (
+    "pymongo",
+    "pymongo.client",
+    "pymongo.command",
+    "pymongo.connection",
+    "pymongo.serverSelection",
+    "pymongo.topology",
+)
+
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
@@ -48,3 +58,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # The Kafka client logs every rebalance and connection at INFO: keep only its warnings.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # At DEBUG PyMongo logs every command with the documents and filters sent and the
+    # replies: handles, emails and message texts. No personal data in logs at any level,
+    # so the driver stays at WARNING or above whatever LOG_LEVEL says.
+    for driver_logger in PYMONGO_LOGGERS:
+        logging.getLogger(driver_logger).setLevel(max(logging.WARNING, root.level))

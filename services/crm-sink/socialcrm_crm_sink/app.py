@@ -8,29 +8,26 @@ from datetime import UTC, datetime
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 from google.protobuf.message import Message
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from socialcrm import contract
+from socialcrm.auth import ApiKeys
 from socialcrm.http import Component, TopicsReady, create_app
 from socialcrm.kafka import EventProducer, StreamProcessor
 from socialcrm.mongo import TRANSIENT_MONGO_ERRORS, MongoDatabase
-from socialcrm.settings import MongoSettings
+from socialcrm.settings import ApiSettings, MongoSettings
 from socialcrm.v1 import crm_pb2, reply_pb2, routed_pb2
 from socialcrm_crm_sink.api import crm_router
 from socialcrm_crm_sink.connector import ExternalCrmConnector
 from socialcrm_crm_sink.erasure import ErasurePublisher
-from socialcrm_crm_sink.policy import parse_api_keys
+from socialcrm_crm_sink.fingerprints import INSECURE_LOCAL_SECRET, MIN_SECRET_LENGTH
 from socialcrm_crm_sink.records import case_updated_event, crm_events, plan_reply, plan_write
 from socialcrm_crm_sink.store import CrmStore, Recorded
 
 
-class CrmSinkSettings(MongoSettings):
+class CrmSinkSettings(MongoSettings, ApiSettings):
     service_name: str = "crm-sink"
     http_port: int = 8004
-    crm_api_keys: str = Field(
-        "",
-        description='API keys and scopes, "key1=read,agent;key2=admin" (none: API closed).',
-    )
     crm_reply_wait_seconds: float = Field(
         300.0,
         description="How long a reply waits (retried) for its interaction to be recorded "
@@ -52,6 +49,33 @@ class CrmSinkSettings(MongoSettings):
         0.5, description="First pause between tries; doubles each time, at most 30 s."
     )
     crm_webhook_timeout_seconds: float = Field(10.0, description="Timeout of one webhook call.")
+    crm_fingerprint_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the HMAC-SHA256 fingerprints of erased identities (required, at "
+        f"least {MIN_SECRET_LENGTH} characters; keep it: another key forgets past erasures).",
+    )
+    crm_fingerprint_insecure_local: bool = Field(
+        False,
+        description="Development only: without CRM_FINGERPRINT_SECRET, use a public key "
+        "(fingerprints of erased phone numbers and emails then reversible by brute force).",
+    )
+
+    @model_validator(mode="after")
+    def _fingerprints_keyed(self) -> CrmSinkSettings:
+        secret = self.crm_fingerprint_secret.get_secret_value()
+        if secret and len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"CRM_FINGERPRINT_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
+            )
+        if not secret and not self.crm_fingerprint_insecure_local:
+            raise ValueError(
+                "CRM_FINGERPRINT_SECRET is required (or CRM_FINGERPRINT_INSECURE_LOCAL=true "
+                "for a local run only)"
+            )
+        return self
+
+    def fingerprint_secret(self) -> str:
+        return self.crm_fingerprint_secret.get_secret_value() or INSECURE_LOCAL_SECRET
 
 
 class InteractionNotRecordedYet(Exception):
@@ -63,8 +87,9 @@ class UnknownInteraction(ValueError):
 
 
 def build_app(settings: CrmSinkSettings) -> FastAPI:
+    keys = ApiKeys.from_settings(settings)
     database = MongoDatabase(settings)
-    store = CrmStore(database.db)
+    store = CrmStore(database.db, fingerprint_secret=settings.fingerprint_secret())
     producer = EventProducer(settings)
     erasure = ErasurePublisher(settings, producer)
 
@@ -168,5 +193,5 @@ def build_app(settings: CrmSinkSettings) -> FastAPI:
         description="Records `social.routed.v1` and `social.replies.v1` as contacts, timeline "
         "entries and cases; serves the CRM API.",
     )
-    app.include_router(crm_router(store, erasure, producer, parse_api_keys(settings.crm_api_keys)))
+    app.include_router(crm_router(store, erasure, producer, keys))
     return app

@@ -72,24 +72,36 @@ def strong_identities_in_text(text: str) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-def strong_identities(
+def channel_identities(
     interaction: interaction_pb2.Interaction, primary_key: str
 ) -> list[dict[str, Any]]:
-    """Strong keys carried by an interaction, besides its own identity.
+    """Strong keys the channel itself gives for the author, besides their own identity.
 
-    An author handle that is an email address links that address. In the text, only
-    private messages (DMs, emails, chats) count: a public post may quote somebody else's
-    address, a private message to the brand is the author speaking about themself.
+    An author handle that is an email address is the address the channel knows the author
+    by (a chat visitor's or a forum member's account): it links, and merges, automatically.
     """
-    found = []
     handle = interaction.author.handle.strip().lower()
-    if _EMAIL.fullmatch(handle):
-        # A chat visitor or a forum member known by their address is that email's owner.
-        found.append({"key": f"email:{handle}", "channel": "email", "handle": handle})
-    if not interaction.is_public:
-        found += strong_identities_in_text(interaction.text)
-    unique = {i["key"]: i for i in found if i["key"] != primary_key}
-    return list(unique.values())
+    if _EMAIL.fullmatch(handle) and f"email:{handle}" != primary_key:
+        return [{"key": f"email:{handle}", "channel": "email", "handle": handle}]
+    return []
+
+
+def typed_identities(
+    interaction: interaction_pb2.Interaction, primary_key: str, known: set[str]
+) -> list[dict[str, Any]]:
+    """Strong keys the author merely typed in a message, besides ``primary_key`` and ``known``.
+
+    Only private messages (DMs, emails, chats) count: a public post may quote somebody
+    else's address. Nobody checked that the address is the author's, so such a key never
+    merges two contacts by itself (see ``CrmStore``: a merge suggestion instead).
+    """
+    if interaction.is_public:
+        return []
+    return [
+        i
+        for i in strong_identities_in_text(interaction.text)
+        if i["key"] != primary_key and i["key"] not in known
+    ]
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,10 @@ class CrmWrite:
     case_id: str | None
     case_on_insert: dict[str, Any]
     occurred_at: datetime
+    # Vouched for by the channel: linked, and merged with their holder, automatically.
     strong_identities: list[dict[str, Any]] = field(default_factory=list)
+    # Typed by the author: linked when nobody holds them, else a merge suggestion.
+    typed_identities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
@@ -121,6 +136,7 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
     )
     contact_id = contact_id_for(identity)
     occurred_at = header.occurred_at.ToDatetime(tzinfo=UTC)
+    verified = channel_identities(interaction, identity)
     case_id = (
         case_id_for(header.channel, interaction.conversation_id) if routing.needs_response else None
     )
@@ -176,7 +192,8 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
             "opened_at": occurred_at,
         },
         occurred_at=occurred_at,
-        strong_identities=strong_identities(interaction, identity),
+        strong_identities=verified,
+        typed_identities=typed_identities(interaction, identity, {i["key"] for i in verified}),
     )
 
 
@@ -315,3 +332,17 @@ def case_changed_by_agent(case: dict[str, Any]) -> crm_pb2.CrmEvent:
         queue=case.get("queue", ""),
         case_status=case["status"],
     )
+
+
+def manual_identity(kind: str, value: str) -> dict[str, Any] | None:
+    """An identity an agent links by hand, normalised as automatic links are.
+
+    None when nothing usable is left (``"  @  "``, blanks inside, control characters): such
+    a value would create a key like ``x:`` that matches no real account.
+    """
+    cleaned = value.strip().lstrip("@").strip().lower()
+    if kind == "phone":
+        cleaned = normalize_phone(cleaned)
+    if not cleaned.lstrip("+") or any(c.isspace() or not c.isprintable() for c in cleaned):
+        return None
+    return {"key": f"{kind}:{cleaned}", "channel": kind, "handle": cleaned}

@@ -1,0 +1,99 @@
+"""Erasure in the CRM database (MongoDB adapter): what a person's erasure touches and does.
+
+The Kafka side (tombstones, the CONTACT_ERASED event) is ``erasure``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from socialcrm_crm_sink.fingerprints import SCHEME, erasure_fingerprint
+from socialcrm_crm_sink.reads import CrmReads
+from socialcrm_crm_sink.records import CrmWrite
+from socialcrm_crm_sink.suggestions import MergeSuggestions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Erased:
+    # The live contact first, then those merged into it.
+    contact_ids: list[str]
+    identity_keys: list[str]
+    # The person's interactions: downstream stores keyed by them (router timers) forget them.
+    interaction_event_ids: list[str]
+
+
+class CrmErasure(CrmReads):
+    """Erasure and the check that keeps an erased person's replayed events out."""
+
+    fingerprint_secret: str
+    suggestions: MergeSuggestions
+
+    async def plan_erasure(self, contact_id: str) -> Erased:
+        """What erasing the person touches: every contact merged into theirs, their events."""
+        contact, merged = await self._family(contact_id)
+        ids = [contact["_id"], *(c["_id"] for c in merged)]
+        keys = [i["key"] for i in contact["identities"]]
+        for loser in merged:
+            keys.extend(i["key"] for i in loser.get("merged_identities", []))
+        entries = await self.db.timeline.find(
+            {"contact_id": {"$in": ids}, "type": "interaction"}, {"event_id": 1}
+        ).to_list()
+        return Erased(
+            contact_ids=ids,
+            identity_keys=[k for k in keys if not k.startswith("merged:")],
+            interaction_event_ids=[e["event_id"] for e in entries],
+        )
+
+    async def erase(self, plan: Erased) -> None:
+        """Erase the person (GDPR): contacts deleted, timeline and cases anonymised.
+
+        Timeline entries and cases keep what KPIs need (language, polarity, queue, times) and
+        lose the text, the ids that lead back to the person and the link to the contact. The
+        identity keys are remembered only as keyed fingerprints with the time of erasure, so
+        that a replay of the person's older events does not bring them back. Idempotent.
+        """
+        erased_at = datetime.now(UTC)
+        for key in plan.identity_keys:
+            await self.db.erasures.update_one(
+                {"_id": self._fingerprint(key)},
+                {"$set": {"erased_at": erased_at, "scheme": SCHEME}},
+                upsert=True,
+            )
+        await self.suggestions.forget(plan.contact_ids)
+        anonymised = {"contact_id": None, "conversation_id": "", "erased_at": erased_at}
+        await self.db.timeline.update_many(
+            {"contact_id": {"$in": plan.contact_ids}},
+            {"$set": {**anonymised, "text": "", "external_id": "", "agent_id": ""}},
+        )
+        await self.db.cases.update_many(
+            {"contact_id": {"$in": plan.contact_ids}}, {"$set": {**anonymised, "history": []}}
+        )
+        await self.db.contacts.delete_many({"_id": {"$in": plan.contact_ids}})
+        log.info("contact erased", extra={"contact_id": plan.contact_ids[0]})
+
+    async def erased_after(self, identity_key: str, occurred_at: datetime) -> bool:
+        """Whether the person behind ``identity_key`` was erased after ``occurred_at``."""
+        erasure = await self.db.erasures.find_one({"_id": self._fingerprint(identity_key)})
+        return erasure is not None and occurred_at <= erasure["erased_at"]
+
+    def _fingerprint(self, identity_key: str) -> str:
+        return erasure_fingerprint(identity_key, self.fingerprint_secret)
+
+    async def _erased_before(self, writes: Sequence[CrmWrite]) -> set[str]:
+        """Identity keys of the writes whose person was erased after the event occurred."""
+        if not writes:
+            return set()
+        fingerprints = {w.identity["key"]: self._fingerprint(w.identity["key"]) for w in writes}
+        found = await self.db.erasures.find({"_id": {"$in": list(fingerprints.values())}}).to_list()
+        erased_at = {e["_id"]: e["erased_at"] for e in found}
+        return {
+            w.identity["key"]
+            for w in writes
+            if fingerprints[w.identity["key"]] in erased_at
+            and w.occurred_at <= erased_at[fingerprints[w.identity["key"]]]
+        }
