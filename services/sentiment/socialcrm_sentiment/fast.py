@@ -1,0 +1,73 @@
+"""The fast default sentiment model: static e5 + n-grams + lexicon score, one linear head.
+
+Three classes (negative, neutral, positive) for a whole batch at once; the probability of
+the predicted class is its confidence, and posts under the threshold calibrated on the dev
+set are the ones the cascade sends to the accurate e5 head.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from socialcrm_sentiment.features import extract
+from socialcrm_sentiment.linear import CLASSES, LinearHead
+from socialcrm_sentiment.static_e5 import StaticE5, load_table
+
+HEAD_FILE = "fast_sentiment_head.npz"
+NEGATIVE, NEUTRAL, POSITIVE = range(len(CLASSES))
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Per post: class index, score in [-1, 1] (P(positive) - P(negative)), confidence."""
+
+    labels: np.ndarray[Any, np.dtype[np.int64]]
+    scores: np.ndarray[Any, np.dtype[np.float32]]
+    confidences: np.ndarray[Any, np.dtype[np.float32]]
+
+
+def save_head(path: Path, head: LinearHead, threshold: float, metadata: dict[str, Any]) -> None:
+    np.savez_compressed(
+        path,
+        dense_weights=head.dense_weights.astype(np.float32),
+        hashed_weights=head.hashed_weights.astype(np.float16),
+        bias=head.bias.astype(np.float32),
+        threshold=np.float32(threshold),
+        metadata=np.asarray(json.dumps(metadata, sort_keys=True)),
+    )
+
+
+class FastSentiment:
+    """Loads the token table and the head once (about 30 MB in memory)."""
+
+    def __init__(self, table: StaticE5 | None = None) -> None:
+        self.table = table or load_table()
+        raw = resources.files("socialcrm_sentiment.data").joinpath(HEAD_FILE).read_bytes()
+        with np.load(io.BytesIO(raw)) as archive:
+            self.head = LinearHead(
+                archive["dense_weights"],
+                archive["hashed_weights"].astype(np.float32),
+                archive["bias"],
+            )
+            self.threshold = float(archive["threshold"])
+            self.metadata: dict[str, Any] = json.loads(str(archive["metadata"]))
+        self.version = str(self.metadata["version"])
+
+    def read(self, texts: Sequence[str], languages: Sequence[str]) -> Readings:
+        if not texts:
+            empty = np.zeros(0, np.float32)
+            return Readings(np.zeros(0, np.int64), empty, empty)
+        probabilities = self.head.probabilities(extract(texts, languages, self.table))
+        return Readings(
+            labels=probabilities.argmax(axis=1),
+            scores=probabilities[:, POSITIVE] - probabilities[:, NEGATIVE],
+            confidences=probabilities.max(axis=1),
+        )

