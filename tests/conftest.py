@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
+from socialcrm_devstack.observability import Observability, missing_packages
 from socialcrm_devstack.processes import free_ports
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from tests.fixtures.otlp import TraceReceiver
@@ -76,3 +77,18 @@ def platform(infra: Infra, traces: TraceReceiver) -> Iterator[LocalStack]:
     finally:
         for name in reversed(list(stack.services)):
             stack.stop_service(name)
+
+
+@pytest.fixture(scope="session")
+def observability(
+    platform: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Observability]:
+    """Prometheus (rules, every service scraped) and Alertmanager paging a local receiver."""
+    missing = missing_packages()
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: bin/setup installs them")
+    servers = Observability(platform, tmp_path_factory.mktemp("observability")).start()
+    try:
+        yield servers
+    finally:
+        servers.stop()

@@ -1,0 +1,64 @@
+"""A viral negative burst posted through ingest pages on-call: kpi detects the spike,
+Prometheus fires the rule, Alertmanager routes it, the local receiver gets the page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from socialcrm_devstack.demo_stream import DemoStream
+from socialcrm_devstack.observability import Observability
+from socialcrm_devstack.pages import Page
+from socialcrm_devstack.stack import LocalStack
+from tests.deploy.tools import REPO
+from tests.fixtures.waiting import eventually
+from tests.fixtures.webhooks import post_webhook
+
+pytestmark = pytest.mark.e2e
+
+# A served brand no other end-to-end test posts about, so its spike series is this test's.
+BRAND = "acme-fr"
+BURST_CALLS = 4
+POSTS_PER_CALL = 20
+# kpi alerts only on a series with 15 minutes (buckets) of history: one post 20 minutes
+# before the burst gives the series that history, its baseline staying near zero.
+HISTORY = timedelta(minutes=20)
+# Spike, scrape (5 s), rule evaluation (5 s), Alertmanager's group wait (5 s), plus the
+# pipeline on a loaded 2-core machine: generous, never a measure of speed.
+PAGE_WAIT_SECONDS = 180
+
+
+def send(platform: LocalStack, stream: DemoStream, posts: int, moment: datetime) -> None:
+    delivery = stream.burst_delivery(posts, now=moment)
+    response = post_webhook(platform, delivery.path, delivery.body, params={"brand": BRAND})
+    assert response.status_code == 200, response.text
+
+
+def test_a_negative_burst_pages_with_severity_summary_and_runbook(
+    platform: LocalStack, observability: Observability
+) -> None:
+    stream = DemoStream(seed=18)
+    send(platform, stream, 1, datetime.now(UTC) - HISTORY)
+    burst_began = datetime.now(UTC)
+    for _ in range(BURST_CALLS):
+        send(platform, stream, POSTS_PER_CALL, datetime.now(UTC))
+
+    def page() -> Page | None:
+        return next(
+            (
+                page
+                for page in observability.receiver.pages_since(burst_began.timestamp())
+                if page.alertname == "NegativeViralSpike"
+                and page.firing
+                and dict(page.labels).get("brand") == BRAND
+            ),
+            None,
+        )
+
+    received = eventually(page, PAGE_WAIT_SECONDS)
+    assert received.severity == "critical"
+    assert BRAND in received.summary
+    assert received.runbook_url == "docs/runbook.md#negativeviralspike"
+    runbook = (REPO / "docs" / "runbook.md").read_text()
+    assert "\n## NegativeViralSpike\n" in runbook
