@@ -6,10 +6,12 @@ socialcrm-dev demo     run everything with a live demo stream (bin/demo)
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 from socialcrm_devstack import demo
 from socialcrm_devstack.infra import CACHE
+from socialcrm_devstack.scenarios import SCENARIOS
 
 
 def main() -> None:
@@ -22,11 +24,32 @@ def main() -> None:
     run_demo = commands.add_parser(
         "demo",
         help="run the platform with a live stream of French and English posts",
-        description="Start Kafka, the database and the five services, send a realistic "
-        "stream of customer messages (X, Facebook, Instagram, Messenger, email, chat, "
-        "community) to ingest's webhooks and print a live summary until Ctrl-C.",
+        description="Start Kafka, the database, the five services, Prometheus and\n"
+        "Alertmanager; play a scenario: a realistic stream of customer messages (X,\n"
+        "Facebook, Instagram, Messenger, email, chat, community) to ingest's webhooks,\n"
+        "agents answering through the router's reply API, a viral burst that pages;\n"
+        "print a live summary until Ctrl-C (or --duration).",
+        epilog="scenarios (--scenario):\n"
+        + "\n".join(
+            textwrap.fill(
+                f"{s.name:<8}{s.description}",
+                width=88,
+                initial_indent="  ",
+                subsequent_indent=" " * 10,
+            )
+            for s in SCENARIOS.values()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run_demo.add_argument("--rate", type=float, default=5.0, help="posts per second [5]")
+    run_demo.add_argument(
+        "--scenario",
+        choices=list(SCENARIOS),
+        default="story",
+        help="what the demo plays (listed below) [story]",
+    )
+    run_demo.add_argument(
+        "--rate", type=float, default=5.0, help="steady posts per second (the burst adds 3x) [5]"
+    )
     run_demo.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds [0: until Ctrl-C]"
     )
@@ -51,6 +74,7 @@ def main() -> None:
             demo.DemoOptions(
                 rate=args.rate,
                 duration=args.duration,
+                scenario=args.scenario,
                 keep_data=args.keep_data,
                 ephemeral_ports=args.ephemeral_ports,
                 seed=args.seed,

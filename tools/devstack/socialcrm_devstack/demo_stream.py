@@ -79,6 +79,25 @@ POSTS: dict[str, list[str]] = {
         "@{brand} Still waiting for my replacement, very disappointed.",
     ],
 }
+# A viral negative burst on one subject (a delivery outage): many authors, the same grievance.
+BURST_SUBJECT = "delivery outage"
+BURST_POSTS: dict[str, list[str]] = {
+    "fr": [
+        "@{brand} Livraisons en panne partout ? Mon colis est bloqué depuis 3 jours, inadmissible",
+        "@{brand} Aucune livraison aujourd'hui et aucune info, c'est une honte",
+        "@{brand} Colis bloqué, suivi en panne, service client injoignable. Scandaleux.",
+        "@{brand} Troisième jour sans livraison, je veux être remboursé, c'est nul",
+        "@{brand} Vos livraisons ne marchent plus, commande annulée sans prévenir. Inadmissible !",
+    ],
+    "en": [
+        "@{brand} Your deliveries are down everywhere, my parcel is stuck. Unacceptable.",
+        "@{brand} Delivery outage again? Three days late and no answer. Worst service ever.",
+        "@{brand} Tracking broken, parcel lost, nobody answers. This is a scam.",
+    ],
+}
+# The burst's influential author: reach 0.97 (log10 of 250k followers over 7 decades, +0.2
+# verified), above the 0.6 of the router's influential-negative escalation.
+INFLUENTIAL_FOLLOWERS = 250_000
 FIRST_NAMES = ["Camille", "Lucas", "Emma", "Hugo", "Chloé", "Noah", "Olivia", "James", "Sofia"]
 X_TIME_FORMAT = "%a %b %d %H:%M:%S +0000 %Y"
 
@@ -92,6 +111,8 @@ class DemoStream:
         self.next_id = 1_990_000_000_000_000_000 + self.random.randrange(10**15)
         self.authors = [self._author(i) for i in range(400)]
         self.recent_ids: list[str] = []
+        # Drawn at the burst's first call, so that a seed gives the same steady stream.
+        self.burst_authors: list[dict[str, Any]] = []
 
     def _author(self, index: int) -> dict[str, Any]:
         name = self.random.choice(FIRST_NAMES)
@@ -140,6 +161,49 @@ class DemoStream:
             "timestamp_ms": str(int(moment.timestamp() * 1000)),
         }
         return {"for_user_id": "2244994945", "tweet_create_events": [tweet]}
+
+    def burst_delivery(self, posts: int, now: datetime | None = None) -> Delivery:
+        """One X webhook call carrying ``posts`` tweets of the burst, each from one of many
+        authors; the influential author's tweet is in the burst's first call."""
+        moment = now or datetime.now(UTC)
+        tweets = []
+        if not self.burst_authors:
+            influential = {
+                **self._author(999),
+                "followers_count": INFLUENTIAL_FOLLOWERS,
+                "verified": True,
+            }
+            tweets.append(self._burst_tweet(influential, moment))
+            self.burst_authors = [self._author(1_000 + i) for i in range(300)]
+        while len(tweets) < posts:
+            tweets.append(self._burst_tweet(self.random.choice(self.burst_authors), moment))
+        body = {"for_user_id": "2244994945", "tweet_create_events": tweets}
+        return Delivery(
+            "x", WEBHOOK_PATHS["x"], json.dumps(body).encode(), "application/json", len(tweets)
+        )
+
+    def _burst_tweet(self, author: dict[str, Any], moment: datetime) -> dict[str, Any]:
+        language = "fr" if self.random.random() < self.french_share else "en"
+        tweet_id = self._new_id()
+        return {
+            "created_at": moment.strftime(X_TIME_FORMAT),
+            "id": int(tweet_id),
+            "id_str": tweet_id,
+            "text": self.random.choice(BURST_POSTS[language]).format(brand=BRAND_HANDLE),
+            "truncated": False,
+            "in_reply_to_status_id": None,
+            "in_reply_to_status_id_str": None,
+            "in_reply_to_screen_name": BRAND_HANDLE,
+            "user": author,
+            "is_quote_status": False,
+            "quote_count": self.random.randrange(0, 20),
+            "reply_count": self.random.randrange(5, 50),
+            "retweet_count": self.random.randrange(20, 500),
+            "favorite_count": self.random.randrange(50, 2000),
+            "entities": {"hashtags": [], "urls": [], "user_mentions": [], "symbols": []},
+            "lang": language,
+            "timestamp_ms": str(int(moment.timestamp() * 1000)),
+        }
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
