@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import signal
@@ -35,6 +36,7 @@ from pipeline import (
     interrupt_on_sigterm,
     latency_row,
     measure_ceiling,
+    percentile,
     proc_stat,
     say,
 )
@@ -42,31 +44,16 @@ from pipeline import (
 from socialcrm_devstack.demo_stream import Delivery, DemoStream
 from socialcrm_devstack.infra import kafka_version
 from socialcrm_devstack.stack import LocalStack
-from socialcrm_ingest.signatures import hex_signature
-from socialcrm_ingest.x_security import request_signature
-
-# One secret per network, set in ingest's environment and used by the senders.
-SECRETS = {
-    "X_CONSUMER_SECRET": "bench-x-secret",
-    "META_APP_SECRET": "bench-meta-secret",
-    "FORUM_WEBHOOK_SECRET": "bench-forum-secret",
-    "EMAIL_WEBHOOK_SECRET": "bench-email-secret",
-    "CHAT_WEBHOOK_SECRET": "bench-chat-secret",
-}
+from socialcrm_devstack.webhook_signing import signed_headers
 
 
-def signed_headers(delivery: Delivery) -> dict[str, str]:
-    """The signature header each network (or our own webhook spec) puts on the call."""
-    headers = {"content-type": delivery.content_type}
-    if delivery.channel == "x":
-        signature = request_signature(SECRETS["X_CONSUMER_SECRET"], delivery.body)
-        headers["x-twitter-webhooks-signature"] = signature
-    elif delivery.channel in ("facebook", "instagram", "messenger"):
-        headers["x-hub-signature-256"] = hex_signature(SECRETS["META_APP_SECRET"], delivery.body)
-    else:
-        secret = SECRETS[f"{delivery.channel.upper()}_WEBHOOK_SECRET"]
-        headers["x-signature-256"] = hex_signature(secret, delivery.body)
-    return headers
+def request_headers(delivery: Delivery, secrets: dict[str, str]) -> dict[str, str]:
+    """The signature headers each network (or our own webhook spec) puts on the call,
+    signed when it is sent (our own webhooks sign the time of the call)."""
+    return {
+        "content-type": delivery.content_type,
+        **signed_headers(delivery.path, delivery.body, secrets),
+    }
 
 
 @dataclass
@@ -78,7 +65,9 @@ class Calls:
     seconds: float = 0.0
 
 
-async def drive(url: str, duration: float, batch: int, concurrency: int, seed: int) -> Calls:
+async def drive(
+    url: str, secrets: dict[str, str], duration: float, batch: int, concurrency: int, seed: int
+) -> Calls:
     calls = Calls()
     stream = DemoStream(seed=seed)
     loop = asyncio.get_running_loop()
@@ -89,7 +78,7 @@ async def drive(url: str, duration: float, batch: int, concurrency: int, seed: i
         async def sender() -> None:
             while loop.time() - started < duration:
                 delivery = stream.delivery(batch)
-                headers = signed_headers(delivery)
+                headers = request_headers(delivery, secrets)
                 began = time.perf_counter()
                 try:
                     response = await client.post(
@@ -112,6 +101,26 @@ async def drive(url: str, duration: float, batch: int, concurrency: int, seed: i
     return calls
 
 
+def figures(calls: Calls, ceiling_per_s: float, cpu_seconds: dict[str, float]) -> dict[str, float]:
+    """The named figures of ``--json``: one ingest process, so per process = in all."""
+    every = [ms for values in calls.latency_ms.values() for ms in values]
+    per_s = calls.interactions / calls.seconds if calls.seconds else 0.0
+    ingest_cpu = cpu_seconds.get("ingest", 0.0)
+    return {
+        "calls_per_s": round(calls.accepted / calls.seconds, 1) if calls.seconds else 0.0,
+        "interactions_per_s": round(per_s, 1),
+        "interactions_per_s_per_process": round(per_s, 1),
+        "ingest_cpu_ms_per_interaction": round(1000 * ingest_cpu / calls.interactions, 3)
+        if calls.interactions
+        else 0.0,
+        "refused_calls": float(sum(calls.refused.values())),
+        "call_p50_ms": round(percentile(every, 0.5), 1),
+        "call_p99_ms": round(percentile(every, 0.99), 1),
+        "ceiling_produced_per_s": round(ceiling_per_s),
+        "ratio_to_ceiling": round(per_s / ceiling_per_s, 4) if ceiling_per_s else 0.0,
+    }
+
+
 def report(options: argparse.Namespace, calls: Calls, ceiling_per_s: float, cpu: str) -> str:
     every = [ms for values in calls.latency_ms.values() for ms in values]
     per_s = calls.interactions / calls.seconds if calls.seconds else 0.0
@@ -126,7 +135,7 @@ def report(options: argparse.Namespace, calls: Calls, ceiling_per_s: float, cpu:
         f"  {'calls accepted (200)':<34}{calls.accepted:>12,}",
         f"  {'calls accepted per second':<34}{calls.accepted / calls.seconds:>12,.1f}",
         f"  {'interactions accepted':<34}{calls.interactions:>12,}",
-        f"  {'interactions accepted per second':<34}{per_s:>12,.1f}",
+        f"  {'interactions accepted per second':<34}{per_s:>12,.1f}  (one ingest process)",
         f"  {'calls refused':<34}{sum(calls.refused.values()):>12,}"
         f"{'  ' + str(calls.refused) if calls.refused else ''}",
         "",
@@ -143,7 +152,7 @@ def report(options: argparse.Namespace, calls: Calls, ceiling_per_s: float, cpu:
     return "\n".join(lines)
 
 
-async def run(options: argparse.Namespace, stack: LocalStack) -> str:
+async def run(options: argparse.Namespace, stack: LocalStack) -> tuple[str, dict[str, float]]:
     pids = {
         name: managed.process.pid
         for name, managed in (("ingest", stack.services["ingest"]), ("kafka", stack.kafka.process))
@@ -151,18 +160,25 @@ async def run(options: argparse.Namespace, stack: LocalStack) -> str:
     }
     before = {name: proc_stat(pid) for name, pid in pids.items()}
     calls = await drive(
-        stack.url("ingest"), options.duration, options.batch, options.concurrency, options.seed
+        stack.url("ingest"),
+        stack.webhook_secrets(),
+        options.duration,
+        options.batch,
+        options.concurrency,
+        options.seed,
     )
     after = {name: proc_stat(pid) for name, pid in pids.items()}
     cpu_lines = [f"  {'process CPU during the load':<34}{'CPU s':>12}{'CPU %':>10}"]
+    cpu_seconds: dict[str, float] = {}
     for name, first in before.items():
         last = after.get(name)
         if first and last:
-            used = last.cpu_seconds - first.cpu_seconds
+            used = cpu_seconds[name] = last.cpu_seconds - first.cpu_seconds
             cpu_lines.append(f"  {name:<34}{used:>12.1f}{100 * used / calls.seconds:>10.0f}")
     say("[bench] measuring the ceiling (raw aiokafka produce) on the same broker")
     ceiling = await measure_ceiling(stack.kafka.bootstrap, options.ceiling_messages, options.seed)
-    return report(options, calls, ceiling.produced_per_s, "\n".join(cpu_lines))
+    text = report(options, calls, ceiling.produced_per_s, "\n".join(cpu_lines))
+    return text, figures(calls, ceiling.produced_per_s, cpu_seconds)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -182,6 +198,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--ceiling-messages", type=int, default=50_000, help="messages of the ceiling [50000]"
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the demo stream [7]")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object of named figures on stdout (the report goes to stderr)",
+    )
     return parser.parse_args(argv)
 
 
@@ -190,14 +211,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     signal.signal(signal.SIGTERM, interrupt_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="socialcrm-bench-ingest-") as work_dir:
-        stack = LocalStack(Path(work_dir), ephemeral_ports=True, env={"ingest": SECRETS})
+        # The local stack sets a secret for every channel: every call is signed and checked.
+        stack = LocalStack(Path(work_dir), ephemeral_ports=True)
         try:
             say(f"[bench] starting Kafka {kafka_version()} on {stack.kafka.bootstrap}")
             stack.kafka.start()
             say("[bench] starting ingest")
             stack.start_service("ingest")
             say(f"[bench] {options.concurrency} senders for {options.duration:g} s")
-            print(asyncio.run(run(options, stack)), flush=True)
+            text, named = asyncio.run(run(options, stack))
+            if options.json:
+                say(text)
+                print(json.dumps(named), flush=True)
+            else:
+                print(text, flush=True)
             return 0
         except KeyboardInterrupt:
             say("[bench] interrupted")

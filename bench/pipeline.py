@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import platform
@@ -36,12 +37,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from replicas import Replicas
 
 from socialcrm import contract
 from socialcrm.v1 import enriched_pb2, interaction_pb2, routed_pb2
 from socialcrm_devstack.demo_stream import Delivery, DemoStream
 from socialcrm_devstack.infra import kafka_version
 from socialcrm_devstack.stack import SERVICES, LocalStack
+from socialcrm_devstack.webhook_signing import signed_headers
 from socialcrm_ingest.x_activity import normalize_account_activity
 
 CEILING_TOPIC = "bench.ceiling"
@@ -120,7 +123,8 @@ start or the run failed, 130 when interrupted (Ctrl-C or SIGTERM).
 
 
 def say(message: str) -> None:
-    print(message, flush=True)
+    """Progress, on stderr: stdout carries the report (or the JSON object with --json)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -330,6 +334,7 @@ class Load:
     # Monotonic time at which each accepted event was acknowledged, in acceptance order.
     accepted_at: list[float] = field(default_factory=list)
     first_send: datetime | None = None
+    first_send_monotonic: float = 0.0
     last_answer: datetime | None = None
     max_behind_s: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
@@ -342,7 +347,13 @@ class Load:
 
 
 async def send_load(
-    url: str, rate: float, duration: float, batch: int, concurrency: int, seed: int
+    url: str,
+    secrets: dict[str, str],
+    rate: float,
+    duration: float,
+    batch: int,
+    concurrency: int,
+    seed: int,
 ) -> Load:
     """POST the demo stream's webhooks (every channel, ``batch`` interactions per call where
     the network batches them), paced to ``rate`` interactions/s, at most ``concurrency`` in
@@ -357,10 +368,11 @@ async def send_load(
         size = delivery.events
         started = time.perf_counter()
         try:
+            signature = signed_headers(delivery.path, delivery.body, secrets)
             response = await client.post(
                 delivery.path,
                 content=delivery.body,
-                headers={"content-type": delivery.content_type},
+                headers={"content-type": delivery.content_type, **signature},
             )
             if response.status_code == 200:
                 load.accept_ms.append((time.perf_counter() - started) * 1000)
@@ -394,6 +406,7 @@ async def send_load(
             delivery = stream.delivery(batch)
             if load.first_send is None:
                 load.first_send = datetime.now(UTC)
+                load.first_send_monotonic = time.monotonic()
             task = asyncio.create_task(post(client, delivery))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
@@ -479,6 +492,13 @@ class KpiSamples:
     baseline: float = 0.0
     samples: list[tuple[float, float]] = field(default_factory=list)
 
+    def last_rise(self) -> tuple[float, float]:
+        """(monotonic time, events counted since the start) of the last sample that
+        counted more than the one before it."""
+        reached = max((count for _, count in self.samples), default=self.baseline)
+        at = next((t for t, count in self.samples if count >= reached), 0.0)
+        return at, reached - self.baseline
+
     def visible_latencies_ms(self, accepted_at: Sequence[float]) -> list[float]:
         """Accepted -> counted by kpi, per event, assuming kpi counts in acceptance order.
 
@@ -505,21 +525,23 @@ async def poll_kpi(url: str, into: KpiSamples, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), KPI_POLL_SECONDS)
 
 
-async def stage_seconds(stack: LocalStack) -> dict[str, tuple[float, float]]:
-    """(records handled, seconds spent handling them) per stream service, from /metrics."""
+async def stage_seconds(stack: LocalStack, replicas: Replicas) -> dict[str, tuple[float, float]]:
+    """(records handled, seconds spent handling them) per stream service, replicas summed,
+    from /metrics."""
     stages: dict[str, tuple[float, float]] = {}
     async with httpx.AsyncClient() as client:
         for service in GROUP_TOPICS:
-            try:
-                text = (await client.get(f"{stack.url(service)}/metrics", timeout=5)).text
-            except httpx.HTTPError:
-                continue
             count = total = 0.0
-            for line in text.splitlines():
-                if line.startswith("socialcrm_event_processing_seconds_count{"):
-                    count += float(line.rsplit(" ", 1)[1])
-                elif line.startswith("socialcrm_event_processing_seconds_sum{"):
-                    total += float(line.rsplit(" ", 1)[1])
+            for url in [stack.url(service), *replicas.of(service)]:
+                try:
+                    text = (await client.get(f"{url}/metrics", timeout=5)).text
+                except httpx.HTTPError:
+                    continue
+                for line in text.splitlines():
+                    if line.startswith("socialcrm_event_processing_seconds_count{"):
+                        count += float(line.rsplit(" ", 1)[1])
+                    elif line.startswith("socialcrm_event_processing_seconds_sum{"):
+                        total += float(line.rsplit(" ", 1)[1])
             stages[service] = (count, total)
     return stages
 
@@ -609,6 +631,8 @@ class Options:
     drain_timeout: float
     seed: int
     skip_ceiling: bool
+    replicas: int
+    json: bool
 
 
 @dataclass
@@ -626,7 +650,7 @@ class Results:
     exited: dict[str, int | None]
 
 
-async def run(options: Options, stack: LocalStack) -> Results:
+async def run(options: Options, stack: LocalStack, replicas: Replicas) -> Results:
     ceiling = None
     if not options.skip_ceiling:
         say(f"[bench] ceiling: producing {options.messages:,} Interactions to {CEILING_TOPIC}")
@@ -636,7 +660,7 @@ async def run(options: Options, stack: LocalStack) -> Results:
             f"{ceiling.consumed_per_s:,.0f} consumed/s"
         )
 
-    pids = watched_processes(stack)
+    pids = watched_processes(stack) | replicas.pids()
     probe = LagProbe(stack.kafka.bootstrap)
     await probe.start()
     lag = LagSamples()
@@ -654,6 +678,7 @@ async def run(options: Options, stack: LocalStack) -> Results:
         )
         load = await send_load(
             stack.url("ingest"),
+            stack.webhook_secrets(),
             options.rate,
             options.duration,
             options.batch,
@@ -675,10 +700,10 @@ async def run(options: Options, stack: LocalStack) -> Results:
         await lag_task
         await kpi_task
         await probe.stop()
-    stages = await stage_seconds(stack)
+    stages = await stage_seconds(stack, replicas)
     exited = {
         name: managed.process.poll() if managed.process is not None else None
-        for name, managed in stack.services.items()
+        for name, managed in [*stack.services.items(), *replicas.processes.items()]
     }
     return Results(
         ceiling, load, drain, lag, kpi, stages, cpu_before, cpu_after, window, self_cpu, exited
@@ -688,24 +713,95 @@ async def run(options: Options, stack: LocalStack) -> Results:
 # --------------------------------------------------------------------------- report
 
 
-def report(options: Options, results: Results, started_wall: float) -> str:
+@dataclass(frozen=True)
+class Summary:
+    accepted: int
+    recorded: int
+    missing: int
+    queued: int
+    lost: int
+    sustained: float
+    alert_path: float
+    send_rate: float
+    crm_ms: list[float]
+    kpi_visible_ms: list[float]
+
+
+def summarize(results: Results) -> Summary:
     load, drain = results.load, results.drain
     accepted = len(set(load.event_ids))
     recorded = len(drain.recorded)
     missing = accepted - recorded
-    latencies = [
-        (recorded_at - ingested_at).total_seconds() * 1000
-        for ingested_at, recorded_at in drain.recorded.values()
-    ]
     last_recorded = max((r for _, r in drain.recorded.values()), default=None)
     sustained = 0.0
     if load.first_send is not None and last_recorded is not None:
         span = (last_recorded - load.first_send).total_seconds()
         sustained = recorded / span if span > 0 else 0.0
-    send_rate = accepted / load.send_seconds if load.send_seconds else 0.0
+    # The alert path ends at kpi: events it counted / (its last rise - the first call).
+    counted_at, counted = results.kpi.last_rise()
+    kpi_span = counted_at - load.first_send_monotonic
     # Records still waiting in front of a stage when the wait ended are late, not lost.
     queued = sum(results.lag.last(g) or 0 for g in ("sentiment", "router", "crm-sink"))
-    lost = max(0, missing - queued) if drain.timed_out else missing
+    return Summary(
+        accepted=accepted,
+        recorded=recorded,
+        missing=missing,
+        queued=queued,
+        lost=max(0, missing - queued) if drain.timed_out else missing,
+        sustained=sustained,
+        alert_path=counted / kpi_span if kpi_span > 0 and load.first_send else 0.0,
+        send_rate=accepted / load.send_seconds if load.send_seconds else 0.0,
+        crm_ms=[
+            (recorded_at - ingested_at).total_seconds() * 1000
+            for ingested_at, recorded_at in drain.recorded.values()
+        ],
+        kpi_visible_ms=results.kpi.visible_latencies_ms(load.accepted_at),
+    )
+
+
+def rounded(value: float) -> float | None:
+    """``value`` to 0.1, or None (JSON null) when there is none (NaN)."""
+    return None if math.isnan(value) else round(value, 1)
+
+
+def figures(options: Options, results: Results) -> dict[str, object]:
+    """The named figures of ``--json``."""
+    summary = summarize(results)
+    ceiling = results.ceiling
+    window = results.window_seconds
+    return {
+        "mode": options.mode,
+        "rate": options.rate,
+        "duration_s": options.duration,
+        "replicas": options.replicas,
+        "offered": results.load.events_offered,
+        "accepted": summary.accepted,
+        "recorded": summary.recorded,
+        "queued": min(summary.queued, summary.missing),
+        "lost": summary.lost,
+        "sustained_events_per_s": round(summary.sustained, 1),
+        "alert_path_events_per_s": round(summary.alert_path, 1),
+        "kpi_visible_p99_ms": rounded(percentile(summary.kpi_visible_ms, 0.99)),
+        "crm_p50_ms": rounded(percentile(summary.crm_ms, 0.5)),
+        "crm_p99_ms": rounded(percentile(summary.crm_ms, 0.99)),
+        "accept_p99_ms": rounded(percentile(results.load.accept_ms, 0.99)),
+        "max_lag": {group: results.lag.max(group) for group in GROUP_TOPICS},
+        "cpu_percent": {
+            name: round(100 * (after.cpu_seconds - before.cpu_seconds) / window, 1)
+            for name, after in results.cpu_after.items()
+            if (before := results.cpu_before.get(name)) is not None and window > 0
+        },
+        "ceiling_consumed_per_s": round(ceiling.consumed_per_s) if ceiling else None,
+        "ceiling_produced_per_s": round(ceiling.produced_per_s) if ceiling else None,
+    }
+
+
+def report(options: Options, results: Results, started_wall: float) -> str:
+    load, drain = results.load, results.drain
+    summary = summarize(results)
+    accepted, recorded, missing = summary.accepted, summary.recorded, summary.missing
+    queued, lost, sustained = summary.queued, summary.lost, summary.sustained
+    latencies, send_rate = summary.crm_ms, summary.send_rate
 
     lines = [
         "",
@@ -714,6 +810,7 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         f"Kafka {kafka_version()}, SecantusDB (MongoDB protocol)",
         f"load           target {options.rate:g} events/s for {options.duration:g} s, "
         f"up to {options.batch} interactions per call, {options.concurrency} concurrent senders",
+        f"replicas       {options.replicas} process(es) of each stream service",
         "channel mix    "
         + "  ".join(f"{c}={n:,}" for c, n in sorted(load.offered_by_channel.items())),
         "",
@@ -733,14 +830,12 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         + ("  (upper bound)" if drain.timed_out else ""),
         f"  {'kpi socialcrm_interactions_total':<34}{drain.kpi_count:>12,.0f}",
         f"  {'sustained end-to-end (events/s)':<34}{sustained:>12,.1f}",
+        f"  {'alert path, counted by kpi (ev/s)':<34}{summary.alert_path:>12,.1f}",
         f"  {'drain after the last call (s)':<34}{drain.seconds:>12.1f}",
         "",
         f"  {'latency (ms)':<34}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}{'n':>10}",
         latency_row("ingest -> CRM (recorded-ingested)", latencies),
-        latency_row(
-            f"accepted -> KPI visible (~{KPI_POLL_SECONDS:g} s)",
-            results.kpi.visible_latencies_ms(load.accepted_at),
-        ),
+        latency_row(f"accepted -> KPI visible (~{KPI_POLL_SECONDS:g} s)", summary.kpi_visible_ms),
         latency_row(f"HTTP accept (<= {options.batch}/call)", load.accept_ms),
         "",
         f"  {'consumer lag (records)':<34}{'max':>10}{'final':>10}",
@@ -880,6 +975,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--skip-ceiling", action="store_true", help="do not measure the raw Kafka ceiling"
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="processes of each stream service (sentiment, router, crm-sink, kpi), each in "
+        "its service's consumer group [1]",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object of named figures on stdout (the report goes to stderr)",
+    )
     args = parser.parse_args(argv)
     defaults = MODES[args.mode]
     options = Options(
@@ -892,8 +999,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         drain_timeout=args.drain_timeout if args.drain_timeout is not None else defaults.drain,
         seed=args.seed,
         skip_ceiling=args.skip_ceiling,
+        replicas=args.replicas,
+        json=args.json,
     )
-    for name in ("rate", "duration", "batch", "concurrency", "messages"):
+    for name in ("rate", "duration", "batch", "concurrency", "messages", "replicas"):
         if getattr(options, name) <= 0:
             parser.error(f"--{name} must be positive")
     if options.drain_timeout < 0:
@@ -911,10 +1020,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupt_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="socialcrm-bench-") as work_dir:
         stack = LocalStack(Path(work_dir), ephemeral_ports=True)
+        replicas = Replicas(stack, options.replicas)
         try:
             start_stack(stack)
-            results = asyncio.run(run(options, stack))
-            print(report(options, results, started), flush=True)
+            if replicas.processes:
+                say(f"[bench] starting {len(replicas.processes)} more stream service processes")
+                replicas.start()
+            results = asyncio.run(run(options, stack, replicas))
+            text = report(options, results, started)
+            if options.json:
+                say(text)
+                print(json.dumps(figures(options, results)), flush=True)
+            else:
+                print(text, flush=True)
             return 0
         except KeyboardInterrupt:
             say("[bench] interrupted")
@@ -925,6 +1043,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         finally:
             say("[bench] stopping the stack")
+            replicas.stop()
             stack.stop()
             say(f"[bench] stopped; {time.monotonic() - started:.1f} s in all")
 
