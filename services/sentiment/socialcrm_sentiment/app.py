@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Literal
 
@@ -76,15 +77,19 @@ def build_app(settings: SentimentSettings) -> FastAPI:
         POSTS_READ.labels("fast+accurate").inc(sent)
         return [[e] for e in enriched]
 
+    # Enrichment is CPU-bound (a fetch of 500 posts with the cascade takes seconds): run it
+    # off the event loop, so the consumer's heartbeats and the HTTP probes still answer.
+    # On the loop, a loaded machine saw sentiment put out of its group mid-batch, the batch
+    # handled again, and /metrics time out.
     async def handle(
         interaction: interaction_pb2.Interaction, _: ConsumerRecord[bytes, bytes]
     ) -> Sequence[Message]:
-        return enrich_batch([interaction])[0]
+        return (await asyncio.to_thread(enrich_batch, [interaction]))[0]
 
     async def handle_batch(
         batch: Sequence[tuple[interaction_pb2.Interaction, ConsumerRecord[bytes, bytes]]],
     ) -> Sequence[Sequence[Message]]:
-        return enrich_batch([interaction for interaction, _ in batch])
+        return await asyncio.to_thread(enrich_batch, [interaction for interaction, _ in batch])
 
     producer = EventProducer(settings)
     processor = StreamProcessor(
