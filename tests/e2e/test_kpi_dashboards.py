@@ -10,103 +10,20 @@ import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from google.protobuf.message import Message
 
 from socialcrm import contract
 from socialcrm.labels import OTHER
-from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2, kpi_pb2, reply_pb2, routed_pb2
+from socialcrm.v1 import kpi_pb2
 from socialcrm_devstack.observability import Observability
 from socialcrm_devstack.stack import LocalStack
 from tests.deploy.tools import REPO
-from tests.fixtures.payloads import x_tweet_event
-from tests.fixtures.webhooks import post_webhook
+from tests.fixtures.kpi_traffic import traffic
 
 pytestmark = pytest.mark.e2e
 
 DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
-
-
-def header(external_id: str, occurred_at: float) -> common_pb2.EventHeader:
-    header = common_pb2.EventHeader(
-        event_id=contract.event_id_for(common_pb2.CHANNEL_X, external_id),
-        channel=common_pb2.CHANNEL_X,
-        external_id=external_id,
-        schema_version=contract.SCHEMA_VERSION,
-        producer="test",
-    )
-    header.occurred_at.FromNanoseconds(int(occurred_at * 1e9))
-    header.ingested_at.CopyFrom(header.occurred_at)
-    return header
-
-
-def routed(brand: str, queue: str, occurred_at: float, index: int) -> routed_pb2.RoutedInteraction:
-    head = header(f"{brand}-{index}", occurred_at)
-    polarity = (common_pb2.POLARITY_NEGATIVE, common_pb2.POLARITY_POSITIVE)[index % 2]
-    return routed_pb2.RoutedInteraction(
-        header=head,
-        enriched=enriched_pb2.EnrichedInteraction(
-            header=head,
-            interaction=interaction_pb2.Interaction(
-                header=head, conversation_id=f"{brand}-thread", brand=brand, text="Colis perdu"
-            ),
-            enrichment=enriched_pb2.Enrichment(language="fr", polarity=polarity, reach=0.2),
-        ),
-        routing=routed_pb2.Routing(queue=queue, needs_response=True, escalated=True),
-    )
-
-
-def reply(
-    interaction: routed_pb2.RoutedInteraction, occurred_at: float, met: bool
-) -> reply_pb2.Reply:
-    return reply_pb2.Reply(
-        header=header(f"reply-{interaction.header.external_id}", occurred_at),
-        interaction_event_id=interaction.header.event_id,
-        conversation_id=interaction.enriched.interaction.conversation_id,
-        agent_id="agent-1",
-        text="Nous regardons",
-        first_response=True,
-        first_response_seconds=300 if met else 9000,
-        sla_status=reply_pb2.SLA_STATUS_MET if met else reply_pb2.SLA_STATUS_BREACHED,
-        resolution_seconds=600,
-        status="resolved",
-        queue=interaction.routing.queue,
-    )
-
-
-async def send(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for topic, key, value in records:
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-def record(message: Message) -> tuple[str, bytes, bytes]:
-    return contract.topic_of(type(message)), contract.key_of(message), contract.encode(message)
-
-
-def traffic(platform: LocalStack, brand: str, queue: str, start: float, round_: int) -> None:
-    """Interactions through ingest, a refused webhook, a dead letter, routed interactions
-    and replies whose event times close KPI windows."""
-    for _ in range(3):
-        tweet_id = str(uuid.uuid4().int)[:19]
-        response = post_webhook(platform, "/v1/webhooks/x", x_tweet_event(tweet_id))
-        assert response.status_code == 200, response.text
-    refused = post_webhook(platform, "/v1/webhooks/x", b"{not json")
-    assert 400 <= refused.status_code < 500
-    at = start + round_ * 100
-    interactions = [
-        routed(brand, queue, at + offset, round_ * 10 + i) for i, offset in enumerate((0, 1, 90))
-    ]
-    replies = [reply(interactions[0], at + 2, met=True), reply(interactions[1], at + 92, met=False)]
-    records = [record(m) for m in [*interactions, *replies]]
-    records.append((contract.topic_of(routed_pb2.RoutedInteraction), b"bad", b"\xff not protobuf"))
-    asyncio.run(send(platform.kafka.bootstrap, records))
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
