@@ -192,3 +192,17 @@ def test_the_state_store_hands_out_each_due_timer_once_and_skips_answered_ones()
     # An older revision from the changelog does not undo what the store holds.
     store.remember(late)
     assert store.states["late"].escalation_level == 1
+
+
+def test_a_scan_takes_at_most_its_limit_of_due_timers_and_leaves_the_rest_due() -> None:
+    store = SlaStateStore(ServiceSettings(), RouterProducer(ServiceSettings(), "state", []))
+    for index in range(5):
+        state = state_at_routing()
+        state.interaction_event_id = f"due-{index}"
+        state.sla_deadline.CopyFrom(contract.timestamp(T0 + timedelta(minutes=index)))
+        store.remember(state)
+    now = T0 + timedelta(hours=5)
+    first = [s.interaction_event_id for s in store.pop_due(now, limit=2)]
+    assert first == ["due-0", "due-1"]
+    rest = [s.interaction_event_id for s in store.pop_due(now)]
+    assert rest == ["due-2", "due-3", "due-4"]

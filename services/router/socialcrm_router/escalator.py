@@ -23,6 +23,12 @@ from socialcrm_router.state import SlaStateStore
 
 log = logging.getLogger(__name__)
 
+# Due timers handled per scan at the most; a scan that hit it runs again at once. Thousands of
+# timers falling due together (after an outage, or a backlog replayed) otherwise kept the
+# router's loop busy with one scan for tens of seconds, routing and its API starved: found
+# in the suite, where ~10,000 interactions with past deadlines fell due in one scan.
+MAX_ESCALATIONS_PER_SCAN = 200
+
 SLA_ESCALATIONS = Counter(
     "socialcrm_router_sla_escalations_total", "SLA escalations fired, by level.", ["level"]
 )
@@ -62,14 +68,16 @@ class SlaEscalator:
         return self._task is not None and not self._task.done()
 
     async def scan_once(self) -> int:
-        """Fire every due level; returns how many escalations were published."""
+        """Fire the due levels of at most MAX_ESCALATIONS_PER_SCAN timers, the earliest
+        first; returns how many timers were due."""
         now = self.clock()
-        due = self.store.pop_due(now)
+        due = self.store.pop_due(now, MAX_ESCALATIONS_PER_SCAN)
         try:
-            return await self._escalate(due, now)
+            await self._escalate(due, now)
         except Exception:
             self.store.reschedule(due)
             raise
+        return len(due)
 
     async def _escalate(self, due: list[InteractionSlaState], now: datetime) -> int:
         pending: list[asyncio.Future[object]] = []
@@ -99,9 +107,11 @@ class SlaEscalator:
 
     async def _run(self) -> None:
         while True:
+            handled = 0
             try:
-                await self.scan_once()
+                handled = await self.scan_once()
             except Exception:
                 # The next scan retries: escalation ids are stable, so a repeat is harmless.
                 log.exception("SLA escalation scan failed")
-            await asyncio.sleep(self.interval_seconds)
+            # A full scan leaves more due: go on after letting routing and the API run.
+            await asyncio.sleep(0 if handled >= MAX_ESCALATIONS_PER_SCAN else self.interval_seconds)

@@ -149,10 +149,13 @@ class SlaStateStore:
             if due is not None:
                 heapq.heappush(self._due, (due, state.interaction_event_id))
 
-    def pop_due(self, now: datetime) -> list[routed_pb2.InteractionSlaState]:
-        """The held states of the timers due at ``now`` (each once)."""
-        at, keys = now.timestamp(), set()
-        while self._due and self._due[0][0] <= at:
+    def pop_due(
+        self, now: datetime, limit: int | None = None
+    ) -> list[routed_pb2.InteractionSlaState]:
+        """The held states of the timers due at ``now`` (each once), the earliest first and
+        at most ``limit`` of them; the others stay due for the next call."""
+        at, keys = now.timestamp(), set[str]()
+        while self._due and self._due[0][0] <= at and (limit is None or len(keys) < limit):
             keys.add(heapq.heappop(self._due)[1])
         return [self.states[key] for key in sorted(keys) if key in self.states]
 
