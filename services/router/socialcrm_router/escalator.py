@@ -95,7 +95,7 @@ class SlaEscalator:
                     "SLA escalation",
                     extra={
                         "interaction_event_id": state.interaction_event_id,
-                        "level": level,
+                        "escalation_level": level,
                         "to_queue": escalation.to_queue,
                     },
                 )
