@@ -17,7 +17,15 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from socialcrm.producer import DEAD_LETTERED, PRODUCED, EventProducer, client_id
 from socialcrm.settings import ServiceSettings
-from socialcrm.stream import BatchHandler, Handler, In, StreamProcessor
+from socialcrm.stream import (
+    BatchHandler,
+    Handler,
+    In,
+    PartitionListener,
+    Punctuator,
+    StreamInput,
+    StreamProcessor,
+)
 
 __all__ = [
     "DEAD_LETTERED",
@@ -26,8 +34,12 @@ __all__ = [
     "EventProducer",
     "Handler",
     "In",
+    "PartitionListener",
+    "Punctuator",
+    "StreamInput",
     "StreamProcessor",
     "client_id",
+    "create_topics",
     "ensure_compacted_topic",
     "ensure_topics",
 ]
@@ -65,13 +77,13 @@ async def ensure_topics(settings: ServiceSettings, topics: Sequence[str]) -> Non
             )
             for t in missing
         ]
-        await _create_topics(admin, new_topics)
+        await create_topics(admin, new_topics)
         log.info("created topics", extra={"topics": missing})
     finally:
         await admin.close()
 
 
-async def _create_topics(admin: AIOKafkaAdminClient, new_topics: list[NewTopic]) -> None:
+async def create_topics(admin: AIOKafkaAdminClient, new_topics: list[NewTopic]) -> None:
     """Create ``new_topics``; the broker answers per topic, and only a topic that another
     replica created first is not an error."""
     response = await admin.create_topics(new_topics)
@@ -102,7 +114,7 @@ async def ensure_compacted_topic(
                 settings.topic_replication_factor,
                 topic_configs={"cleanup.policy": "compact"},
             )
-            await _create_topics(admin, [new_topic])
+            await create_topics(admin, [new_topic])
             log.info("created topic", extra={"topic": topic})
         async with asyncio.timeout(30):
             while True:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.structs import RecordMetadata
 from google.protobuf.message import Message
 from prometheus_client import Counter
 
@@ -37,8 +39,10 @@ class EventProducer:
 
     name = "kafka-producer"
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, topics: Sequence[str] = ()) -> None:
+        """``topics``: the topics it will publish to, learned at start, one at a time."""
         self.settings = settings
+        self.topics = topics
         self._producer: AIOKafkaProducer | None = None
         self._restarting = asyncio.Lock()
         # Per message type: its topic and the topic's counter, looked up once.
@@ -62,6 +66,10 @@ class EventProducer:
         )
         await producer.start()
         self._producer = producer
+        # The first sends to several topics the client does not know yet can leave one
+        # without a leader in its metadata until its batches expire: learn them one by one.
+        for topic in self.topics:
+            await producer.partitions_for(topic)
 
     async def restart(self) -> None:
         """Replace the client with a new one (a new idempotent producer id).
@@ -98,6 +106,22 @@ class EventProducer:
             headers=inject_headers(),
         )
         produced.inc()
+        return future
+
+    async def send_record(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue a raw record (a state changelog's, a tombstone) to ``topic``, to
+        ``partition`` when given; the future resolves once the broker acknowledged it."""
+        future: asyncio.Future[RecordMetadata] = await self.producer.send(
+            topic, value, key=key, partition=partition, headers=headers
+        )
         return future
 
     async def publish_and_wait(self, message: Message) -> None:

@@ -30,6 +30,16 @@ class ServiceSettings(BaseSettings):
         description="Retention of the event topics and their .dlq topics it creates "
         "(retention.ms): an erased person's events leave Kafka within this time plus a day.",
     )
+    # Bounds on a state store's restore (socialcrm.state.changelog): see changelog_configs.
+    state_segment_ms: int = Field(
+        600_000, gt=0, description="segment.ms of the changelog topics a service creates."
+    )
+    state_min_cleanable_dirty_ratio: float = Field(
+        0.1, gt=0, le=1, description="min.cleanable.dirty.ratio of its changelog topics."
+    )
+    state_max_compaction_lag_ms: int = Field(
+        900_000, gt=0, description="max.compaction.lag.ms of its changelog topics."
+    )
     consumer_max_batch: int = Field(500, description="Records fetched per poll.")
     # Kafka's default message.max.bytes, which the local broker keeps: a record (key, value,
     # headers and batch overhead) larger than this is refused by the broker, so the producer

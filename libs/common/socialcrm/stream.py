@@ -5,6 +5,10 @@ its handler produced has been acknowledged by the broker (``acks=all``, idempote
 producer). A crash therefore replays records, never loses them; consumers make
 that harmless by deduplicating on ``event_id``. No record stops the stream: one that
 cannot be decoded, handled or produced goes to ``<topic>.dlq`` with the reason.
+
+Stateful processors (a ``partition_listener`` owning partition-keyed state, a
+``punctuator`` firing timers) are single writers: rebalance callbacks, batches and
+punctuations never run at the same time.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     CommitFailedError,
     IllegalGenerationError,
@@ -25,70 +29,83 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import OffsetAndMetadata
 from google.protobuf.message import Message
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Gauge
 
-from socialcrm import contract
-from socialcrm.outputs import Outputs, RetryLater, Sent
+from socialcrm.outputs import RetryLater, Sent
 from socialcrm.producer import EventProducer, client_id
 from socialcrm.settings import ServiceSettings
-from socialcrm.telemetry import extract_context
+from socialcrm.stream_route import (
+    FIRST_RETRY_SECONDS,
+    LAST_RETRY_SECONDS,
+    BatchHandler,
+    Handler,
+    In,
+    StreamInput,
+    TopicRoute,
+)
+
+__all__ = [
+    "BatchHandler",
+    "Handler",
+    "In",
+    "PartitionListener",
+    "Punctuator",
+    "StreamInput",
+    "StreamProcessor",
+]
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
-CONSUMED = Counter("socialcrm_events_consumed_total", "Records consumed.", ["topic"])
-PROCESSING_SECONDS = Histogram(
-    "socialcrm_event_processing_seconds",
-    "Time to handle one record, outputs acknowledged included.",
-    ["topic"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
 CONSUMER_LAG = Gauge(
     "socialcrm_consumer_lag_records",
     "Records of a partition not yet consumed by this member (high watermark - position).",
     ["group", "topic", "partition"],
 )
-TRANSIENT_RETRIES = Counter(
-    "socialcrm_transient_retries_total",
-    "Attempts retried after a transient failure (database or broker unavailable).",
-    ["topic"],
-)
-_FIRST_RETRY_SECONDS = 0.2
-_LAST_RETRY_SECONDS = 5.0
-
-In = TypeVar("In", bound=Message)
-T = TypeVar("T")
-Handler = Callable[[In, ConsumerRecord[bytes, bytes]], Awaitable[Sequence[Message]]]
-# Handles the valid records of one fetched batch at once: the outputs of each, in order.
-BatchHandler = Callable[
-    [Sequence[tuple[In, ConsumerRecord[bytes, bytes]]]], Awaitable[Sequence[Sequence[Message]]]
-]
 
 
-class _Interrupted(Exception):
-    """Shutdown arrived while a record was waiting on a transient failure: leave it uncommitted."""
+class PartitionListener(Protocol):
+    """Partition-keyed state following the processor's assignment (partition numbers:
+    the processor's topics are co-partitioned)."""
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        """Restore the state of ``partitions`` before their records are handled."""
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Give up ``partitions``, whose writes were flushed with their last commit."""
+
+    async def on_lost(self, partitions: set[int]) -> None:
+        """Drop the state of ``partitions`` without keeping it: writes of records that are
+        processed again may be in it (their outputs were not all acknowledged)."""
+
+
+class Punctuator(Protocol):
+    """Work on wall-clock time (timers), run from the processor's task between batches."""
+
+    interval_seconds: float
+
+    async def punctuate(self, caught_up: set[int]) -> Sequence[Message]:
+        """The events to publish now (by the punctuator's own clock). ``caught_up`` are the
+        owned partitions whose records were all handled at the last fetch: timers of the
+        others may wait for records still to come (a reply published before a deadline)."""
 
 
 class StreamProcessor(Generic[In]):
-    """Consumes one topic in a consumer group and hands each valid event to ``handler``.
+    """Consumes ``input_type`` (and ``extra_inputs``: topics co-partitioned with it, so
+    that partition N of each lands on one member) in a consumer group and hands each
+    valid event to its handler, which returns the events to publish.
 
-    The handler returns the events to publish. Undecodable or contract-breaking
-    records, records whose handler raises a non-transient error, and records whose
-    outputs no retry can produce (too large, not encodable, refused by the broker) go
-    to the topic's dead-letter topic with the reason; the stream goes on. Transient
-    errors (``transient_errors``, e.g. database unavailable) are retried with backoff
-    without committing, so nothing is skipped; so are transient producer failures, by
-    going back to the first record whose outputs were not acknowledged. ``before_commit``,
-    when given, runs after a batch's outputs are acknowledged and before its offsets are
-    committed (e.g. to make a service's state durable first).
+    Undecodable or contract-breaking records, records whose handler raises a
+    non-transient error, and records whose outputs no retry can produce (too large, not
+    encodable, refused by the broker) go to the topic's dead-letter topic with the reason;
+    the stream goes on. Transient errors (``transient_errors``, e.g. database
+    unavailable) are retried with backoff without committing, so nothing is skipped; so
+    are transient producer failures, by going back to the first record whose outputs were
+    not acknowledged. ``before_commit``, when given, runs after a batch's outputs are
+    acknowledged and before its offsets are committed (e.g. to flush state first).
 
     ``batch_handler``, when given, takes the valid records of each fetched batch of a
     partition at once (e.g. for bulk database writes) and must give the same outcome
-    as ``handler`` on each in turn. Should it fail other than transiently, the batch
-    goes through ``handler`` record by record, so that only a poison record is
-    dead-lettered.
+    as ``handler`` on each in turn.
     """
 
     def __init__(
@@ -102,27 +119,40 @@ class StreamProcessor(Generic[In]):
         transient_errors: tuple[type[BaseException], ...] = (),
         before_commit: Callable[[], Awaitable[None]] | None = None,
         batch_handler: BatchHandler[In] | None = None,
+        extra_inputs: Sequence[StreamInput[Any]] = (),
+        partition_listener: PartitionListener | None = None,
+        punctuator: Punctuator | None = None,
     ) -> None:
-        self.name = f"consumer:{contract.topic_of(input_type)}"
+        self._stopping = asyncio.Event()
+        inputs: list[StreamInput[Any]] = [StreamInput(input_type, handler, batch_handler)]
+        self.routes = {
+            route.topic: route
+            for route in (
+                TopicRoute(
+                    stream_input,
+                    producer=producer,
+                    group_id=group_id,
+                    transient_errors=transient_errors,
+                    stopping=self._stopping,
+                )
+                for stream_input in [*inputs, *extra_inputs]
+            )
+        }
+        self.topic = next(iter(self.routes))
+        self.name = f"consumer:{'+'.join(self.routes)}"
         self.settings = settings
         self.group_id = group_id
-        self.input_type = input_type
-        self.topic = contract.topic_of(input_type)
-        self.handler = handler
         self.producer = producer
-        self.transient_errors = transient_errors
         self.before_commit = before_commit
-        self.batch_handler = batch_handler
+        self.partition_listener = partition_listener
+        self.punctuator = punctuator
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._lag_labels: set[tuple[str, str, str]] = set()
-        self._retry_delay = _FIRST_RETRY_SECONDS
-        self._outputs = Outputs(producer, self.topic, group_id)
-        # Label children looked up once, not per record.
-        self._consumed = CONSUMED.labels(self.topic)
-        self._processing_seconds = PROCESSING_SECONDS.labels(self.topic)
-        self._retries = TRANSIENT_RETRIES.labels(self.topic)
+        self._retry_delay = FIRST_RETRY_SECONDS
+        # Held while a batch, a punctuation or a rebalance callback runs: one at a time.
+        self.exclusive = asyncio.Lock()
+        self._caught_up: set[int] = set()
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -132,7 +162,6 @@ class StreamProcessor(Generic[In]):
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            self.topic,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             client_id=client_id(self.settings),
             group_id=self.group_id,
@@ -140,11 +169,12 @@ class StreamProcessor(Generic[In]):
             auto_offset_reset="earliest",
             max_poll_records=self.settings.consumer_max_batch,
         )
+        self._consumer.subscribe(list(self.routes), listener=_Rebalance(self))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        """Finish the record in hand, commit what was processed, leave the group."""
+        """Finish the batch in hand, commit what was processed, leave the group."""
         self._stopping.set()
         if self._task is not None:
             await self._task
@@ -161,12 +191,22 @@ class StreamProcessor(Generic[In]):
         return self._task is not None and (not self._task.done() or self._stopping.is_set())
 
     async def _run(self) -> None:
-        lag_reported_at = 0.0
+        lag_reported_at = punctuated_at = 0.0
         while not self._stopping.is_set():
             try:
                 batches = await self.consumer.getmany(timeout_ms=500)
-                for partition, records in batches.items():
-                    await self._process_batch(partition, records)
+                async with self.exclusive:
+                    assigned = self.consumer.assignment()
+                    for partition, records in batches.items():
+                        if partition in assigned:  # not revoked since it was fetched
+                            await self._process_batch(partition, records)
+                    await self._note_caught_up(assigned)
+                    if (
+                        self.punctuator is not None
+                        and time.monotonic() - punctuated_at >= self.punctuator.interval_seconds
+                    ):
+                        punctuated_at = time.monotonic()
+                        await self._punctuate(self.punctuator)
                 if time.monotonic() - lag_reported_at >= 1.0:
                     await self._report_lag()
                     lag_reported_at = time.monotonic()
@@ -180,10 +220,43 @@ class StreamProcessor(Generic[In]):
                 await self._rewind()
                 await self._back_off()
 
-    async def _rewind(self) -> None:
-        """Go back to the committed offset of every assigned partition."""
+    async def _note_caught_up(self, assigned: set[TopicPartition]) -> None:
+        """Note the partition numbers whose every topic was consumed to its high watermark
+        (as of the last fetch)."""
+        behind: set[int] = set()
+        for partition in assigned:
+            highwater = self.consumer.highwater(partition)
+            if highwater is None or await self.consumer.position(partition) < highwater:
+                behind.add(partition.partition)
+        self._caught_up = {p.partition for p in assigned} - behind
+
+    async def _punctuate(self, punctuator: Punctuator) -> None:
+        outputs = await punctuator.punctuate(set(self._caught_up))
+        if not outputs:
+            if self.before_commit is not None:
+                await self.before_commit()
+            return
         try:
-            for partition in self.consumer.assignment():
+            pending = [await self.producer.publish(message) for message in outputs]
+            await asyncio.gather(*pending)
+            if self.before_commit is not None:
+                await self.before_commit()
+        except Exception:
+            # The state already holds what the lost outputs did: drop it and restore it
+            # from the changelog, so that the next punctuation fires them again.
+            await self._reset_state(
+                {p.partition for p in self.consumer.assignment()}, "punctuation failed"
+            )
+            raise
+
+    async def _rewind(self) -> None:
+        """Go back to the committed offset of every assigned partition (and to the state
+        those offsets describe)."""
+        try:
+            assigned = self.consumer.assignment()
+            async with self.exclusive:
+                await self._reset_state({p.partition for p in assigned}, "rewind")
+            for partition in assigned:
                 committed = await self.consumer.committed(partition)
                 if committed is None:
                     await self.consumer.seek_to_beginning(partition)
@@ -192,11 +265,21 @@ class StreamProcessor(Generic[In]):
         except Exception:
             log.exception("could not rewind to the committed offsets", extra={"topic": self.topic})
 
+    async def _reset_state(self, partitions: set[int], why: str) -> None:
+        if self.partition_listener is None or not partitions:
+            return
+        log.warning(
+            "state restored again from its changelog",
+            extra={"topic": self.topic, "partitions": sorted(partitions), "reason": why},
+        )
+        await self.partition_listener.on_lost(partitions)
+        await self.partition_listener.on_assigned(partitions)
+
     async def _back_off(self) -> None:
         """Wait before a retry, longer each time in a row, and not past shutdown."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), self._retry_delay)
-        self._retry_delay = min(self._retry_delay * 2, _LAST_RETRY_SECONDS)
+        self._retry_delay = min(self._retry_delay * 2, LAST_RETRY_SECONDS)
 
     async def _report_lag(self) -> None:
         assigned = self.consumer.assignment()
@@ -216,20 +299,22 @@ class StreamProcessor(Generic[In]):
     async def _process_batch(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
-        until = self._outputs.one_at_a_time_until(partition, records[0].offset)
+        route = self.routes[partition.topic]
+        until = route.outputs.one_at_a_time_until(partition, records[0].offset)
         if until is None:
-            await self._process_records(partition, records, one_at_a_time=False)
+            await self._process_records(route, partition, records, one_at_a_time=False)
             return
         for index, record in enumerate(records):
-            if not await self._process_records(partition, [record], one_at_a_time=True):
+            if not await self._process_records(route, partition, [record], one_at_a_time=True):
                 return
             if record.offset >= until:
                 if rest := records[index + 1 :]:
-                    await self._process_records(partition, rest, one_at_a_time=False)
+                    await self._process_records(route, partition, rest, one_at_a_time=False)
                 return
 
     async def _process_records(
         self,
+        route: TopicRoute[Any],
         partition: TopicPartition,
         records: list[ConsumerRecord[bytes, bytes]],
         *,
@@ -242,44 +327,49 @@ class StreamProcessor(Generic[In]):
         sent: list[Sent] = []
         retry = False
         try:
-            if self.batch_handler is not None:
-                await self._process_together(records, sent)
-            else:
-                await self._process_one_by_one(records, sent)
+            await route.handle(records, sent)
         except RetryLater as exc:
             log.warning(
                 "the broker cannot take outputs now; retrying",
-                extra={"topic": self.topic, "partition": partition.partition, "error": str(exc)},
+                extra={"topic": route.topic, "partition": partition.partition, "error": str(exc)},
             )
             retry = True
-        acknowledged = await self._outputs.acknowledged(
+        acknowledged = await route.outputs.acknowledged(
             partition, records, sent, one_at_a_time=one_at_a_time
         )
+        complete = not retry and acknowledged == records[-1].offset
+        if acknowledged is not None and not complete and self.partition_listener is not None:
+            # State writes cannot be told apart by record: a stateful partition commits a
+            # batch whole or not at all, and its state goes back to the last commit.
+            acknowledged = None
         if acknowledged is not None:
             try:
-                await self._commit(partition, acknowledged)
+                await self._commit(route, partition, acknowledged)
             except Exception:
                 log.exception(
                     "could not commit; the records will be processed again",
-                    extra={"topic": self.topic, "partition": partition.partition},
+                    extra={"topic": route.topic, "partition": partition.partition},
                 )
                 acknowledged = None
+                complete = False
+        if not complete:
+            await self._reset_state({partition.partition}, "outputs not acknowledged")
         if self._stopping.is_set():
             return False  # what was not committed is processed again after the restart
-        if not retry and acknowledged == records[-1].offset:
-            self._retry_delay = _FIRST_RETRY_SECONDS
+        if complete:
+            self._retry_delay = FIRST_RETRY_SECONDS
             return True
-        self._retries.inc()
+        route.retries.inc()
         resume_at = records[0].offset if acknowledged is None else acknowledged + 1
         with contextlib.suppress(IllegalStateError):  # the partition was revoked meanwhile
             self.consumer.seek(partition, resume_at)
         await self._back_off()
         return False
 
-    async def _commit(self, partition: TopicPartition, offset: int) -> None:
+    async def _commit(self, route: TopicRoute[Any], partition: TopicPartition, offset: int) -> None:
         if self.before_commit is not None:
             await self.before_commit()
-        self._outputs.committed(partition, offset)
+        route.outputs.committed(partition, offset)
         try:
             await self.consumer.commit({partition: OffsetAndMetadata(offset + 1, "")})
         except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError) as error:
@@ -287,168 +377,27 @@ class StreamProcessor(Generic[In]):
             # starts again from the last committed offset, and handlers are idempotent.
             log.warning(
                 "commit refused after a rebalance; the records will be processed again",
-                extra={"topic": self.topic, "partition": partition.partition, "error": str(error)},
+                extra={"topic": route.topic, "partition": partition.partition, "error": str(error)},
             )
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> Sent:
-        self._consumed.inc()
-        started = time.perf_counter()
-        try:
-            with self._record_span(record):
-                refused = self._outputs.refusal_of(record)
-                if refused is not None:
-                    return await self._outputs.dead_letter(record, refused)
-                try:
-                    event = contract.decode(self.input_type, record.value)
-                    outputs = await self._handle_with_retries(event, record)
-                except contract.ContractError as error:
-                    return await self._outputs.dead_letter(record, error)
-                except _Interrupted:
-                    raise
-                except Exception as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    failure = contract.ContractError("handler_error", reason)
-                    log.exception(
-                        "handler failed", extra={"topic": self.topic, "offset": record.offset}
-                    )
-                    return await self._outputs.dead_letter(record, failure)
-                return await self._outputs.publish(record, outputs)
-        finally:
-            self._processing_seconds.observe(time.perf_counter() - started)
 
-    @contextlib.contextmanager
-    def _record_span(
-        self, record: ConsumerRecord[bytes, bytes], parent: otel_context.Context | None = None
-    ) -> Iterator[None]:
-        """The span of handling ``record``, a child of the span that produced it.
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands assignment changes to the processor's partition listener, never in the
+    middle of a batch or a punctuation."""
 
-        A record whose producer span was not sampled gets no span (nobody records its
-        trace), but its trace context is still the current one, so its outputs carry it on.
-        """
-        if parent is None:
-            parent = extract_context(record.headers)
-        token = otel_context.attach(parent)
-        try:
-            if not _recorded(parent):
-                yield
-                return
-            with tracer.start_as_current_span(
-                f"{self.topic} process",
-                kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": self.topic,
-                    "messaging.kafka.partition": record.partition,
-                    "messaging.kafka.offset": record.offset,
-                },
-            ):
-                yield
-        finally:
-            otel_context.detach(token)
+    def __init__(self, processor: StreamProcessor[Any]) -> None:
+        self.processor = processor
 
-    async def _process_one_by_one(
-        self, records: list[ConsumerRecord[bytes, bytes]], sent: list[Sent]
-    ) -> None:
-        """Handle records in order until shutdown, adding each one handled to ``sent``."""
-        for record in records:
-            if self._stopping.is_set():
-                return
-            try:
-                sent.append(await self._process(record))
-            except _Interrupted:
-                return
-
-    async def _process_together(
-        self, records: list[ConsumerRecord[bytes, bytes]], sent: list[Sent]
-    ) -> None:
-        """The batch handler's path: one call for the valid records, then their outputs.
-
-        Each record handled is added to ``sent``."""
-        assert self.batch_handler is not None
-        batch_handler = self.batch_handler
-        if self._stopping.is_set():
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        listener = self.processor.partition_listener
+        if listener is None or not revoked:
             return
-        started = time.perf_counter()
-        valid: list[tuple[In, ConsumerRecord[bytes, bytes]]] = []
-        for record in records:
-            error = self._outputs.refusal_of(record)
-            if error is None:
-                try:
-                    valid.append((contract.decode(self.input_type, record.value), record))
-                    continue
-                except contract.ContractError as undecodable:
-                    error = undecodable
-            self._consumed.inc()
-            sent.append(await self._outputs.dead_letter(record, error))
-        if not valid:
+        async with self.processor.exclusive:
+            await listener.on_revoked({p.partition for p in revoked})
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        listener = self.processor.partition_listener
+        if listener is None:
             return
-        # One span for the batch, linked to the records' sampled producer spans.
-        parents = [extract_context(r.headers) for _, r in valid]
-        producer_spans = [trace.get_current_span(parent).get_span_context() for parent in parents]
-        links = [
-            trace.Link(span)
-            for span in producer_spans
-            if span.is_valid and span.trace_flags.sampled
-        ]
-        with tracer.start_as_current_span(
-            f"{self.topic} process batch",
-            kind=trace.SpanKind.CONSUMER,
-            links=links,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": self.topic,
-                "messaging.batch.message_count": len(valid),
-            },
-        ):
-            try:
-                outputs = await self._with_retries(lambda: batch_handler(valid), valid[0][1])
-            except _Interrupted:
-                return
-            except Exception:
-                log.exception(
-                    "batch handler failed; the batch goes record by record",
-                    extra={"topic": self.topic, "offset": valid[0][1].offset},
-                )
-                await self._process_one_by_one([r for _, r in valid], sent)
-                return
-        share = (time.perf_counter() - started) / len(valid)
-        self._consumed.inc(len(valid))
-        for (_, record), messages, parent in zip(valid, outputs, parents, strict=True):
-            with self._record_span(record, parent):
-                sent.append(await self._outputs.publish(record, messages))
-            self._processing_seconds.observe(share)
-
-    async def _handle_with_retries(
-        self, event: In, record: ConsumerRecord[bytes, bytes]
-    ) -> Sequence[Message]:
-        return await self._with_retries(lambda: self.handler(event, record), record)
-
-    async def _with_retries(
-        self, attempt: Callable[[], Awaitable[T]], record: ConsumerRecord[bytes, bytes]
-    ) -> T:
-        delay = _FIRST_RETRY_SECONDS
-        while True:
-            try:
-                return await attempt()
-            except self.transient_errors as exc:
-                if self._stopping.is_set():
-                    raise _Interrupted from exc
-                self._retries.inc()
-                log.warning(
-                    "transient failure, retrying",
-                    extra={
-                        "topic": self.topic,
-                        "offset": record.offset,
-                        "error": str(exc),
-                        "retry_in_s": delay,
-                    },
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _LAST_RETRY_SECONDS)
-
-
-def _recorded(parent: otel_context.Context) -> bool:
-    """Whether the trace of a record with this producer context is recorded: sampled, or
-    a new trace (no context), whose sampling the tracer decides."""
-    span_context = trace.get_current_span(parent).get_span_context()
-    return not span_context.is_valid or span_context.trace_flags.sampled
+        async with self.processor.exclusive:
+            await listener.on_assigned({p.partition for p in assigned})

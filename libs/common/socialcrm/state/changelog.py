@@ -1,0 +1,124 @@
+"""Changelog topics: compacted, with settings that bound how long a restore takes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from socialcrm.kafka import create_topics
+from socialcrm.producer import client_id
+from socialcrm.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def changelog_configs(settings: ServiceSettings) -> dict[str, str]:
+    """Compaction that keeps a changelog near one record per live key.
+
+    Kafka never compacts the active segment, and with its defaults (segment.ms 7 days,
+    dirty ratio 0.5) a busy store's changelog holds every write of the week: a restore
+    then reads all of them. Rolling segments every few minutes and compacting within
+    ``state_max_compaction_lag_ms`` bounds a restore to the live keys plus that lag's writes.
+    """
+    return {
+        "cleanup.policy": "compact",
+        "segment.ms": str(settings.state_segment_ms),
+        "min.cleanable.dirty.ratio": str(settings.state_min_cleanable_dirty_ratio),
+        "max.compaction.lag.ms": str(settings.state_max_compaction_lag_ms),
+        # Tombstones are kept a day, so that a replica restoring meanwhile sees the delete.
+        "delete.retention.ms": str(86_400_000),
+    }
+
+
+async def ensure_changelog_topic(
+    settings: ServiceSettings, topic: str, partitions: int
+) -> list[TopicPartition]:
+    """Create the changelog ``topic`` with ``partitions`` if it is missing; return its
+    partitions once the broker knows them. An existing changelog with another number of
+    partitions is refused: its partition N would not hold input partition N's state."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
+    )
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            new_topic = NewTopic(
+                topic,
+                partitions,
+                settings.topic_replication_factor,
+                topic_configs=changelog_configs(settings),
+            )
+            await create_topics(admin, [new_topic])
+            log.info("created changelog topic", extra={"topic": topic, "partitions": partitions})
+        async with asyncio.timeout(30):
+            while True:
+                [described] = await admin.describe_topics([topic])
+                numbers = sorted(p["partition"] for p in described.get("partitions", ()))
+                if described.get("error_code") == 0 and numbers:
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    if len(numbers) != partitions:
+        raise RuntimeError(
+            f"changelog {topic} has {len(numbers)} partitions, its input topics {partitions}:"
+            " state would not follow its partitions; recreate the changelog"
+        )
+    return [TopicPartition(topic, n) for n in numbers]
+
+
+async def partitions_of(settings: ServiceSettings, topic: str) -> int:
+    """How many partitions ``topic`` has (it must exist)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
+    )
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        count = len(described.get("partitions", ()))
+    finally:
+        await admin.close()
+    if not count:
+        raise RuntimeError(f"topic {topic} has no partitions (does it exist?)")
+    return count
+
+
+def changelog_consumer(settings: ServiceSettings, purpose: str) -> AIOKafkaConsumer:
+    """A consumer outside any group that reads committed records only (a transactional
+    writer's aborted records never enter the state)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{client_id(settings)}-{purpose}",
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer,
+    starts: Mapping[TopicPartition, int | None],
+    apply: Callable[[ConsumerRecord[bytes, bytes]], None],
+) -> dict[TopicPartition, int]:
+    """Read each partition from its start offset (None: the beginning) to the end it had
+    when the call began, handing each record to ``apply``; return the positions reached."""
+    partitions = list(starts)
+    consumer.assign(partitions)
+    for partition, start in starts.items():
+        if start is None:
+            await consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, start)
+    ends = await consumer.end_offsets(partitions)
+    behind = {p for p in partitions if await consumer.position(p) < ends[p]}
+    while behind:
+        batches = await consumer.getmany(*behind, timeout_ms=500)
+        for records in batches.values():
+            for record in records:
+                apply(record)
+        behind = {p for p in behind if await consumer.position(p) < ends[p]}
+    return {p: await consumer.position(p) for p in partitions}

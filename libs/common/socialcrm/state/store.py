@@ -1,0 +1,219 @@
+"""A key-value store per owned partition, written through to its compacted changelog.
+
+Single writer: only the replica that owns input partition N reads and writes the state
+of partition N, from the stream processor's own task (its handlers and punctuations).
+Writes change the map at once and are buffered until ``flush``, which the processor calls
+before committing the batch's offsets: the changelog then holds everything the
+committed records did, and a key written several times in a batch is sent once.
+
+On assignment a partition is restored from its changelog. A partition revoked by a
+rebalance is kept aside until the next assignment: when it comes back (most rebalances
+give a replica its partitions again), only the changelog records written since are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, ItemsView, Iterable
+from typing import Generic, TypeVar
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.structs import RecordMetadata
+
+from socialcrm.producer import EventProducer
+from socialcrm.settings import ServiceSettings
+from socialcrm.state import metrics
+from socialcrm.state.changelog import (
+    changelog_consumer,
+    ensure_changelog_topic,
+    partitions_of,
+    read_to_end,
+)
+from socialcrm.state.codec import Codec, keep_latest
+
+log = logging.getLogger(__name__)
+
+V = TypeVar("V")
+
+
+class PartitionedStore(Generic[V]):
+    """State of the partitions of ``input_topic`` (and of the topics co-partitioned with
+    it) that this replica owns, durable in the changelog ``topic``.
+
+    ``accept(held, new)`` says whether a changelog record read back replaces the value
+    held (e.g. only strictly newer revisions); ``on_restored(partition, items)`` lets the
+    service rebuild its indexes (timers) after a partition was restored."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: ServiceSettings,
+        producer: EventProducer,
+        topic: str,
+        input_topic: str,
+        codec: Codec[V],
+        accept: Callable[[V | None, V], bool] = keep_latest,
+        on_restored: Callable[[int, ItemsView[str, V]], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.producer = producer
+        self.topic = topic
+        self.input_topic = input_topic
+        self.codec = codec
+        self.accept = accept
+        self.on_restored = on_restored
+        self._data: dict[int, dict[str, V]] = {}
+        self._suspended: dict[int, dict[str, V]] = {}
+        # Next changelog offset this replica has seen, per partition held or suspended.
+        self._positions: dict[int, int] = {}
+        self._pending: dict[tuple[int, str], V | None] = {}
+        self._keys = metrics.KEYS.labels(name)
+        self._owned = metrics.OWNED_PARTITIONS.labels(name)
+        self._writes = metrics.CHANGELOG_WRITES.labels(name)
+
+    async def start(self) -> None:
+        """Make sure the changelog exists, with as many partitions as the input topic."""
+        partitions = await partitions_of(self.settings, self.input_topic)
+        await ensure_changelog_topic(self.settings, self.topic, partitions)
+
+    async def stop(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        return None
+
+    @property
+    def owned(self) -> frozenset[int]:
+        return frozenset(self._data)
+
+    def get(self, partition: int, key: str) -> V | None:
+        return self._data[partition].get(key)
+
+    def items(self, partition: int) -> ItemsView[str, V]:
+        return self._data[partition].items()
+
+    def key_count(self) -> int:
+        return sum(len(data) for data in self._data.values())
+
+    def put(self, partition: int, key: str, value: V | None) -> None:
+        """Set (``None``: delete) ``key`` in an owned partition; durable at the next flush."""
+        data = self._data[partition]
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+        self._pending[(partition, key)] = value
+
+    async def flush(self) -> None:
+        """Send the writes buffered since the last flush and wait for their acknowledgement."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        futures: list[tuple[int, asyncio.Future[RecordMetadata]]] = []
+        for (partition, key), value in pending.items():
+            encoded = None if value is None else self.codec.encode(value)
+            future = await self.producer.send_record(
+                self.topic, encoded, key=key.encode(), partition=partition
+            )
+            futures.append((partition, future))
+        try:
+            for partition, future in futures:
+                written = await future
+                if written.offset >= self._positions.get(partition, 0):
+                    self._positions[partition] = written.offset + 1
+        except BaseException:
+            # Not acknowledged: send them again with the next flush, unless newer writes
+            # of the same keys came meanwhile.
+            self._pending = {**pending, **self._pending}
+            raise
+        self._writes.inc(len(futures))
+        self._keys.set(self.key_count())
+
+    async def assign(self, partitions: Iterable[int]) -> None:
+        """Own ``partitions``: restore each from its changelog (from where this replica left
+        it when it held it until the last revocation, else from the beginning)."""
+        wanted = set(partitions)
+        # What was revoked and not given back belongs to another replica now.
+        for partition in set(self._suspended) - wanted:
+            del self._suspended[partition]
+            self._positions.pop(partition, None)
+        to_restore = wanted - set(self._data)
+        if not to_restore:
+            return
+        started = time.monotonic()
+        restored: dict[int, dict[str, V]] = {}
+        starts: dict[TopicPartition, int | None] = {}
+        for partition in to_restore:
+            kept = self._suspended.pop(partition, None)
+            restored[partition] = kept if kept is not None else {}
+            starts[TopicPartition(self.topic, partition)] = (
+                self._positions.get(partition) if kept is not None else None
+            )
+        records = 0
+
+        def apply(record: ConsumerRecord[bytes, bytes]) -> None:
+            nonlocal records
+            records += 1
+            if record.key is None:
+                return
+            data, key = restored[record.partition], record.key.decode()
+            if record.value is None:
+                data.pop(key, None)
+                return
+            value = self.codec.decode(record.value)
+            if self.accept(data.get(key), value):
+                data[key] = value
+
+        consumer = changelog_consumer(self.settings, f"{self.name}-restore")
+        await consumer.start()
+        try:
+            positions = await read_to_end(consumer, starts, apply)
+        finally:
+            await consumer.stop()
+        for partition, data in restored.items():
+            self._data[partition] = data
+            self._positions[partition] = positions[TopicPartition(self.topic, partition)]
+            if self.on_restored is not None:
+                self.on_restored(partition, data.items())
+        seconds = time.monotonic() - started
+        metrics.RESTORE_SECONDS.labels(self.name).set(seconds)
+        metrics.RESTORED_RECORDS.labels(self.name).inc(records)
+        self._keys.set(self.key_count())
+        self._owned.set(len(self._data))
+        log.info(
+            "state restored",
+            extra={
+                "store": self.name,
+                "partitions": sorted(to_restore),
+                "records": records,
+                "keys": sum(len(restored[p]) for p in to_restore),
+                "seconds": round(seconds, 3),
+            },
+        )
+
+    def lose(self, partitions: Iterable[int]) -> None:
+        """Drop ``partitions`` and their unflushed writes: their next assignment restores
+        them from the beginning of the changelog."""
+        lost = set(partitions)
+        for partition in lost:
+            self._data.pop(partition, None)
+            self._suspended.pop(partition, None)
+            self._positions.pop(partition, None)
+        self._pending = {k: v for k, v in self._pending.items() if k[0] not in lost}
+        self._keys.set(self.key_count())
+        self._owned.set(len(self._data))
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Stop owning ``partitions`` (flushed by the caller); kept aside until the next
+        assignment says whether they come back."""
+        for partition in partitions:
+            data = self._data.pop(partition, None)
+            if data is not None:
+                self._suspended[partition] = data
+        self._pending = {k: v for k, v in self._pending.items() if k[0] in self._data}
+        self._keys.set(self.key_count())
+        self._owned.set(len(self._data))

@@ -1,0 +1,109 @@
+"""A read-only view of every partition of a changelog, kept up to date in the background.
+
+For replicas that answer about state they may not own (an API in front of partitioned
+state): what the owners wrote, a few milliseconds late. It never writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from socialcrm.settings import ServiceSettings
+from socialcrm.state import metrics
+from socialcrm.state.changelog import (
+    changelog_consumer,
+    ensure_changelog_topic,
+    partitions_of,
+    read_to_end,
+)
+from socialcrm.state.codec import Codec
+
+log = logging.getLogger(__name__)
+
+V = TypeVar("V")
+
+
+class ChangelogView(Generic[V]):
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: ServiceSettings,
+        topic: str,
+        input_topic: str,
+        codec: Codec[V],
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.topic = topic
+        self.input_topic = input_topic
+        self.codec = codec
+        self._values: dict[str, V] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def get(self, key: str) -> V | None:
+        return self._values.get(key)
+
+    async def start(self) -> None:
+        """Read the changelog to its end, then follow it."""
+        started = time.monotonic()
+        partitions = await ensure_changelog_topic(
+            self.settings, self.topic, await partitions_of(self.settings, self.input_topic)
+        )
+        consumer = changelog_consumer(self.settings, self.name)
+        await consumer.start()
+        self._consumer = consumer
+        await read_to_end(consumer, dict.fromkeys(partitions), self._apply)
+        seconds = time.monotonic() - started
+        metrics.RESTORE_SECONDS.labels(self.name).set(seconds)
+        metrics.KEYS.labels(self.name).set(len(self._values))
+        log.info(
+            "state restored",
+            extra={"store": self.name, "keys": len(self._values), "seconds": round(seconds, 3)},
+        )
+        self._task = asyncio.create_task(self._follow(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def check(self) -> None:
+        if self._task is None or self._task.done():
+            raise RuntimeError(f"{self.name}: the changelog is not followed")
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.key is None:
+            return
+        key = record.key.decode()
+        if record.value is None:
+            self._values.pop(key, None)
+        else:
+            self._values[key] = self.codec.decode(record.value)
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        keys = metrics.KEYS.labels(self.name)
+        while True:
+            try:
+                for records in (await self._consumer.getmany(timeout_ms=1000)).values():
+                    for record in records:
+                        self._apply(record)
+                keys.set(len(self._values))
+            except Exception:
+                log.exception("changelog view could not read; retrying", extra={"view": self.name})
+                await asyncio.sleep(1.0)

@@ -1,0 +1,252 @@
+"""How a stream processor handles the records of one input topic: decode, handle with
+retries of transient failures, trace, and produce the outputs or the dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aiokafka import ConsumerRecord
+from google.protobuf.message import Message
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from prometheus_client import Counter, Histogram
+
+from socialcrm import contract
+from socialcrm.outputs import Outputs, Sent
+from socialcrm.producer import EventProducer
+from socialcrm.telemetry import extract_context
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("socialcrm.stream")
+
+CONSUMED = Counter("socialcrm_events_consumed_total", "Records consumed.", ["topic"])
+PROCESSING_SECONDS = Histogram(
+    "socialcrm_event_processing_seconds",
+    "Time to handle one record, outputs acknowledged included.",
+    ["topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+TRANSIENT_RETRIES = Counter(
+    "socialcrm_transient_retries_total",
+    "Attempts retried after a transient failure (database or broker unavailable).",
+    ["topic"],
+)
+FIRST_RETRY_SECONDS = 0.2
+LAST_RETRY_SECONDS = 5.0
+
+In = TypeVar("In", bound=Message)
+T = TypeVar("T")
+Handler = Callable[[In, ConsumerRecord[bytes, bytes]], Awaitable[Sequence[Message]]]
+# Handles the valid records of one fetched batch at once: the outputs of each, in order.
+BatchHandler = Callable[
+    [Sequence[tuple[In, ConsumerRecord[bytes, bytes]]]], Awaitable[Sequence[Sequence[Message]]]
+]
+
+
+@dataclass(frozen=True)
+class StreamInput(Generic[In]):
+    """A topic a processor consumes: its message type and handlers (see StreamProcessor)."""
+
+    input_type: type[In]
+    handler: Handler[In]
+    batch_handler: BatchHandler[In] | None = None
+
+
+class Interrupted(Exception):
+    """Shutdown arrived while a record was waiting on a transient failure: leave it uncommitted."""
+
+
+class TopicRoute(Generic[In]):
+    """The records of one input topic, from their bytes to their outputs or dead letter."""
+
+    def __init__(
+        self,
+        stream_input: StreamInput[In],
+        *,
+        producer: EventProducer,
+        group_id: str,
+        transient_errors: tuple[type[BaseException], ...],
+        stopping: asyncio.Event,
+    ) -> None:
+        self.input_type = stream_input.input_type
+        self.handler = stream_input.handler
+        self.batch_handler = stream_input.batch_handler
+        self.topic = contract.topic_of(self.input_type)
+        self.transient_errors = transient_errors
+        self.stopping = stopping
+        self.outputs = Outputs(producer, self.topic, group_id)
+        # Label children looked up once, not per record.
+        self.consumed = CONSUMED.labels(self.topic)
+        self.processing_seconds = PROCESSING_SECONDS.labels(self.topic)
+        self.retries = TRANSIENT_RETRIES.labels(self.topic)
+
+    async def handle(self, records: list[ConsumerRecord[bytes, bytes]], sent: list[Sent]) -> None:
+        """Handle ``records`` in order until shutdown, adding each one handled to ``sent``."""
+        if self.batch_handler is not None:
+            await self._together(self.batch_handler, records, sent)
+        else:
+            await self._one_by_one(records, sent)
+
+    async def _one_by_one(
+        self, records: list[ConsumerRecord[bytes, bytes]], sent: list[Sent]
+    ) -> None:
+        for record in records:
+            if self.stopping.is_set():
+                return
+            try:
+                sent.append(await self._process(record))
+            except Interrupted:
+                return
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> Sent:
+        self.consumed.inc()
+        started = time.perf_counter()
+        try:
+            with self._record_span(record):
+                refused = self.outputs.refusal_of(record)
+                if refused is not None:
+                    return await self.outputs.dead_letter(record, refused)
+                try:
+                    event = contract.decode(self.input_type, record.value)
+                    outputs = await self._with_retries(lambda: self.handler(event, record), record)
+                except contract.ContractError as error:
+                    return await self.outputs.dead_letter(record, error)
+                except Interrupted:
+                    raise
+                except Exception as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    failure = contract.ContractError("handler_error", reason)
+                    log.exception(
+                        "handler failed", extra={"topic": self.topic, "offset": record.offset}
+                    )
+                    return await self.outputs.dead_letter(record, failure)
+                return await self.outputs.publish(record, outputs)
+        finally:
+            self.processing_seconds.observe(time.perf_counter() - started)
+
+    async def _together(
+        self,
+        batch_handler: BatchHandler[In],
+        records: list[ConsumerRecord[bytes, bytes]],
+        sent: list[Sent],
+    ) -> None:
+        """One call of the batch handler for the valid records, then their outputs. Should
+        it fail other than transiently, the batch goes record by record, so that only a
+        poison record is dead-lettered."""
+        if self.stopping.is_set():
+            return
+        started = time.perf_counter()
+        valid: list[tuple[In, ConsumerRecord[bytes, bytes]]] = []
+        for record in records:
+            error = self.outputs.refusal_of(record)
+            if error is None:
+                try:
+                    valid.append((contract.decode(self.input_type, record.value), record))
+                    continue
+                except contract.ContractError as undecodable:
+                    error = undecodable
+            self.consumed.inc()
+            sent.append(await self.outputs.dead_letter(record, error))
+        if not valid:
+            return
+        # One span for the batch, linked to the records' sampled producer spans.
+        parents = [extract_context(r.headers) for _, r in valid]
+        producer_spans = [trace.get_current_span(parent).get_span_context() for parent in parents]
+        links = [
+            trace.Link(span)
+            for span in producer_spans
+            if span.is_valid and span.trace_flags.sampled
+        ]
+        with tracer.start_as_current_span(
+            f"{self.topic} process batch",
+            kind=trace.SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": self.topic,
+                "messaging.batch.message_count": len(valid),
+            },
+        ):
+            try:
+                outputs = await self._with_retries(lambda: batch_handler(valid), valid[0][1])
+            except Interrupted:
+                return
+            except Exception:
+                log.exception(
+                    "batch handler failed; the batch goes record by record",
+                    extra={"topic": self.topic, "offset": valid[0][1].offset},
+                )
+                await self._one_by_one([r for _, r in valid], sent)
+                return
+        share = (time.perf_counter() - started) / len(valid)
+        self.consumed.inc(len(valid))
+        for (_, record), messages, parent in zip(valid, outputs, parents, strict=True):
+            with self._record_span(record, parent):
+                sent.append(await self.outputs.publish(record, messages))
+            self.processing_seconds.observe(share)
+
+    @contextlib.contextmanager
+    def _record_span(
+        self, record: ConsumerRecord[bytes, bytes], parent: otel_context.Context | None = None
+    ) -> Iterator[None]:
+        """The span of handling ``record``, a child of the span that produced it.
+
+        A record whose producer span was not sampled gets no span (nobody records its
+        trace), but its trace context is still the current one, so its outputs carry it on.
+        """
+        if parent is None:
+            parent = extract_context(record.headers)
+        token = otel_context.attach(parent)
+        try:
+            if not _recorded(parent):
+                yield
+                return
+            with tracer.start_as_current_span(
+                f"{self.topic} process",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": self.topic,
+                    "messaging.kafka.partition": record.partition,
+                    "messaging.kafka.offset": record.offset,
+                },
+            ):
+                yield
+        finally:
+            otel_context.detach(token)
+
+    async def _with_retries(
+        self, attempt: Callable[[], Awaitable[T]], record: ConsumerRecord[bytes, Any]
+    ) -> T:
+        delay = FIRST_RETRY_SECONDS
+        while True:
+            try:
+                return await attempt()
+            except self.transient_errors as exc:
+                if self.stopping.is_set():
+                    raise Interrupted from exc
+                self.retries.inc()
+                log.warning(
+                    "transient failure, retrying",
+                    extra={
+                        "topic": self.topic,
+                        "offset": record.offset,
+                        "error": str(exc),
+                        "retry_in_s": delay,
+                    },
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAST_RETRY_SECONDS)
+
+
+def _recorded(parent: otel_context.Context) -> bool:
+    """Whether the trace of a record with this producer context is recorded: sampled, or
+    a new trace (no context), whose sampling the tracer decides."""
+    span_context = trace.get_current_span(parent).get_span_context()
+    return not span_context.is_valid or span_context.trace_flags.sampled
