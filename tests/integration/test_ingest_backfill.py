@@ -21,7 +21,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from socialcrm import contract
 from socialcrm.v1 import interaction_pb2
-from socialcrm_ingest.backfill import BackfillSettings, Options, run_backfill
+from socialcrm_ingest.backfill.importer import Options, run_backfill
+from socialcrm_ingest.backfill.settings import BackfillSettings
 from socialcrm_ingest.dead_letters import DLQ_TOPIC, INPUT_TOPIC
 from tests.conftest import Infra
 

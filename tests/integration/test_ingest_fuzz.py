@@ -3,7 +3,7 @@ and every answer (status, content type, body) is one the schema documents.
 
 The app runs in-process against the real broker (a broker that is up must never make it
 answer 503) with every channel's secret set, as in production. Each generated body is
-signed as its network signs it, so that it reaches the normalisers; one run goes unsigned,
+signed as its network signs it, so that it reaches the normalizers; one run goes unsigned,
 to check the refusals. Schemathesis generates requests that follow the schema (positive)
 and requests that break it (negative).
 """
@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from socialcrm_devstack.webhook_signing import signed_headers
-from socialcrm_ingest.app import build_app
-from socialcrm_ingest.settings import IngestSettings
+from socialcrm_ingest.webhooks.app import build_app
+from socialcrm_ingest.webhooks.settings import IngestSettings
 from tests.conftest import Infra
 from tests.fixtures.fuzzing import CHECKS, failures_of
 
@@ -135,7 +135,7 @@ def test_generated_requests_get_documented_answers_and_no_server_error(
         # Unsigned calls are refused before their body is read as an event.
         assert webhook_calls <= {401, 413}, answers
     elif mode is POSITIVE:
-        # The signatures hold, so the generated bodies reach the normalisers and the broker.
+        # The signatures hold, so the generated bodies reach the normalizers and the broker.
         assert 200 in webhook_calls, answers
 
 

@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 
 from socialcrm import contract
 from socialcrm.v1 import interaction_pb2
-from socialcrm_ingest.app import build_app
-from socialcrm_ingest.settings import IngestSettings
+from socialcrm_ingest.webhooks.app import build_app
+from socialcrm_ingest.webhooks.settings import IngestSettings
 from tests.conftest import Infra
 from tests.fixtures.payloads import FIXTURES, x_tweet_event
 

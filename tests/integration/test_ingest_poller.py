@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 
 from socialcrm import contract
 from socialcrm_ingest.dead_letters import DLQ_TOPIC
-from socialcrm_ingest.poll_schedule import cursor_from_json
-from socialcrm_ingest.poller import build_app
-from socialcrm_ingest.poller_settings import PollerSettings
+from socialcrm_ingest.poller.app import build_app
+from socialcrm_ingest.poller.schedule import cursor_from_json
+from socialcrm_ingest.poller.settings import PollerSettings
 from tests.conftest import Infra
 from tests.integration.test_ingest_backfill import interactions_of_brand, read_topic
 

@@ -84,3 +84,20 @@ def test_openapi_documents_the_error_answers_with_the_shared_schema() -> None:
         assert thing[status]["content"]["application/json"]["schema"] == ref
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     assert schema["components"]["schemas"]["ErrorResponse"]["required"] == ["detail"]
+
+
+def test_openapi_keeps_the_headers_a_route_documents_on_an_error_answer() -> None:
+    api = FastAPI()
+    install_error_handling(api)
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "required": True}}
+
+    @api.post("/v1/busy", responses={503: {"description": "Retry later", "headers": retry_after}})
+    async def busy() -> dict[str, str]:
+        return {}
+
+    busy_answers = api.openapi()["paths"]["/v1/busy"]["post"]["responses"]
+    assert busy_answers["503"]["headers"] == retry_after
+    assert busy_answers["503"]["description"] == "Retry later"
+    assert busy_answers["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorResponse"
+    }

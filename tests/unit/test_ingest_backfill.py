@@ -9,20 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from socialcrm_ingest import backfill, poller
-from socialcrm_ingest.backfill import (
-    BackfillSettings,
+from socialcrm_ingest.backfill.__main__ import main as backfill_main
+from socialcrm_ingest.backfill.checkpoint import (
     CheckpointError,
-    LineError,
-    Options,
     Position,
     default_checkpoint,
-    input_files,
-    interactions_of_line,
     load_checkpoint,
-    run_backfill,
     save_checkpoint,
 )
+from socialcrm_ingest.backfill.importer import Options, run_backfill
+from socialcrm_ingest.backfill.lines import LineError, input_files, interactions_of_line
+from socialcrm_ingest.backfill.settings import BackfillSettings
+from socialcrm_ingest.poller.__main__ import main as poller_main
 from tests.fixtures.payloads import x_tweet_event
 
 NOW = datetime(2026, 11, 16, 11, 0, tzinfo=UTC)
@@ -97,7 +95,7 @@ def test_help_explains_formats_checkpoint_and_dead_letters(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        backfill.main(["--help"])
+        backfill_main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for expected in ("--dry-run", "--format", "--limit", "youtube-comment-threads", "envelope"):
@@ -111,7 +109,7 @@ def test_the_poller_help_lists_the_sources_config(
 ) -> None:
     monkeypatch.setattr(sys, "argv", ["socialcrm-ingest-poller", "--help"])
     with pytest.raises(SystemExit):
-        poller.main()
+        poller_main()
     text = capsys.readouterr().out
     for expected in ("POLL_SOURCES", "google_reviews", "YOUTUBE_API_KEY", "POLL_STATE_TOPIC"):
         assert expected in text

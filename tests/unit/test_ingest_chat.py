@@ -10,9 +10,9 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
-from socialcrm_ingest.chat import normalize_chat
-from socialcrm_ingest.email_inbound import normalize_email
-from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.formats.chat import normalize_chat
+from socialcrm_ingest.formats.email_inbound import normalize_email
+from socialcrm_ingest.formats.payload import PayloadError
 from tests.fixtures.payloads import FIXTURES
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)

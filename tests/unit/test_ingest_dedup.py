@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from socialcrm_ingest.dedup import RecentIds
+from socialcrm_ingest.webhooks.dedup import RecentIds
 
 
 def test_ids_are_unseen_until_remembered() -> None:

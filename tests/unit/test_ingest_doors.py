@@ -13,8 +13,8 @@ import pytest
 
 from socialcrm_devstack.stack import LOCAL_WEBHOOK_SECRETS
 from socialcrm_devstack.webhook_signing import signed_headers
-from socialcrm_ingest.doors import WEBHOOK_CHANNELS, Doors, MissingWebhookSecrets
-from socialcrm_ingest.settings import IngestSettings
+from socialcrm_ingest.security.doors import WEBHOOK_CHANNELS, Doors, MissingWebhookSecrets
+from socialcrm_ingest.webhooks.settings import IngestSettings
 
 NOW = 1_790_000_000.0
 BODY = json.dumps({"type": "post", "id": "p-1"}).encode()

@@ -8,9 +8,9 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
-from socialcrm_ingest.email_inbound import normalize_email, strip_quoted
-from socialcrm_ingest.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
-from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.formats.email_inbound import normalize_email, strip_quoted
+from socialcrm_ingest.formats.payload import PayloadError
+from socialcrm_ingest.security.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
 from tests.fixtures.payloads import FIXTURES
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)

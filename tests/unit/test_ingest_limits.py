@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.channels import NORMALIZERS
-from socialcrm_ingest.limits import (
+from socialcrm_ingest.formats.payload import COUNT_CAP, PayloadError, count, epoch_time, iso_time
+from socialcrm_ingest.formats.registry import NORMALIZERS
+from socialcrm_ingest.security.limits import (
     HANDLE_MAX,
     ID_MAX,
     LINKS_MAX,
@@ -19,7 +20,6 @@ from socialcrm_ingest.limits import (
     problem_of,
     text_max,
 )
-from socialcrm_ingest.payload import COUNT_CAP, PayloadError, count, epoch_time, iso_time
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 

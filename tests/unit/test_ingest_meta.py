@@ -11,8 +11,8 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
-from socialcrm_ingest.meta import normalize_meta
-from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.formats.meta import normalize_meta
+from socialcrm_ingest.formats.payload import PayloadError
 from tests.fixtures.payloads import FIXTURES
 
 NOW = datetime(2026, 11, 16, 9, 20, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from socialcrm_ingest.signatures import hex_signature, hex_signature_problem
+from socialcrm_ingest.security.signatures import hex_signature, hex_signature_problem
 
 SECRET = "app-secret"
 

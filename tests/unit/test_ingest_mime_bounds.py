@@ -7,7 +7,7 @@ import email.policy
 
 import pytest
 
-from socialcrm_ingest.mime_bounds import (
+from socialcrm_ingest.security.mime_bounds import (
     FIELD_MAX,
     HEADER_BLOCK_MAX,
     PARAMETERS_MAX,

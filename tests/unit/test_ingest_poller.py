@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from socialcrm_ingest.poll_schedule import (
+from socialcrm_ingest.poller.schedule import (
     Cursor,
     Entry,
     RequestPacer,
@@ -14,8 +14,8 @@ from socialcrm_ingest.poll_schedule import (
     cursor_to_json,
     retry_after_seconds,
 )
-from socialcrm_ingest.poll_sources import PollSource, page_request, parse_sources, split_page
-from socialcrm_ingest.poller_settings import PollerSettings
+from socialcrm_ingest.poller.settings import PollerSettings
+from socialcrm_ingest.poller.sources import PollSource, page_request, parse_sources, split_page
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 

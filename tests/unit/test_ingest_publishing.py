@@ -10,7 +10,7 @@ import pytest
 
 from socialcrm.kafka import EventProducer
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.publishing import (
+from socialcrm_ingest.webhooks.publishing import (
     BodyTooLarge,
     NotAcknowledged,
     publish_all,

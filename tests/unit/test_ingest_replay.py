@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from socialcrm_ingest.replay import RecentSignatures
+from socialcrm_ingest.security.replay import RecentSignatures
 
 NOW = 1_790_000_000
 

@@ -11,9 +11,9 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
-from socialcrm_ingest.channels import NORMALIZERS
-from socialcrm_ingest.payload import PayloadError
-from socialcrm_ingest.reviews import normalize_google_reviews, normalize_tripadvisor_reviews
+from socialcrm_ingest.formats.payload import PayloadError
+from socialcrm_ingest.formats.registry import NORMALIZERS
+from socialcrm_ingest.formats.reviews import normalize_google_reviews, normalize_tripadvisor_reviews
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NOW = datetime(2026, 11, 16, 11, 0, tzinfo=UTC)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from socialcrm_ingest.signatures import timestamped_signature, timestamped_signature_problem
+from socialcrm_ingest.security.signatures import (
+    timestamped_signature,
+    timestamped_signature_problem,
+)
 
 SECRET = "forum-secret"
 NOW = 1_790_000_000

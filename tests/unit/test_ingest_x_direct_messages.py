@@ -10,8 +10,8 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
-from socialcrm_ingest.payload import PayloadError
-from socialcrm_ingest.x_activity import normalize_account_activity
+from socialcrm_ingest.formats.payload import PayloadError
+from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
 from tests.fixtures.payloads import FIXTURES
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)

@@ -10,9 +10,9 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
-from socialcrm_ingest.channels import NORMALIZERS
-from socialcrm_ingest.payload import PayloadError
-from socialcrm_ingest.youtube import normalize_comment_threads
+from socialcrm_ingest.formats.payload import PayloadError
+from socialcrm_ingest.formats.registry import NORMALIZERS
+from socialcrm_ingest.formats.youtube import normalize_comment_threads
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "youtube"
 NOW = datetime(2026, 11, 16, 11, 0, tzinfo=UTC)

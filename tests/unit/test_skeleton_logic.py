@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from socialcrm.v1 import common_pb2, crm_pb2, routed_pb2
 from socialcrm_crm_sink.records import case_id_for, contact_id_for, crm_events, plan_write
-from socialcrm_ingest.x_activity import normalize_account_activity
+from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
 from socialcrm_kpi.counting import RecentEvents, dimensions_of
 from socialcrm_router.decide import route
 from socialcrm_sentiment.enrich import enrich

@@ -79,6 +79,19 @@ def _json(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+class DomainError(Exception):
+    """An error of a service's domain logic that the API answers with ``status_code`` and
+    the message as detail: handlers raise it, and api.py needs no try/except of its own."""
+
+    status_code = 400
+    headers: Mapping[str, str] | None = None
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return _json(exc.status_code, ErrorResponse(detail=str(exc)), exc.headers)
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
@@ -127,17 +140,20 @@ def _document_operation(operation: dict[str, Any]) -> None:
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
     for status, documented in error_responses(*sorted(statuses)).items():
-        # A route's own description of the answer is kept; its body is the shared shape.
-        description = responses.get(str(status), {}).get("description")
+        # A route's own description and headers of the answer are kept; its body is the
+        # shared shape.
+        declared = responses.get(str(status), {})
         responses[str(status)] = {
             **documented,
-            "description": description or documented["description"],
+            "description": declared.get("description") or documented["description"],
+            **({"headers": declared["headers"]} if "headers" in declared else {}),
         }
 
 
 def install_error_handling(app: FastAPI) -> None:
     """The handlers of the shared error shape, and an OpenAPI schema that documents it."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _server_error)
     generate: Callable[[], dict[str, Any]] = app.openapi

@@ -1,1 +1,1 @@
-"""Ingest: the only door in; network webhooks and pollers normalised into Interaction events."""
+"""Ingest: the only door in; network webhooks and pollers normalized into Interaction events."""

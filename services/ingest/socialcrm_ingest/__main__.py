@@ -4,9 +4,9 @@ from fastapi import FastAPI
 
 from socialcrm.http import run_service
 from socialcrm.logs import configure_logging
-from socialcrm_ingest.app import build_app
-from socialcrm_ingest.doors import MissingWebhookSecrets
-from socialcrm_ingest.settings import IngestSettings
+from socialcrm_ingest.security.doors import MissingWebhookSecrets
+from socialcrm_ingest.webhooks.app import build_app
+from socialcrm_ingest.webhooks.settings import IngestSettings
 
 
 def build_or_refuse(settings: IngestSettings) -> FastAPI:
@@ -23,7 +23,7 @@ def main() -> None:
     run_service(
         IngestSettings,
         build_or_refuse,
-        "Ingest: receives the networks' webhooks and publishes normalised interactions.",
+        "Ingest: receives the networks' webhooks and publishes normalized interactions.",
     )
 
 

@@ -1,8 +1,8 @@
-"""Registry of the payload formats ingest understands: format name -> pure normaliser.
+"""Registry of the payload formats ingest understands: format name -> pure normalizer.
 
 Webhooks, pollers and the backfill command all go through these functions, so a past post
-imported from a file is validated, bounded (``limits``) and identified exactly like the live
-one.
+imported from a file is validated, bounded (``security.limits``) and identified exactly
+like the live one.
 """
 
 from __future__ import annotations
@@ -12,22 +12,22 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import interaction_pb2
-from socialcrm_ingest.chat import normalize_chat
-from socialcrm_ingest.email_inbound import normalize_email
-from socialcrm_ingest.forum import normalize_forum
-from socialcrm_ingest.limits import check
-from socialcrm_ingest.meta import normalize_meta
-from socialcrm_ingest.reviews import normalize_google_reviews, normalize_tripadvisor_reviews
-from socialcrm_ingest.x_activity import normalize_account_activity
-from socialcrm_ingest.x_stream import normalize_filtered_stream
-from socialcrm_ingest.youtube import normalize_comment_threads
+from socialcrm_ingest.formats.chat import normalize_chat
+from socialcrm_ingest.formats.email_inbound import normalize_email
+from socialcrm_ingest.formats.forum import normalize_forum
+from socialcrm_ingest.formats.meta import normalize_meta
+from socialcrm_ingest.formats.reviews import normalize_google_reviews, normalize_tripadvisor_reviews
+from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
+from socialcrm_ingest.formats.x_filtered_stream import normalize_filtered_stream
+from socialcrm_ingest.formats.youtube import normalize_comment_threads
+from socialcrm_ingest.security.limits import check
 
 # (payload, brand, ingested_at) -> interactions; raises PayloadError naming the bad field.
 Normalizer = Callable[[Any, str, datetime], list[interaction_pb2.Interaction]]
 
 
 def bounded(normalize: Normalizer) -> Normalizer:
-    """``normalize``, refusing items over the bounds of ``limits`` (PayloadError)."""
+    """``normalize``, refusing items over the bounds of ``security.limits`` (PayloadError)."""
 
     def normalize_bounded(
         payload: Any, brand: str, ingested_at: datetime

@@ -1,4 +1,4 @@
-"""Normalisation of the forum / own-community webhook (pure logic).
+"""Normalization of the forum / own-community webhook (pure logic).
 
 Our own community platform posts one JSON object per new post or reply::
 
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import (
+from socialcrm_ingest.formats.payload import (
     PayloadError,
     as_object,
     count,

@@ -2,7 +2,7 @@ from pydantic import Field, field_validator
 
 from socialcrm.labels import BrandSettings
 from socialcrm.settings import ServiceSettings
-from socialcrm_ingest.doors import WEBHOOK_CHANNELS
+from socialcrm_ingest.security.doors import WEBHOOK_CHANNELS
 
 # Said of every secret: without it an enabled channel keeps ingest from starting.
 FAIL_CLOSED = (
@@ -30,7 +30,7 @@ class IngestSettings(ServiceSettings, BrandSettings):
     parse_timeout_seconds: float = Field(
         10.0,
         gt=0,
-        description="Decoding and normalising a body run off the event loop; a body that "
+        description="Decoding and normalizing a body run off the event loop; a body that "
         "takes longer is refused with 422.",
     )
     publish_timeout_seconds: float = Field(

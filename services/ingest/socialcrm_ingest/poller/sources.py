@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.formats.payload import PayloadError
 
 SourceKind = Literal["youtube", "google_reviews", "tripadvisor"]
 
@@ -65,7 +65,7 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class KindSpec:
-    """How one API is polled: the normaliser of its pages and its default address."""
+    """How one API is polled: the normalizer of its pages and its default address."""
 
     format: str
     default_base_url: str

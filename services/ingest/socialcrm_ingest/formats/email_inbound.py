@@ -1,4 +1,4 @@
-"""Normalisation of inbound email (RFC 5322 messages) into Interaction events (pure logic).
+"""Normalization of inbound email (RFC 5322 messages) into Interaction events (pure logic).
 
 The sender's address, lower-cased, is the author's handle: it is the identity the CRM
 links across channels (a chat visitor or a DM giving the same address is the same person).
@@ -22,9 +22,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
-from socialcrm_ingest.mime_bounds import raw_problem, tree_problem
-from socialcrm_ingest.payload import PayloadError, header, in_range
+from socialcrm_ingest.formats.payload import PayloadError, header, in_range
+from socialcrm_ingest.security.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
+from socialcrm_ingest.security.mime_bounds import raw_problem, tree_problem
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 # "On Mon, 16 Nov 2026 at 09:12, Acme <support@acme.example> wrote:" and its French twin.

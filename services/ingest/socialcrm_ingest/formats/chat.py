@@ -1,4 +1,4 @@
-"""Normalisation of live-chat transcripts (pure logic): one interaction per visitor message.
+"""Normalization of live-chat transcripts (pure logic): one interaction per visitor message.
 
 The chat platform posts a transcript (whole, or the part since its last delivery)::
 
@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import (
+from socialcrm_ingest.formats.payload import (
     PayloadError,
     as_list,
     as_object,

@@ -1,4 +1,4 @@
-"""What every normaliser shares: the error that names the bad field, and field access."""
+"""What every normalizer shares: the error that names the bad field, and field access."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Normalisation of Meta Graph webhooks (Facebook Pages, Messenger, Instagram), pure logic.
+"""Normalization of Meta Graph webhooks (Facebook Pages, Messenger, Instagram), pure logic.
 
 Meta posts ``{"object": "page" | "instagram", "entry": [...]}``; each entry (one Page or
 Instagram professional account, ``entry.id``) carries ``changes`` (``field`` + ``value``)
@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import (
+from socialcrm_ingest.formats.payload import (
     PayloadError,
     as_list,
     as_object,

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from socialcrm.settings import ServiceSettings
-from socialcrm_ingest.poll_sources import KINDS, PollSource, parse_sources
+from socialcrm_ingest.poller.sources import KINDS, PollSource, parse_sources
 
 
 class PollerSettings(ServiceSettings):

@@ -1,4 +1,4 @@
-"""Normalisation of X API v2 filtered-stream JSON into Interaction events (pure logic).
+"""Normalization of X API v2 filtered-stream JSON into Interaction events (pure logic).
 
 Each stream message is ``{"data": <v2 Post>, "includes": {"users": [...], "media": [...]},
 "matching_rules": [...]}``; the author and media are found in ``includes`` by id. A Post
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import (
+from socialcrm_ingest.formats.payload import (
     PayloadError,
     as_object,
     count,

@@ -1,4 +1,4 @@
-"""Normalisation of YouTube Data API v3 comment threads into Interaction events (pure logic).
+"""Normalization of YouTube Data API v3 comment threads into Interaction events (pure logic).
 
 Follows the published ``commentThreads.list`` response: ``items[]`` of
 ``youtube#commentThread`` resources, each with ``snippet.topLevelComment`` (a
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import (
+from socialcrm_ingest.formats.payload import (
     PayloadError,
     as_object,
     count,

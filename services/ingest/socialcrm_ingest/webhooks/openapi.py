@@ -1,17 +1,14 @@
 """OpenAPI documentation of the webhooks (and of their fuzz tests): bodies and answers.
 
 The body schemas describe what ingest reads of each network's published format, not the
-whole format: networks add fields freely, and the normalisers ignore what they do not use.
+whole format: networks add fields freely, and the normalizers ignore what they do not use.
 The answers are every status a route really gives, errors in the shared shape
-(``socialcrm.errors``), the 503 with its ``Retry-After``.
+(``socialcrm.errors``), the 503 with its ``Retry-After`` header.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-from fastapi import FastAPI
 
 from socialcrm.errors import error_responses
 
@@ -236,6 +233,16 @@ RETRY_AFTER = {
 }
 
 
+def request_body(schema: Schema, *media_types: str) -> dict[str, Any]:
+    """OpenAPI of a body the route reads raw (to check its signature before parsing it)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {m: {"schema": schema} for m in media_types or ("application/json",)},
+        }
+    }
+
+
 def _answers(ok: tuple[str, Schema] | None, errors: dict[int, str]) -> Responses:
     """OpenAPI ``responses``: 200 with ``ok`` (description and JSON schema; None: the
     route's own), then ``errors`` in the shared shape."""
@@ -252,7 +259,7 @@ def _answers(ok: tuple[str, Schema] | None, errors: dict[int, str]) -> Responses
 
 
 def webhook_responses(decodes_json: bool = True) -> Responses:
-    """Answers of a webhook POST (``receive`` and what it calls, in ``app``)."""
+    """Answers of a webhook POST (``WebhookHandlers.receive`` and the body's reading)."""
     errors = {
         401: "Signature missing or not matching the body, timestamp outside the replay "
         "window, or a replayed call",
@@ -265,7 +272,9 @@ def webhook_responses(decodes_json: bool = True) -> Responses:
     }
     if decodes_json:
         errors[400] = "The body is not JSON"
-    return _answers(("Accepted (published, or recently published)", ACCEPTED), errors)
+    responses = _answers(("Accepted (published, or recently published)", ACCEPTED), errors)
+    responses[503]["headers"] = RETRY_AFTER
+    return responses
 
 
 X_CRC_RESPONSES = _answers(
@@ -284,25 +293,3 @@ META_HANDSHAKE_RESPONSES = _answers(
         404: "Meta is not enabled (INGEST_CHANNELS)",
     },
 )
-
-
-def document_retry_after(app: FastAPI) -> None:
-    """Give every 503 of the webhooks its ``Retry-After`` header in ``app``'s schema.
-
-    The shared error documentation (``socialcrm.errors.document_errors``) rebuilds each
-    error answer from the shared shape and keeps only its description, so the header
-    is added to the finished schema.
-    """
-    generate: Callable[[], dict[str, Any]] = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = generate()
-        for path, path_item in schema.get("paths", {}).items():
-            if path.startswith("/v1/webhooks/"):
-                for operation in path_item.values():
-                    unavailable = operation.get("responses", {}).get("503")
-                    if unavailable is not None:
-                        unavailable["headers"] = RETRY_AFTER
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,9 +1,9 @@
-"""Bounds of a normalised interaction, checked before anything is published (pure logic).
+"""Bounds of a normalized interaction, checked before anything is published (pure logic).
 
-Every normaliser (webhooks, pollers, backfill) goes through ``check``: an item over a bound
+Every normalizer (webhooks, pollers, backfill) goes through ``check``: an item over a bound
 is refused with a ``PayloadError`` naming the item, the field and the limit, never cut
 short, because a text longer than its network allows cannot be what the network sent. The
-one exception is an email body, which has no network maximum: ``email_inbound`` cuts it
+one exception is an email body, which has no network maximum: ``formats.email_inbound`` cuts it
 at ``EMAIL_TEXT_MAX`` with a marker before it gets here.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TypeAlias
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import PayloadError
+from socialcrm_ingest.formats.payload import PayloadError
 
 Channel: TypeAlias = common_pb2.Channel.ValueType
 

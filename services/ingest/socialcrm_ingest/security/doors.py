@@ -17,17 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from socialcrm_ingest.replay import RecentSignatures
-from socialcrm_ingest.signatures import (
+from socialcrm_ingest.security.replay import RecentSignatures
+from socialcrm_ingest.security.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     hex_signature_problem,
     timestamped_signature_problem,
 )
-from socialcrm_ingest.x_security import signature_problem
+from socialcrm_ingest.security.x_signatures import signature_problem
 
 if TYPE_CHECKING:
-    from socialcrm_ingest.settings import IngestSettings
+    from socialcrm_ingest.webhooks.settings import IngestSettings
 
 WEBHOOK_CHANNELS = ("x", "x-stream", "meta", "forum", "email", "chat")
 # Settings (environment variable: the upper-case name) each channel needs; the first signs.

@@ -1,4 +1,4 @@
-"""Normalisation of X Account Activity webhook payloads into Interaction events (pure logic).
+"""Normalization of X Account Activity webhook payloads into Interaction events (pure logic).
 
 Follows the published Account Activity API format: a POST body with ``for_user_id`` and
 ``tweet_create_events`` (each a v1.1 Tweet object) or ``direct_message_events`` (each a
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import (
+from socialcrm_ingest.formats.payload import (
     PayloadError,
     as_object,
     count,

@@ -1,4 +1,4 @@
-"""Normalisation of review feeds into Interaction events, star rating kept (pure logic).
+"""Normalization of review feeds into Interaction events, star rating kept (pure logic).
 
 - Google Business Profile: the ``accounts.locations.reviews.list`` response
   (``reviews[]``, ``nextPageToken``, ``averageRating``, ``totalReviewCount``) or one
@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.payload import (
+from socialcrm_ingest.formats.payload import (
     PayloadError,
     as_object,
     count,

@@ -1,10 +1,9 @@
-"""``socialcrm-ingest-poller``: polls the YouTube and review APIs into Interaction events.
+"""The poll loops: one per source, fetching pages, publishing, then saving the cursor.
 
-One loop per configured source fetches pages over HTTP, normalises them through the
-format registry, publishes the new interactions, waits for the broker's
-acknowledgement and only then saves the source's cursor to a compacted topic (at
-least once; the stable event ids make a repeated page harmless). The decisions
-(what is new, when a walk ends, how long to back off) live in ``poll_schedule``.
+A loop fetches pages over HTTP, normalizes them through the format registry, publishes
+the new interactions, waits for the broker's acknowledgement and only then saves the
+source's cursor (at least once; the stable event ids make a repeated page harmless). The
+decisions (what is new, when a walk ends, how long to back off) live in ``schedule``.
 """
 
 from __future__ import annotations
@@ -21,43 +20,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI
-from prometheus_client import Counter
-from pydantic import ValidationError
 
-from socialcrm import contract
-from socialcrm.http import TopicsReady, create_app, run_service
-from socialcrm.kafka import EventProducer, client_id, ensure_compacted_topic
+from socialcrm.kafka import EventProducer
 from socialcrm.v1 import interaction_pb2
-from socialcrm_ingest.channels import NORMALIZERS
 from socialcrm_ingest.dead_letters import dead_letter_input
-from socialcrm_ingest.payload import PayloadError
-from socialcrm_ingest.poll_schedule import (
-    Cursor,
+from socialcrm_ingest.formats.payload import PayloadError
+from socialcrm_ingest.formats.registry import NORMALIZERS
+from socialcrm_ingest.poller.metrics import POLL_INTERACTIONS, POLLS
+from socialcrm_ingest.poller.schedule import (
     Entry,
     RequestPacer,
     advance,
     backoff_delay,
-    cursor_from_json,
-    cursor_to_json,
     retry_after_seconds,
 )
-from socialcrm_ingest.poll_sources import KINDS, PollSource, page_request, split_page
-from socialcrm_ingest.poller_settings import PollerSettings
+from socialcrm_ingest.poller.settings import PollerSettings
+from socialcrm_ingest.poller.sources import KINDS, PollSource, page_request, split_page
+from socialcrm_ingest.poller.state import PollStateStore
 
 log = logging.getLogger(__name__)
 
-POLLS = Counter(
-    "socialcrm_ingest_polls_total",
-    "Polls of a source by outcome (ok, rate_limited, server_error, client_error, "
-    "network_error, invalid_payload, broker_error, error).",
-    ["source", "outcome"],
-)
-POLL_INTERACTIONS = Counter(
-    "socialcrm_ingest_poll_interactions_total", "Interactions published by pollers.", ["source"]
-)
 POLL_CONSUMER = "ingest-poller"
 
 
@@ -66,69 +49,6 @@ class PollFailure(Exception):
         super().__init__(detail)
         self.outcome = outcome
         self.retry_after = retry_after
-
-
-class PollStateStore:
-    """The sources' cursors, kept in a compacted topic (one record per source name)."""
-
-    name = "poll-state"
-
-    def __init__(self, settings: PollerSettings, producer: EventProducer) -> None:
-        self.settings = settings
-        self.producer = producer
-        self.topic = settings.poll_state_topic
-        self.cursors: dict[str, Cursor] = {}
-
-    async def start(self) -> None:
-        # One partition: a handful of records, read whole at every start.
-        partitions = await ensure_compacted_topic(self.settings, self.topic, partitions=1)
-        await self.producer.producer.partitions_for(self.topic)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings) + "-poll-state",
-            group_id=None,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            while [p for p in partitions if await consumer.position(p) < end[p]]:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        self._apply(record.key, record.value)
-        finally:
-            await consumer.stop()
-        log.info("poll cursors restored", extra={"sources": sorted(self.cursors)})
-
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
-        if value is None:
-            self.cursors.pop(key.decode(), None)
-            return
-        try:
-            self.cursors[key.decode()] = cursor_from_json(value)
-        except ValueError:
-            log.warning("unreadable poll cursor ignored", extra={"source": key.decode()})
-
-    async def stop(self) -> None:
-        return None
-
-    async def check(self) -> None:
-        return None
-
-    def cursor(self, source: str) -> Cursor:
-        return self.cursors.get(source, Cursor())
-
-    async def save(self, source: str, cursor: Cursor) -> None:
-        """Store ``cursor`` and wait for the broker's acknowledgement."""
-        future = await self.producer.producer.send(
-            self.topic, cursor_to_json(cursor), key=source.encode()
-        )
-        await future
-        self.cursors[source] = cursor
 
 
 def _fingerprint(item: Any) -> str:
@@ -166,7 +86,7 @@ class SourcePoller:
             try:
                 published = await self.poll_once()
             except Exception as exc:
-                # Whatever went wrong (a normaliser bug included), the loop lives on.
+                # Whatever went wrong (a normalizer bug included), the loop lives on.
                 if isinstance(exc, PollFailure):
                     failure = exc
                 else:
@@ -249,14 +169,14 @@ class SourcePoller:
         now = datetime.now(UTC)
         for index, item in enumerate(items):
             try:
-                normalised = self.normalize(item, self.brand, now)
+                normalized = self.normalize(item, self.brand, now)
             except PayloadError as exc:
                 key = _fingerprint(item)
                 entries.append(Entry(key, None))
                 raw = json.dumps(item, default=str).encode()
                 invalid[key] = (raw, f"item {index}: {exc}")
                 continue
-            for interaction in normalised:
+            for interaction in normalized:
                 key = interaction.header.external_id
                 entries.append(Entry(key, interaction.header.occurred_at.ToDatetime(tzinfo=UTC)))
                 interactions[key] = interaction
@@ -371,48 +291,3 @@ class Pollers:
         dead = [task.get_name() for task in self._tasks if task.done()]
         if dead:
             raise RuntimeError(f"poll loops stopped: {', '.join(dead)}")
-
-
-def build_app(settings: PollerSettings) -> FastAPI:
-    sources = settings.sources()
-    if not sources:
-        log.warning("POLL_SOURCES is empty: nothing to poll")
-    producer = EventProducer(settings)
-    store = PollStateStore(settings, producer)
-    return create_app(
-        settings,
-        [producer, store, Pollers(settings, producer, store, sources)],
-        before_start=[TopicsReady(settings, contract.all_topics())],
-        title="Social CRM ingest pollers",
-        description="Polls YouTube comment threads and review feeds into `social.interactions.v1`.",
-    )
-
-
-DESCRIPTION = """\
-Ingest pollers: poll YouTube comment threads, Google Business Profile reviews and
-TripAdvisor location reviews, and publish them as normalised interactions.
-
-POLL_SOURCES is a JSON (or YAML) list of sources, or the path of a file holding one:
-  [{"name": "acme-launch-video", "kind": "youtube", "target": "dQw4w9WgXcQ"},
-   {"name": "acme-channel", "kind": "youtube", "target": "channel:UC..."},
-   {"name": "acme-paris-google", "kind": "google_reviews",
-    "target": "accounts/123/locations/456", "brand": "acme"},
-   {"name": "acme-paris-tripadvisor", "kind": "tripadvisor", "target": "187147",
-    "language": "fr", "interval_seconds": 900}]
-Fields: name (unique; key of the saved cursor), kind (youtube, google_reviews,
-tripadvisor), target, and optionally brand, interval_seconds, base_url, language.
-Credentials: YOUTUBE_API_KEY, GOOGLE_BUSINESS_ACCESS_TOKEN, TRIPADVISOR_API_KEY."""
-
-
-def main() -> None:
-    def build(settings: PollerSettings) -> FastAPI:
-        try:
-            return build_app(settings)
-        except (ValueError, ValidationError) as exc:
-            raise SystemExit(f"socialcrm-ingest-poller: {exc}") from exc
-
-    run_service(PollerSettings, build, DESCRIPTION)
-
-
-if __name__ == "__main__":
-    main()

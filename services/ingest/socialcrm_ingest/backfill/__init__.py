@@ -1,0 +1,1 @@
+"""The backfill command (``socialcrm-ingest-backfill``): past posts imported from JSONL files."""

@@ -1,0 +1,1 @@
+"""The network formats ingest reads, each normalized into Interaction events (pure)."""

@@ -1,0 +1,1 @@
+"""The pollers process (``socialcrm-ingest-poller``): APIs polled into Interaction events."""

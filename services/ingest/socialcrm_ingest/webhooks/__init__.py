@@ -1,0 +1,1 @@
+"""The webhooks process (``socialcrm-ingest``): network webhooks in, Interaction events out."""
