@@ -14,9 +14,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from socialcrm import contract
-from socialcrm.v1 import common_pb2, crm_pb2, reply_pb2
-from socialcrm_crm_sink.app import CrmSinkSettings, build_app
+from socialcrm.v1 import common_pb2, crm_pb2, reply_pb2, routed_pb2
+from socialcrm_crm_sink.app import build_app
 from socialcrm_crm_sink.records import plan_write
+from socialcrm_crm_sink.settings import CrmSinkSettings
 from socialcrm_crm_sink.store import CrmStore
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
@@ -217,12 +218,19 @@ async def test_export_then_erasure_leaves_no_personal_data(api: Api) -> None:
     assert "sophie" not in str(everything).lower()
     assert "example.org" not in str(everything).lower()
 
-    state_tombstones = {
-        key
-        for key, value in await records_of(api.bootstrap, "router.sla-state.v1")
-        if value is None
+    erase_commands = {
+        (command.interaction_event_id, command.conversation_id)
+        for command in (
+            contract.decode(routed_pb2.SlaCommand, value)
+            for _, value in await records_of(api.bootstrap, "router.sla-commands.v1")
+            if value is not None
+        )
+        if command.WhichOneof("command") == "erase"
     }
-    assert {e.enriched.interaction.header.event_id for e in events} <= state_tombstones
+    assert {
+        (e.enriched.interaction.header.event_id, e.enriched.interaction.conversation_id)
+        for e in events
+    } <= erase_commands
     contact_records = await records_of(api.bootstrap, "crm.contacts.v1")
     assert (contact_id, None) in contact_records
     erasure_events = [

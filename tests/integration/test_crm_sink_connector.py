@@ -16,8 +16,9 @@ from fastapi import FastAPI, Request, Response
 
 from socialcrm import contract
 from socialcrm.v1 import routed_pb2
-from socialcrm_crm_sink.app import CrmSinkSettings, build_app
+from socialcrm_crm_sink.app import build_app
 from socialcrm_crm_sink.external_crm import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+from socialcrm_crm_sink.settings import CrmSinkSettings
 from socialcrm_devstack.processes import free_port
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra

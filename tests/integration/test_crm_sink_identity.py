@@ -12,11 +12,12 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from socialcrm.v1 import common_pb2, routed_pb2
+from socialcrm_crm_sink.errors import IdentityTaken, SuggestionDecided
 from socialcrm_crm_sink.records import plan_write
-from socialcrm_crm_sink.store import CrmStore, IdentityTaken, Recorded
-from socialcrm_crm_sink.suggestions import SuggestionDecided
+from socialcrm_crm_sink.store import CrmStore
+from socialcrm_crm_sink.writes import Recorded
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
-from socialcrm_ingest.x_activity import normalize_account_activity
+from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
 from socialcrm_router.decide import route
 from socialcrm_sentiment.enrich import enrich
 from tests.conftest import Infra

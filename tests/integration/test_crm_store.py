@@ -16,7 +16,7 @@ from socialcrm.v1 import routed_pb2
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
-from socialcrm_ingest.x_activity import normalize_account_activity
+from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
 from socialcrm_router.decide import route
 from socialcrm_sentiment.enrich import enrich
 from tests.conftest import Infra

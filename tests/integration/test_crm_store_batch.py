@@ -13,7 +13,8 @@ from pymongo import AsyncMongoClient
 
 from socialcrm.v1 import routed_pb2
 from socialcrm_crm_sink.records import plan_write
-from socialcrm_crm_sink.store import CrmStore, Recorded
+from socialcrm_crm_sink.store import CrmStore
+from socialcrm_crm_sink.writes import Recorded
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
 from tests.integration.test_crm_sink_identity import chat, email, x_dm, x_post

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from socialcrm_crm_sink.errors import TooManyIdentities
 from socialcrm_crm_sink.limits import MAX_HISTORY_ENTRIES, MAX_IDENTITIES_PER_CONTACT
-from socialcrm_crm_sink.store import CrmStore, TooManyIdentities
+from socialcrm_crm_sink.store import CrmStore
 from tests.integration.test_crm_sink_identity import record, store, x_dm, x_post
 
 pytestmark = pytest.mark.integration

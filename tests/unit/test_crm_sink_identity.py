@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from socialcrm_crm_sink.records import normalize_phone, strong_identities_in_text
+from socialcrm_crm_sink.identities import IdentityKind, normalize_phone, strong_identities_in_text
 
 
 def keys(text: str) -> list[str]:
@@ -25,3 +25,12 @@ def test_customer_number_is_not_read_as_a_phone() -> None:
 
 def test_plain_text_has_no_strong_key() -> None:
     assert keys("commande 2024 jamais livrée, 3 jours de retard") == []
+
+
+def test_one_identity_kind_says_what_links_what_is_searched_and_what_an_admin_links() -> None:
+    strong = [k for k in IdentityKind if k.strong]
+    handles = [k for k in IdentityKind if k.handle]
+    linkable = [k for k in IdentityKind if k.linkable_by_hand]
+    assert strong == ["email", "phone", "customer_number"]
+    assert handles == ["x", "facebook", "instagram", "youtube", "forum", "community", "chat"]
+    assert linkable == ["x", "facebook", "instagram", "email", "phone", "customer_number"]

@@ -8,15 +8,15 @@ import pytest
 from pydantic import ValidationError
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_crm_sink.app import CrmSinkSettings
 from socialcrm_crm_sink.fingerprints import erasure_fingerprint
+from socialcrm_crm_sink.identities import channel_identities, manual_identity, typed_identities
 from socialcrm_crm_sink.limits import (
     MAX_HISTORY_ENTRIES,
     MAX_IDENTITIES_PER_CONTACT,
     history_push,
     identities_fit,
 )
-from socialcrm_crm_sink.records import channel_identities, manual_identity, typed_identities
+from socialcrm_crm_sink.settings import CrmSinkSettings
 
 
 def test_history_keeps_the_newest_entries_and_counts_the_dropped() -> None:

@@ -1,7 +1,8 @@
 """Run the CRM sink: ``socialcrm-crm-sink --help`` lists its settings."""
 
 from socialcrm.http import run_service
-from socialcrm_crm_sink.app import CrmSinkSettings, build_app
+from socialcrm_crm_sink.app import build_app
+from socialcrm_crm_sink.settings import CrmSinkSettings
 
 
 def main() -> None:

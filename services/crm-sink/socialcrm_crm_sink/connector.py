@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
-from prometheus_client import Counter
 
 from socialcrm.v1 import crm_pb2
 from socialcrm_crm_sink.external_crm import (
@@ -32,15 +31,10 @@ from socialcrm_crm_sink.external_crm import (
     signature,
     ticket_object,
 )
+from socialcrm_crm_sink.metrics import EXTERNAL_CRM_REQUESTS
 from socialcrm_crm_sink.store import CrmStore
 
 log = logging.getLogger(__name__)
-
-REQUESTS = Counter(
-    "socialcrm_external_crm_requests_total",
-    "Webhook calls to the external CRM by outcome (delivered, retried, refused, gave_up).",
-    ["outcome"],
-)
 
 
 class ExternalCrmRefused(Exception):
@@ -125,20 +119,20 @@ class ExternalCrmConnector:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 300:
-                    REQUESTS.labels("delivered").inc()
+                    EXTERNAL_CRM_REQUESTS.labels("delivered").inc()
                     return
                 problem = f"HTTP {response.status_code} {response.text[:200]}"
                 if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-                    REQUESTS.labels("refused").inc()
+                    EXTERNAL_CRM_REQUESTS.labels("refused").inc()
                     raise ExternalCrmRefused(f"external CRM refused {what}: {problem}")
                 header = response.headers.get("retry-after", "")
                 retry_after = float(header) if header.isdigit() else 0.0
             if pause is None:
-                REQUESTS.labels("gave_up").inc()
+                EXTERNAL_CRM_REQUESTS.labels("gave_up").inc()
                 raise ExternalCrmRefused(
                     f"external CRM failed {len(self.delays) + 1} times for {what}: {problem}"
                 )
-            REQUESTS.labels("retried").inc()
+            EXTERNAL_CRM_REQUESTS.labels("retried").inc()
             log.warning(
                 "external CRM call failed, retrying", extra={"what": what, "error": problem}
             )

@@ -7,14 +7,14 @@ key makes idempotent.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from socialcrm import contract
-from socialcrm.v1 import common_pb2, crm_pb2, interaction_pb2, reply_pb2, routed_pb2
+from socialcrm.v1 import common_pb2, crm_pb2, reply_pb2, routed_pb2
+from socialcrm_crm_sink.identities import channel_identities, typed_identities
 
 _CRM_NAMESPACE = uuid.UUID("0b7d3f0e-5b7a-4f43-8f0c-6a6f0f3f9d21")
 
@@ -34,74 +34,6 @@ def contact_id_for(identity: str) -> str:
 
 def case_id_for(channel: common_pb2.Channel.ValueType, conversation_id: str) -> str:
     return str(uuid.uuid5(_CRM_NAMESPACE, f"case/{channel_name(channel)}/{conversation_id}"))
-
-
-# Kinds whose value identifies one person wherever it appears: they link contacts automatically.
-STRONG_KINDS = ("email", "phone", "customer_number")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w+])\+?\d(?:[ .-]?\d){7,14}(?!\w)")
-_CUSTOMER_NUMBER = re.compile(
-    r"\b(?:client|customer|cust)[ .:#-]*(?:n[o°]?|number|num)?[ .:#-]*(\d{5,12})\b", re.I
-)
-
-
-def normalize_phone(raw: str) -> str:
-    """Digits in international form; a 10-digit number starting with 0 is read as French."""
-    digits = re.sub(r"\D", "", raw)
-    if raw.strip().startswith("+"):
-        return f"+{digits}"
-    if len(digits) == 10 and digits.startswith("0"):
-        return f"+33{digits[1:]}"
-    return digits
-
-
-def strong_identities_in_text(text: str) -> list[dict[str, Any]]:
-    """Emails, phone numbers and customer numbers a person gives about themself in a message."""
-    found: dict[str, dict[str, Any]] = {}
-    for email in _EMAIL.findall(text):
-        key = f"email:{email.lower()}"
-        found.setdefault(key, {"key": key, "channel": "email", "handle": email.lower()})
-    without_emails = _EMAIL.sub(" ", text)
-    for number in _CUSTOMER_NUMBER.findall(without_emails):
-        key = f"customer_number:{number}"
-        found.setdefault(key, {"key": key, "channel": "customer_number", "handle": number})
-    for match in _PHONE.finditer(_CUSTOMER_NUMBER.sub(" ", without_emails)):
-        phone = normalize_phone(match.group())
-        key = f"phone:{phone}"
-        found.setdefault(key, {"key": key, "channel": "phone", "handle": phone})
-    return list(found.values())
-
-
-def channel_identities(
-    interaction: interaction_pb2.Interaction, primary_key: str
-) -> list[dict[str, Any]]:
-    """Strong keys the channel itself gives for the author, besides their own identity.
-
-    An author handle that is an email address is the address the channel knows the author
-    by (a chat visitor's or a forum member's account): it links, and merges, automatically.
-    """
-    handle = interaction.author.handle.strip().lower()
-    if _EMAIL.fullmatch(handle) and f"email:{handle}" != primary_key:
-        return [{"key": f"email:{handle}", "channel": "email", "handle": handle}]
-    return []
-
-
-def typed_identities(
-    interaction: interaction_pb2.Interaction, primary_key: str, known: set[str]
-) -> list[dict[str, Any]]:
-    """Strong keys the author merely typed in a message, besides ``primary_key`` and ``known``.
-
-    Only private messages (DMs, emails, chats) count: a public post may quote somebody
-    else's address. Nobody checked that the address is the author's, so such a key never
-    merges two contacts by itself (see ``CrmStore``: a merge suggestion instead).
-    """
-    if interaction.is_public:
-        return []
-    return [
-        i
-        for i in strong_identities_in_text(interaction.text)
-        if i["key"] != primary_key and i["key"] not in known
-    ]
 
 
 @dataclass(frozen=True)
@@ -332,17 +264,3 @@ def case_changed_by_agent(case: dict[str, Any]) -> crm_pb2.CrmEvent:
         queue=case.get("queue", ""),
         case_status=case["status"],
     )
-
-
-def manual_identity(kind: str, value: str) -> dict[str, Any] | None:
-    """An identity an agent links by hand, normalised as automatic links are.
-
-    None when nothing usable is left (``"  @  "``, blanks inside, control characters): such
-    a value would create a key like ``x:`` that matches no real account.
-    """
-    cleaned = value.strip().lstrip("@").strip().lower()
-    if kind == "phone":
-        cleaned = normalize_phone(cleaned)
-    if not cleaned.lstrip("+") or any(c.isspace() or not c.isprintable() for c in cleaned):
-        return None
-    return {"key": f"{kind}:{cleaned}", "channel": kind, "handle": cleaned}

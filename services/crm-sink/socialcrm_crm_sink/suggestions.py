@@ -16,6 +16,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from socialcrm_crm_sink.errors import SuggestionDecided, SuggestionNotFound
+
 _NAMESPACE = uuid.UUID("5d0c1f9a-8e0b-4a51-9a43-1f6f3e2b7c10")
 
 COLLECTION = "merge_suggestions"
@@ -101,13 +103,3 @@ class MergeSuggestions:
     async def forget(self, contact_ids: list[str]) -> None:
         """Erasure: the suggestions naming the person go (they hold their identity keys)."""
         await self.collection.delete_many({"contact_ids": {"$in": contact_ids}})
-
-
-class SuggestionNotFound(LookupError):
-    def __init__(self, suggestion_id: str) -> None:
-        super().__init__(f"no merge suggestion {suggestion_id}")
-
-
-class SuggestionDecided(ValueError):
-    def __init__(self, suggestion_id: str, status: str) -> None:
-        super().__init__(f"merge suggestion {suggestion_id} is already {status}")

@@ -1,6 +1,6 @@
-"""Erasure in the CRM database (MongoDB adapter): what a person's erasure touches and does.
+"""A person's data under the GDPR in the CRM database (MongoDB adapter): export and erasure.
 
-The Kafka side (tombstones, the CONTACT_ERASED event) is ``erasure``.
+The Kafka side of an erasure (tombstones, the CONTACT_ERASED event) is ``erasure_publisher``.
 """
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
 
 from socialcrm_crm_sink.fingerprints import SCHEME, erasure_fingerprint
-from socialcrm_crm_sink.reads import CrmReads
 from socialcrm_crm_sink.records import CrmWrite
 from socialcrm_crm_sink.suggestions import MergeSuggestions
+from socialcrm_crm_sink.views import ContactViews
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +26,40 @@ class Erased:
     # The live contact first, then those merged into it.
     contact_ids: list[str]
     identity_keys: list[str]
-    # The person's interactions: downstream stores keyed by them (router timers) forget them.
-    interaction_event_ids: list[str]
+    # The person's interactions (event id, conversation id): the router's SLA state of each,
+    # held by the owner of the conversation's partition, forgets the author.
+    interactions: list[tuple[str, str]]
 
 
-class CrmErasure(CrmReads):
-    """Erasure and the check that keeps an erased person's replayed events out."""
+class PersonalData(ContactViews):
+    """Export, erasure, and the check that keeps an erased person's replayed events out."""
 
     fingerprint_secret: str
     suggestions: MergeSuggestions
+
+    async def _family(self, contact_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The live contact and every contact merged into it, directly or through others."""
+        contact = await self._live(contact_id)
+        merged: list[dict[str, Any]] = []
+        frontier = [contact["_id"]]
+        while frontier:
+            found = await self.db.contacts.find({"merged_into": {"$in": frontier}}).to_list()
+            merged.extend(found)
+            frontier = [c["_id"] for c in found]
+        return contact, merged
+
+    async def export(self, contact_id: str) -> dict[str, Any]:
+        """Everything held about the person (GDPR access)."""
+        contact, merged = await self._family(contact_id)
+        ids = [contact["_id"], *(c["_id"] for c in merged)]
+        return {
+            "contact": contact,
+            "merged_contacts": merged,
+            "timeline": await self.db.timeline.find({"contact_id": {"$in": ids}})
+            .sort([("occurred_at", ASCENDING)])
+            .to_list(),
+            "cases": await self.db.cases.find({"contact_id": {"$in": ids}}).to_list(),
+        }
 
     async def plan_erasure(self, contact_id: str) -> Erased:
         """What erasing the person touches: every contact merged into theirs, their events."""
@@ -41,12 +69,13 @@ class CrmErasure(CrmReads):
         for loser in merged:
             keys.extend(i["key"] for i in loser.get("merged_identities", []))
         entries = await self.db.timeline.find(
-            {"contact_id": {"$in": ids}, "type": "interaction"}, {"event_id": 1}
+            {"contact_id": {"$in": ids}, "type": "interaction"},
+            {"event_id": 1, "conversation_id": 1},
         ).to_list()
         return Erased(
             contact_ids=ids,
             identity_keys=[k for k in keys if not k.startswith("merged:")],
-            interaction_event_ids=[e["event_id"] for e in entries],
+            interactions=[(e["event_id"], e.get("conversation_id", "")) for e in entries],
         )
 
     async def erase(self, plan: Erased) -> None:

@@ -1,0 +1,61 @@
+"""Settings of the CRM sink, from environment variables (``socialcrm-crm-sink --help``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+
+from socialcrm.settings import ApiSettings, MongoSettings
+from socialcrm_crm_sink.fingerprints import INSECURE_LOCAL_SECRET, MIN_SECRET_LENGTH
+
+
+class CrmSinkSettings(MongoSettings, ApiSettings):
+    service_name: str = "crm-sink"
+    http_port: int = 8004
+    crm_reply_wait_seconds: float = Field(
+        300.0,
+        description="How long a reply waits (retried) for its interaction to be recorded "
+        "before it goes to the dead-letter topic.",
+    )
+
+    crm_webhook_url: str = Field(
+        "",
+        description="External CRM endpoint receiving contact and ticket changes as signed "
+        "webhooks (empty: connector off).",
+    )
+    crm_webhook_secret: str = Field(
+        "", description="HMAC-SHA256 key of the X-SocialCRM-Signature-256 header."
+    )
+    crm_webhook_max_attempts: int = Field(
+        5, ge=1, description="Tries per change before it goes to crm.events.v1.dlq."
+    )
+    crm_webhook_backoff_seconds: float = Field(
+        0.5, description="First pause between tries; doubles each time, at most 30 s."
+    )
+    crm_webhook_timeout_seconds: float = Field(10.0, description="Timeout of one webhook call.")
+    crm_fingerprint_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the HMAC-SHA256 fingerprints of erased identities (required, at "
+        f"least {MIN_SECRET_LENGTH} characters; keep it: another key forgets past erasures).",
+    )
+    crm_fingerprint_insecure_local: bool = Field(
+        False,
+        description="Development only: without CRM_FINGERPRINT_SECRET, use a public key "
+        "(fingerprints of erased phone numbers and emails then reversible by brute force).",
+    )
+
+    @model_validator(mode="after")
+    def _fingerprints_keyed(self) -> CrmSinkSettings:
+        secret = self.crm_fingerprint_secret.get_secret_value()
+        if secret and len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"CRM_FINGERPRINT_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
+            )
+        if not secret and not self.crm_fingerprint_insecure_local:
+            raise ValueError(
+                "CRM_FINGERPRINT_SECRET is required (or CRM_FINGERPRINT_INSECURE_LOCAL=true "
+                "for a local run only)"
+            )
+        return self
+
+    def fingerprint_secret(self) -> str:
+        return self.crm_fingerprint_secret.get_secret_value() or INSECURE_LOCAL_SECRET
