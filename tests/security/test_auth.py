@@ -123,8 +123,8 @@ def test_an_agent_key_replies_as_its_agent_and_reads_what_it_needs_in_the_crm(
         json={"text": "Bonjour, nous regardons votre commande"},
         headers=AGENT,
     )
-    assert reply.status_code == 201, reply.text
-    assert reply.json()["first_response"]
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["reply_event_id"]
 
     crm = platform.url("crm-sink")
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 from socialcrm import contract
-from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.decide import route
 from socialcrm_router.outbound import outbound_request
 from socialcrm_router.rules import parse_rules
 from socialcrm_router.sla import (
     due_levels,
+    erased,
     escalated,
     escalation_alert,
     escalation_event,
+    is_closed,
     record_reply,
     reply_message,
     sla_state_for,
+    strictly_newer,
 )
-from socialcrm_router.state import RouterProducer, SlaStateStore
+from socialcrm_router.timers import SlaTimers
 from tests.unit.test_router_rules import MONDAY_MORNING, RULES, enriched
 
 T0 = MONDAY_MORNING
@@ -93,7 +95,7 @@ def test_first_response_time_and_sla_met_then_resolution_time() -> None:
     assert later.state is not None
     resolved = record_reply(later.state, T0 + timedelta(hours=6), has_text=False, status="resolved")
     assert resolved.resolution_seconds == 6 * 3600
-    assert resolved.state is None
+    assert is_closed(resolved.state)
 
 
 def test_a_late_first_response_breaches_the_sla_and_a_status_change_is_no_response() -> None:
@@ -171,38 +173,53 @@ def test_outbound_requests_follow_the_networks_reply_apis() -> None:
     assert outbound_request(_reply(common_pb2.CHANNEL_EMAIL, private=False)) is None
 
 
-def test_the_state_store_hands_out_each_due_timer_once_and_skips_answered_ones() -> None:
-    store = SlaStateStore(ServiceSettings(), RouterProducer(ServiceSettings(), "state", []))
+def test_the_timers_hand_out_each_due_interaction_once_per_partition() -> None:
+    timers = SlaTimers(marker_retention_seconds=3600)
     late, answered, later = (state_at_routing() for _ in range(3))
     late.interaction_event_id, answered.interaction_event_id = "late", "answered"
     later.interaction_event_id = "later"
     later.sla_deadline.CopyFrom(contract.timestamp(T0 + timedelta(hours=8)))
-    for state in (late, answered, later):
-        store.remember(state)
-    reply = record_reply(answered, T0 + timedelta(minutes=1), has_text=True, status="")
-    assert reply.state is not None
-    store.remember(reply.state)
-    due = store.pop_due(T0 + timedelta(hours=5))
-    assert [s.interaction_event_id for s in due] == ["answered", "late"]
-    assert [due_levels(s, T0 + timedelta(hours=5)) for s in due] == [[], [1]]
-    assert store.pop_due(T0 + timedelta(hours=5)) == []
+    timers.rebuild(0, [late, answered])
+    timers.schedule(1, later)
+    at = (T0 + timedelta(hours=5)).timestamp()
+    assert sorted(timers.pop_due(0, at, limit=10)) == ["answered", "late"]
+    assert timers.pop_due(0, at, limit=10) == []
+    assert timers.pop_due(1, at, limit=10) == []
     # Escalating the first level schedules the second one.
-    store.remember(escalated(late, 1))
-    assert [s.interaction_event_id for s in store.pop_due(T0 + timedelta(hours=6))] == ["late"]
-    # An older revision from the changelog does not undo what the store holds.
-    store.remember(late)
-    assert store.states["late"].escalation_level == 1
+    timers.schedule(0, escalated(late, 1))
+    assert timers.pop_due(0, (T0 + timedelta(hours=6)).timestamp(), limit=10) == ["late"]
+    timers.drop([1])
+    assert timers.pop_due(1, (T0 + timedelta(days=9)).timestamp(), limit=10) == []
 
 
 def test_a_scan_takes_at_most_its_limit_of_due_timers_and_leaves_the_rest_due() -> None:
-    store = SlaStateStore(ServiceSettings(), RouterProducer(ServiceSettings(), "state", []))
+    timers = SlaTimers(marker_retention_seconds=3600)
     for index in range(5):
         state = state_at_routing()
         state.interaction_event_id = f"due-{index}"
         state.sla_deadline.CopyFrom(contract.timestamp(T0 + timedelta(minutes=index)))
-        store.remember(state)
-    now = T0 + timedelta(hours=5)
-    first = [s.interaction_event_id for s in store.pop_due(now, limit=2)]
-    assert first == ["due-0", "due-1"]
-    rest = [s.interaction_event_id for s in store.pop_due(now)]
-    assert rest == ["due-2", "due-3", "due-4"]
+        timers.schedule(0, state)
+    now = (T0 + timedelta(hours=5)).timestamp()
+    assert timers.pop_due(0, now, limit=2) == ["due-0", "due-1"]
+    assert timers.pop_due(0, now, limit=10) == ["due-2", "due-3", "due-4"]
+
+
+def test_a_resolved_interaction_keeps_a_marker_that_no_older_record_replaces() -> None:
+    state = state_at_routing()
+    resolved = record_reply(state, T0 + timedelta(hours=1), has_text=True, status="resolved")
+    assert is_closed(resolved.state)
+    assert resolved.state.revision == state.revision + 1
+    assert due_levels(resolved.state, T0 + timedelta(days=1)) == []
+    assert not strictly_newer(resolved.state, state)
+    assert not strictly_newer(resolved.state, resolved.state)
+    assert strictly_newer(state, resolved.state) and strictly_newer(None, state)
+    timers = SlaTimers(marker_retention_seconds=3600)
+    assert timers.when(resolved.state) == (T0 + timedelta(hours=2)).timestamp()
+
+
+def test_an_erased_interaction_keeps_nothing_of_its_author() -> None:
+    state = state_at_routing()
+    marker = erased(state, T0 + timedelta(minutes=5))
+    assert is_closed(marker) and marker.revision == state.revision + 1
+    assert not marker.author_handle and not marker.author_channel_user_id
+    assert not marker.external_id

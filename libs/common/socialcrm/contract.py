@@ -37,6 +37,7 @@ TOPIC_MESSAGES: tuple[type[Message], ...] = (
     routed_pb2.Escalation,
     crm_pb2.CrmEvent,
     reply_pb2.Reply,
+    routed_pb2.SlaCommand,
     kpi_pb2.KpiSnapshot,
     kpi_pb2.Alert,
 )

@@ -1,7 +1,8 @@
 """Run the router: ``socialcrm-router --help`` lists its settings."""
 
 from socialcrm.http import run_service
-from socialcrm_router.app import RouterSettings, build_app
+from socialcrm_router.app import build_app
+from socialcrm_router.settings import RouterSettings
 
 
 def main() -> None:

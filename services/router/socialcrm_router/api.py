@@ -2,6 +2,8 @@
 
 Every route needs an API key (``socialcrm.auth``): writes the ``agent`` scope, reads the
 ``read`` scope. The agent of a reply is the one bound to the key, never taken from the body.
+Replies and status changes are handed to the owner of the interaction's state and answered
+202 (see reply_desk.py); errors are the domain's (socialcrm.errors.DomainError).
 """
 
 # No "from __future__ import annotations": FastAPI must see the local dependencies in signatures.
@@ -9,11 +11,12 @@ Every route needs an API key (``socialcrm.auth``): writes the ``agent`` scope, r
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from socialcrm.auth import AUTH_RESPONSES, ApiKeys, Principal
-from socialcrm_router.handlers import NotTracked, ReplyResult, Router
+from socialcrm_router.reply_desk import Accepted, ReplyDesk
+from socialcrm_router.rules_file import RulesSource
 
 Status = Literal["open", "pending", "resolved"]
 # Event ids are UUIDs (36 characters); the bound keeps room for other id schemes.
@@ -61,62 +64,52 @@ class RulesView(BaseModel):
     last_error: str
 
 
-def api(router: Router, keys: ApiKeys) -> APIRouter:
+def api(desk: ReplyDesk, rules: RulesSource, keys: ApiKeys) -> APIRouter:
     routes = APIRouter(prefix="/v1", tags=["reply loop"], responses=AUTH_RESPONSES)
     agent = keys.require("agent")
     read = Depends(keys.require("read"))
 
-    async def answer(
-        event_id: str, principal: Principal, *, text: str, is_private: bool, status: str
-    ) -> ReplyResult:
-        try:
-            return await router.reply(
-                event_id,
-                text=text,
-                agent_id=principal.agent_id,
-                is_private=is_private,
-                status=status,
-            )
-        except NotTracked as error:
-            raise HTTPException(404, str(error)) from error
-
     @routes.post(
         "/interactions/{event_id}/replies",
-        status_code=201,
+        status_code=202,
         summary="Post an agent's reply (and optionally a status) for an interaction (agent)",
+        description="Handed to the owner of the interaction's SLA state, which publishes the "
+        "Reply on social.replies.v1 with `reply_event_id` as its event id, first response "
+        "and SLA outcome included.",
         responses=NOT_TRACKED,
     )
     async def post_reply(
         event_id: EventId, body: ReplyRequest, principal: Annotated[Principal, Depends(agent)]
-    ) -> ReplyResult:
-        return await answer(
+    ) -> Accepted:
+        return await desk.request(
             event_id,
-            principal,
             text=body.text,
+            agent_id=principal.agent_id,
             is_private=body.is_private,
             status=body.status or "",
         )
 
     @routes.post(
         "/interactions/{event_id}/status",
+        status_code=202,
         summary="Change an interaction's case status; resolved stops its tracking (agent)",
         responses=NOT_TRACKED,
     )
     async def post_status(
         event_id: EventId, body: StatusRequest, principal: Annotated[Principal, Depends(agent)]
-    ) -> ReplyResult:
-        return await answer(event_id, principal, text="", is_private=False, status=body.status)
+    ) -> Accepted:
+        return await desk.request(
+            event_id, text="", agent_id=principal.agent_id, is_private=False, status=body.status
+        )
 
     @routes.get(
         "/interactions/{event_id}",
-        summary="SLA state of an open interaction (read)",
+        summary="SLA state of an open interaction, as its owner last published it (read)",
         responses=NOT_TRACKED,
         dependencies=[read],
     )
     async def get_interaction(event_id: EventId) -> InteractionView:
-        state = router.store.states.get(event_id)
-        if state is None:
-            raise HTTPException(404, f"no open interaction {event_id!r}")
+        state = desk.open_interaction(event_id)
         return InteractionView(
             interaction_event_id=event_id,
             queue=state.queue,
@@ -138,9 +131,7 @@ def api(router: Router, keys: ApiKeys) -> APIRouter:
     )
     async def get_rules() -> RulesView:
         return RulesView(
-            version=router.rules.current.version,
-            source=router.rules.source,
-            last_error=router.rules.last_error,
+            version=rules.current.version, source=rules.source, last_error=rules.last_error
         )
 
     return routes

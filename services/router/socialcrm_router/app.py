@@ -1,117 +1,93 @@
 """Wiring of the router.
 
 - social.enriched.v1 -> social.routed.v1 (+ immediate escalations, SLA timers);
-- a periodic scan of the durable SLA timers -> social.escalations.v1 and alerts.v1;
-- the reply API (behind API keys, see api.py) -> social.replies.v1;
+- router.sla-commands.v1 (the reply API's, crm-sink's erasures) and social.replies.v1
+  (other tools') -> the SLA state of the partition's owner; replies -> social.replies.v1;
+- the owner's timers -> social.escalations.v1 and alerts.v1;
 - optionally the outbound sender: social.replies.v1 -> the networks' reply APIs.
+One consumer takes the three co-partitioned input topics, so that one replica owns a
+conversation's interactions, commands and replies (see ownership.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-import httpx
 from fastapi import FastAPI
-from pydantic import Field
 
 from socialcrm import contract
 from socialcrm.auth import ApiKeys
 from socialcrm.http import Component, TopicsReady, create_app
-from socialcrm.kafka import StreamProcessor
-from socialcrm.settings import ApiSettings
+from socialcrm.kafka import EventProducer, StreamInput, StreamProcessor
+from socialcrm.state import ChangelogView, Codec, PartitionedStore
 from socialcrm.v1 import enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.api import api
-from socialcrm_router.escalator import SlaEscalator
 from socialcrm_router.handlers import Router
-from socialcrm_router.outbound import OutboundSender, OutboundUnavailable
+from socialcrm_router.outbound import HttpClient, OutboundSender, OutboundUnavailable
+from socialcrm_router.ownership import SLA_STATE_CODEC, SlaOwner
+from socialcrm_router.reply_desk import ReplyDesk
 from socialcrm_router.rules_file import RulesSource
-from socialcrm_router.state import STATE_TOPIC, RouterProducer, SlaStateStore
+from socialcrm_router.settings import RouterSettings
+from socialcrm_router.sla import strictly_newer
+from socialcrm_router.timers import SlaTimers
 
-
-class RouterSettings(ApiSettings):
-    service_name: str = "router"
-    http_port: int = 8003
-    router_rules_file: str = Field(
-        "", description="YAML rule file; empty: the packaged rules/default.yaml."
-    )
-    router_rules_poll_seconds: float = Field(
-        2.0, description="How often the rule file's modification time is checked."
-    )
-    router_sla_scan_seconds: float = Field(
-        1.0, description="How often the SLA timers are scanned for escalations."
-    )
-    router_state_topic: str = Field(
-        STATE_TOPIC, description="Compacted topic holding the durable SLA timers."
-    )
-    router_follow_replies: bool = Field(
-        True,
-        description="Also stop timers on replies other tools publish to social.replies.v1.",
-    )
-    router_outbound_enabled: bool = Field(
-        False, description="Send social.replies.v1 to the networks' reply APIs."
-    )
-    router_x_api_base_url: str = Field("https://api.x.com", description="X API v2 base URL.")
-    router_x_access_token: str = Field("", description="OAuth 2.0 user token for the X API.")
-    router_graph_api_base_url: str = Field(
-        "https://graph.facebook.com/v21.0", description="Meta Graph API base URL."
-    )
-    router_meta_access_token: str = Field("", description="Page access token for the Graph API.")
-
-
-class HttpClient:
-    """The outbound HTTP client as a component, so it closes with the app."""
-
-    name = "outbound-http"
-
-    def __init__(self) -> None:
-        self.client = httpx.AsyncClient(timeout=10.0)
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self.client.aclose()
-
-    async def check(self) -> None:
-        return None
+OUTPUTS = [
+    routed_pb2.RoutedInteraction,
+    routed_pb2.Escalation,
+    kpi_pb2.Alert,
+    reply_pb2.Reply,
+    routed_pb2.SlaCommand,
+]
 
 
 def build_app(
     settings: RouterSettings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> FastAPI:
     """``clock`` is the time source of routing, timers and replies (tests inject theirs)."""
-    keys = ApiKeys.from_settings(settings)
-    outputs = [routed_pb2.RoutedInteraction, routed_pb2.Escalation, kpi_pb2.Alert, reply_pb2.Reply]
-    producer = RouterProducer(
-        settings, settings.router_state_topic, [contract.topic_of(m) for m in outputs]
-    )
+    enriched_topic = contract.topic_of(enriched_pb2.EnrichedInteraction)
+    producer = EventProducer(settings, [contract.topic_of(m) for m in OUTPUTS])
     rules = RulesSource(settings.router_rules_file, settings.router_rules_poll_seconds)
-    store = SlaStateStore(settings, producer)
-    router = Router(rules, store, producer, clock)
+    store = PartitionedStore(
+        name="router-sla",
+        settings=settings,
+        producer=producer,
+        topic=settings.router_state_topic,
+        input_topic=enriched_topic,
+        codec=SLA_STATE_CODEC,
+        accept=strictly_newer,
+    )
+    timers = SlaTimers(settings.router_marker_retention_hours * 3600)
+    owner = SlaOwner(store, timers, clock, settings.router_sla_scan_seconds)
+    router = Router(rules, owner, clock)
+    view = ChangelogView(
+        name="router-sla-view",
+        settings=settings,
+        topic=settings.router_state_topic,
+        input_topic=enriched_topic,
+        codec=Codec[bytes](encode=bytes, decode=bytes),
+    )
+    inputs: list[StreamInput[Any]] = [StreamInput(routed_pb2.SlaCommand, router.handle_command)]
+    if settings.router_follow_replies:
+        inputs.append(StreamInput(reply_pb2.Reply, router.handle_reply))
     components: list[Component] = [
         producer,
         rules,
         store,
+        view,
         StreamProcessor(
             settings=settings,
             group_id=settings.service_name,
             input_type=enriched_pb2.EnrichedInteraction,
             handler=router.handle,
+            extra_inputs=inputs,
             producer=producer,
+            before_commit=store.flush,
+            partition_listener=owner,
+            punctuator=owner,
         ),
-        SlaEscalator(store, producer, clock, settings.router_sla_scan_seconds),
     ]
-    if settings.router_follow_replies:
-        components.append(
-            StreamProcessor(
-                settings=settings,
-                group_id=f"{settings.service_name}-replies",
-                input_type=reply_pb2.Reply,
-                handler=router.handle_reply,
-                producer=producer,
-            )
-        )
     if settings.router_outbound_enabled:
         http = HttpClient()
         sender = OutboundSender(
@@ -141,9 +117,13 @@ def build_app(
         description=(
             "Routes `social.enriched.v1` into `social.routed.v1` with declarative rules, "
             "escalates on `social.escalations.v1` and `alerts.v1` when SLAs are missed, "
-            f"keeps its SLA timers in the compacted `{settings.router_state_topic}`, "
-            "and takes agents' replies into `social.replies.v1`."
+            f"keeps its SLA timers in the compacted `{settings.router_state_topic}` "
+            "(partitioned like its inputs, each partition's state held by its owner), "
+            "and takes agents' replies through `router.sla-commands.v1` into "
+            "`social.replies.v1`."
         ),
     )
-    app.include_router(api(router, keys))
+    app.include_router(
+        api(ReplyDesk(view, producer, clock), rules, ApiKeys.from_settings(settings))
+    )
     return app

@@ -110,3 +110,21 @@ class OutboundSender:
             extra={"reply_event_id": reply.header.event_id, "network": request.network},
         )
         return []
+
+
+class HttpClient:
+    """The outbound HTTP client as a component, so it closes with the app."""
+
+    name = "outbound-http"
+
+    def __init__(self) -> None:
+        self.client = httpx.AsyncClient(timeout=10.0)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+
+    async def check(self) -> None:
+        return None

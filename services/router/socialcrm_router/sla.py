@@ -3,7 +3,9 @@
 An interaction that needs a response gets an ``InteractionSlaState``: its deadline and
 the two escalation levels. ``due_levels`` says which levels must fire at a given time;
 ``record_reply`` computes first response time, SLA met/breached and resolution time,
-and the state after the reply (``None`` once resolved: nothing left to watch).
+and the state after the reply. A resolved (or erased) interaction keeps a marker state,
+so that an old record read back cannot bring it back; ``marker_expires_at`` says when
+the marker may go.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from socialcrm.v1 import common_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.rules import RuleSet
 
 RESOLVED = "resolved"
+ERASED = "erased"
+CLOSED_STATUSES = frozenset({RESOLVED, ERASED})
 IMMEDIATE_LEVEL = 0
 ESCALATION_SUMMARY = {
     1: "no first response by the SLA deadline",
@@ -63,11 +67,28 @@ def _seconds(ts: Timestamp) -> float:
     return ts.seconds + ts.nanos * 1e-9
 
 
+def is_closed(state: routed_pb2.InteractionSlaState) -> bool:
+    """Resolved or erased: only a marker is left."""
+    return state.status in CLOSED_STATUSES
+
+
+def marker_expires_at(state: routed_pb2.InteractionSlaState, retention_seconds: float) -> float:
+    """When (epoch seconds) the marker of a closed interaction may be deleted."""
+    return _seconds(state.closed_at) + retention_seconds
+
+
+def strictly_newer(
+    held: routed_pb2.InteractionSlaState | None, new: routed_pb2.InteractionSlaState
+) -> bool:
+    """Whether a changelog record read back replaces the state held."""
+    return held is None or new.revision > held.revision
+
+
 def next_due(state: routed_pb2.InteractionSlaState) -> float | None:
     """When (epoch seconds) the next level is due; None when nothing is left to fire."""
     if state.escalation_level >= 2 or state.HasField("first_response_at"):
         return None
-    if state.status == RESOLVED:
+    if is_closed(state):
         return None
     if state.escalation_level < 1:
         return _seconds(state.sla_deadline)
@@ -152,8 +173,8 @@ class ReplyOutcome:
     first_response_seconds: float
     sla_status: reply_pb2.SlaStatus.ValueType
     resolution_seconds: float
-    # State to keep after the reply; None when the interaction is resolved.
-    state: routed_pb2.InteractionSlaState | None
+    # State to keep after the reply: a marker once the interaction is resolved.
+    state: routed_pb2.InteractionSlaState
 
 
 def record_reply(
@@ -177,12 +198,25 @@ def record_reply(
         met = responded_at <= _at(state.sla_deadline)
         sla_status = reply_pb2.SLA_STATUS_MET if met else reply_pb2.SLA_STATUS_BREACHED
     resolved = after.status == RESOLVED
+    if resolved:
+        after.closed_at.CopyFrom(contract.timestamp(at))
     return ReplyOutcome(
         first_response=first,
         first_response_seconds=first_response_seconds,
         sla_status=sla_status,
         resolution_seconds=(at - occurred_at).total_seconds() if resolved else 0.0,
-        state=None if resolved else after,
+        state=after,
+    )
+
+
+def erased(state: routed_pb2.InteractionSlaState, at: datetime) -> routed_pb2.InteractionSlaState:
+    """The marker of an interaction whose author was erased: nothing personal kept."""
+    return routed_pb2.InteractionSlaState(
+        interaction_event_id=state.interaction_event_id,
+        conversation_id=state.conversation_id,
+        status=ERASED,
+        closed_at=contract.timestamp(at),
+        revision=state.revision + 1,
     )
 
 

@@ -183,9 +183,12 @@ Global___Escalation: _TypeAlias = Escalation  # noqa: Y015
 
 @_typing.final
 class InteractionSlaState(_message.Message):
-    """router.sla-state.v1 (compacted, key = interaction event_id): the router's durable SLA
-    timers and reply state, re-read at start so timers survive a restart. A tombstone (null
-    value) ends the tracking of a resolved interaction.
+    """router.sla-state.v2 (compacted, key = interaction event_id): the router's durable SLA
+    timers and reply state. Partition N holds the state of the conversations of partition N of
+    social.enriched.v1 and router.sla-commands.v1, written only by the replica that owns that
+    partition, and restored when a replica is assigned it. A resolved or erased interaction
+    keeps a marker (status "resolved" or "erased") so that an old record cannot bring it back;
+    markers expire with a tombstone. v1 was keyed to hash partitions of the interaction id.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -211,6 +214,7 @@ class InteractionSlaState(_message.Message):
     AUTHOR_CHANNEL_USER_ID_FIELD_NUMBER: _builtins.int
     IS_PUBLIC_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
     interaction_event_id: _builtins.str
     conversation_id: _builtins.str
     channel: _common_pb2.Channel.ValueType
@@ -231,8 +235,8 @@ class InteractionSlaState(_message.Message):
     author_channel_user_id: _builtins.str
     is_public: _builtins.bool
     revision: _builtins.int
-    """Incremented on every change: a replica applies a changelog record only when it is not
-    older than what it holds.
+    """Incremented on every change by the partition's owner: a restore keeps a record only
+    when it is strictly newer than what it holds.
     """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
@@ -244,6 +248,10 @@ class InteractionSlaState(_message.Message):
     def second_level_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def first_response_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the interaction was resolved or erased (markers expire some time after it)."""
+
     def __init__(
         self,
         *,
@@ -268,11 +276,102 @@ class InteractionSlaState(_message.Message):
         author_channel_user_id: _builtins.str = ...,
         is_public: _builtins.bool = ...,
         revision: _builtins.int = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["first_response_at", b"first_response_at", "occurred_at", b"occurred_at", "second_level_at", b"second_level_at", "sla_deadline", b"sla_deadline"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "first_response_at", b"first_response_at", "occurred_at", b"occurred_at", "second_level_at", b"second_level_at", "sla_deadline", b"sla_deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_channel_user_id", b"author_channel_user_id", "author_handle", b"author_handle", "channel", b"channel", "conversation_id", b"conversation_id", "customer_tier", b"customer_tier", "escalation_level", b"escalation_level", "external_id", b"external_id", "first_level_queue", b"first_level_queue", "first_response_at", b"first_response_at", "interaction_event_id", b"interaction_event_id", "is_public", b"is_public", "occurred_at", b"occurred_at", "priority", b"priority", "queue", b"queue", "revision", b"revision", "rules_version", b"rules_version", "second_level_at", b"second_level_at", "second_level_queue", b"second_level_queue", "sla_deadline", b"sla_deadline", "status", b"status", "team", b"team"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_channel_user_id", b"author_channel_user_id", "author_handle", b"author_handle", "channel", b"channel", "closed_at", b"closed_at", "conversation_id", b"conversation_id", "customer_tier", b"customer_tier", "escalation_level", b"escalation_level", "external_id", b"external_id", "first_level_queue", b"first_level_queue", "first_response_at", b"first_response_at", "interaction_event_id", b"interaction_event_id", "is_public", b"is_public", "occurred_at", b"occurred_at", "priority", b"priority", "queue", b"queue", "revision", b"revision", "rules_version", b"rules_version", "second_level_at", b"second_level_at", "second_level_queue", b"second_level_queue", "sla_deadline", b"sla_deadline", "status", b"status", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___InteractionSlaState: _TypeAlias = InteractionSlaState  # noqa: Y015
+
+@_typing.final
+class SlaCommand(_message.Message):
+    """router.sla-commands.v1 (key = conversation_id): what others ask of the owner of an
+    interaction's SLA state. The router's reply API publishes replies and status changes here
+    (answering 202 with the command's event id); the owner applies them to its state and
+    publishes the Reply, with the same event id, on social.replies.v1. crm-sink publishes
+    erasures here, so that the owner forgets the author too.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    INTERACTION_EVENT_ID_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    REPLY_FIELD_NUMBER: _builtins.int
+    ERASE_FIELD_NUMBER: _builtins.int
+    interaction_event_id: _builtins.str
+    conversation_id: _builtins.str
+    @_builtins.property
+    def header(self) -> _common_pb2.EventHeader: ...
+    @_builtins.property
+    def reply(self) -> Global___ReplyCommand: ...
+    @_builtins.property
+    def erase(self) -> Global___EraseCommand: ...
+    def __init__(
+        self,
+        *,
+        header: _common_pb2.EventHeader | None = ...,
+        interaction_event_id: _builtins.str = ...,
+        conversation_id: _builtins.str = ...,
+        reply: Global___ReplyCommand | None = ...,
+        erase: Global___EraseCommand | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "erase", b"erase", "header", b"header", "reply", b"reply"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "conversation_id", b"conversation_id", "erase", b"erase", "header", b"header", "interaction_event_id", b"interaction_event_id", "reply", b"reply"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["reply", "erase"]  # noqa: Y015
+    _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
+
+Global___SlaCommand: _TypeAlias = SlaCommand  # noqa: Y015
+
+@_typing.final
+class ReplyCommand(_message.Message):
+    """An agent's reply (text) and/or status change; header.occurred_at is when the agent sent it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    IS_PRIVATE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    text: _builtins.str
+    is_private: _builtins.bool
+    status: _builtins.str
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+        is_private: _builtins.bool = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "is_private", b"is_private", "status", b"status", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplyCommand: _TypeAlias = ReplyCommand  # noqa: Y015
+
+@_typing.final
+class EraseCommand(_message.Message):
+    """The person behind the interaction was erased (GDPR): forget the author's coordinates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseCommand: _TypeAlias = EraseCommand  # noqa: Y015
