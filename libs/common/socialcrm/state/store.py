@@ -40,7 +40,8 @@ V = TypeVar("V")
 
 class PartitionedStore(Generic[V]):
     """State of the partitions of ``input_topic`` (and of the topics co-partitioned with
-    it) that this replica owns, durable in the changelog ``topic``.
+    it) that this replica owns, durable in the changelog ``topic``. A store of state that
+    no input partitions (a poller's cursors) gives its ``partitions`` count instead.
 
     ``accept(held, new)`` says whether a changelog record read back replaces the value
     held (e.g. only strictly newer revisions); ``on_restored(partition, items)`` lets the
@@ -53,8 +54,9 @@ class PartitionedStore(Generic[V]):
         settings: ServiceSettings,
         producer: EventProducer,
         topic: str,
-        input_topic: str,
+        input_topic: str | None,
         codec: Codec[V],
+        partitions: int | None = None,
         accept: Callable[[V | None, V], bool] = keep_latest,
         on_restored: Callable[[int, ItemsView[str, V]], None] | None = None,
     ) -> None:
@@ -63,6 +65,7 @@ class PartitionedStore(Generic[V]):
         self.producer = producer
         self.topic = topic
         self.input_topic = input_topic
+        self.partitions = partitions
         self.codec = codec
         self.accept = accept
         self.on_restored = on_restored
@@ -77,7 +80,11 @@ class PartitionedStore(Generic[V]):
 
     async def start(self) -> None:
         """Make sure the changelog exists, with as many partitions as the input topic."""
-        partitions = await partitions_of(self.settings, self.input_topic)
+        partitions = self.partitions
+        if partitions is None:
+            if self.input_topic is None:
+                raise ValueError(f"{self.name}: neither an input topic nor a partition count")
+            partitions = await partitions_of(self.settings, self.input_topic)
         await ensure_changelog_topic(self.settings, self.topic, partitions)
 
     async def stop(self) -> None:

@@ -197,12 +197,9 @@ async def run_backfill(
     if options.dry_run:
         return await Backfill(options, settings, None, stderr).run()
     await ensure_topics(settings, contract.all_topics())
-    producer = EventProducer(settings)
+    producer = EventProducer(settings, [INPUT_TOPIC, DLQ_TOPIC])
     await producer.start()
     try:
-        # Learn both topics' partitions before the first send, one at a time.
-        for topic in (INPUT_TOPIC, DLQ_TOPIC):
-            await producer.producer.partitions_for(topic)
         backfill = Backfill(options, settings, producer, stderr)
         with _stop_on_signals(backfill):
             return await backfill.run()

@@ -1,62 +1,54 @@
-"""The sources' cursors, kept in a compacted topic (one record per source name)."""
+"""The sources' cursors, in a one-partition state store (one record per source name).
+
+The poller runs as one replica: it owns the store's only partition from start to stop.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from aiokafka import AIOKafkaConsumer
-
-from socialcrm.kafka import EventProducer, client_id, ensure_compacted_topic
+from socialcrm.producer import EventProducer
+from socialcrm.state import Codec, PartitionedStore
 from socialcrm_ingest.poller.schedule import Cursor, cursor_from_json, cursor_to_json
 from socialcrm_ingest.poller.settings import PollerSettings
 
 log = logging.getLogger(__name__)
 
+_PARTITION = 0
+
+
+def _decode(value: bytes) -> Cursor:
+    try:
+        return cursor_from_json(value)
+    except ValueError:
+        # A cursor this version cannot read: poll that source again from its start.
+        log.warning("unreadable poll cursor ignored")
+        return Cursor()
+
+
+CURSOR_CODEC = Codec[Cursor](encode=cursor_to_json, decode=_decode)
+
 
 class PollStateStore:
-    """The sources' cursors, kept in a compacted topic (one record per source name)."""
+    """The sources' cursors, restored at start, saved after each page's publication."""
 
     name = "poll-state"
 
     def __init__(self, settings: PollerSettings, producer: EventProducer) -> None:
-        self.settings = settings
-        self.producer = producer
-        self.topic = settings.poll_state_topic
-        self.cursors: dict[str, Cursor] = {}
+        self.store = PartitionedStore(
+            name="poll-cursors",
+            settings=settings,
+            producer=producer,
+            topic=settings.poll_state_topic,
+            input_topic=None,
+            codec=CURSOR_CODEC,
+            partitions=1,
+        )
 
     async def start(self) -> None:
-        # One partition: a handful of records, read whole at every start.
-        partitions = await ensure_compacted_topic(self.settings, self.topic, partitions=1)
-        await self.producer.producer.partitions_for(self.topic)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings) + "-poll-state",
-            group_id=None,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            while [p for p in partitions if await consumer.position(p) < end[p]]:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        self._apply(record.key, record.value)
-        finally:
-            await consumer.stop()
+        await self.store.start()
+        await self.store.assign([_PARTITION])
         log.info("poll cursors restored", extra={"sources": sorted(self.cursors)})
-
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
-        if value is None:
-            self.cursors.pop(key.decode(), None)
-            return
-        try:
-            self.cursors[key.decode()] = cursor_from_json(value)
-        except ValueError:
-            log.warning("unreadable poll cursor ignored", extra={"source": key.decode()})
 
     async def stop(self) -> None:
         return None
@@ -64,13 +56,15 @@ class PollStateStore:
     async def check(self) -> None:
         return None
 
+    @property
+    def cursors(self) -> dict[str, Cursor]:
+        return dict(self.store.items(_PARTITION))
+
     def cursor(self, source: str) -> Cursor:
-        return self.cursors.get(source, Cursor())
+        held = self.store.get(_PARTITION, source)
+        return Cursor() if held is None else held
 
     async def save(self, source: str, cursor: Cursor) -> None:
         """Store ``cursor`` and wait for the broker's acknowledgement."""
-        future = await self.producer.producer.send(
-            self.topic, cursor_to_json(cursor), key=source.encode()
-        )
-        await future
-        self.cursors[source] = cursor
+        self.store.put(_PARTITION, source, cursor)
+        await self.store.flush()
