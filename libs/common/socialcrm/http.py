@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Response
@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from socialcrm import contract
 from socialcrm.errors import install_error_handling
 from socialcrm.kafka import EventProducer, Handler, In, StreamProcessor, ensure_topics
+from socialcrm.lifecycle import Component
 from socialcrm.logs import configure_logging
 from socialcrm.settings import ServiceSettings, help_epilog
 from socialcrm.telemetry import configure_tracing
@@ -29,17 +30,6 @@ from socialcrm.telemetry import configure_tracing
 log = logging.getLogger(__name__)
 
 _JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
-
-
-class Component(Protocol):
-    name: str
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def check(self) -> None:
-        """Raise when the component cannot do its work (readiness)."""
 
 
 def _alive(component: Component) -> bool:

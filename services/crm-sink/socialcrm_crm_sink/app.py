@@ -6,8 +6,9 @@ from fastapi import FastAPI
 
 from socialcrm import contract
 from socialcrm.auth import ApiKeys
-from socialcrm.http import Component, TopicsReady, create_app
+from socialcrm.http import TopicsReady, create_app
 from socialcrm.kafka import EventProducer, StreamProcessor
+from socialcrm.lifecycle import Component
 from socialcrm.mongo import TRANSIENT_MONGO_ERRORS, MongoDatabase
 from socialcrm.v1 import crm_pb2, reply_pb2, routed_pb2
 from socialcrm_crm_sink.api import install_crm_api

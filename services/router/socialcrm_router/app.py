@@ -19,8 +19,9 @@ from fastapi import FastAPI
 
 from socialcrm import contract
 from socialcrm.auth import ApiKeys
-from socialcrm.http import Component, TopicsReady, create_app
+from socialcrm.http import TopicsReady, create_app
 from socialcrm.kafka import EventProducer, StreamInput, StreamProcessor
+from socialcrm.lifecycle import Component
 from socialcrm.state import ChangelogView, Codec, PartitionedStore
 from socialcrm.v1 import enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.api import api

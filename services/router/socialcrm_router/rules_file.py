@@ -6,11 +6,10 @@ force stay active; at start, an invalid file stops the service.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
+from socialcrm.lifecycle import PeriodicTask
 from socialcrm_router.rules import RulesError, RuleSet, packaged_rules, parse_rules
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ class RulesSource:
         self.current: RuleSet = packaged_rules()
         self.last_error = ""
         self._mtime_ns = 0
-        self._task: asyncio.Task[None] | None = None
+        self._reloads = PeriodicTask("rules-reload", poll_seconds, self._reload)
 
     @property
     def source(self) -> str:
@@ -38,13 +37,10 @@ class RulesSource:
         self.reload_if_changed()
         if self.last_error:
             raise RulesError(self.last_error)
-        self._task = asyncio.create_task(self._poll(), name="rules-reload")
+        await self._reloads.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._reloads.stop()
 
     async def check(self) -> None:
         return None
@@ -70,7 +66,5 @@ class RulesSource:
         log.info("rules loaded", extra={"source": self.source, "rules_version": rules.version})
         return True
 
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            self.reload_if_changed()
+    async def _reload(self) -> None:
+        self.reload_if_changed()

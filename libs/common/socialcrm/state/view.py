@@ -7,13 +7,13 @@ state): what the owners wrote, a few milliseconds late. It never writes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from socialcrm.lifecycle import BackgroundTask
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import metrics
 from socialcrm.state.changelog import (
@@ -46,7 +46,7 @@ class ChangelogView(Generic[V]):
         self.codec = codec
         self._values: dict[str, V] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._follower = BackgroundTask(name, self._follow)
 
     def get(self, key: str) -> V | None:
         return self._values.get(key)
@@ -68,23 +68,19 @@ class ChangelogView(Generic[V]):
             "state restored",
             extra={"store": self.name, "keys": len(self._values), "seconds": round(seconds, 3)},
         )
-        self._task = asyncio.create_task(self._follow(), name=self.name)
+        await self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._follower.stop()
         if self._consumer is not None:
             await self._consumer.stop()
 
     async def check(self) -> None:
-        if self._task is None or self._task.done():
-            raise RuntimeError(f"{self.name}: the changelog is not followed")
+        await self._follower.check()
 
     @property
     def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._follower.alive
 
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.key is None:
