@@ -26,7 +26,7 @@ from socialcrm.state import ChangelogView, Codec, PartitionedStore
 from socialcrm.v1 import enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.api import api
 from socialcrm_router.handlers import Router
-from socialcrm_router.outbound import HttpClient, OutboundSender, OutboundUnavailable
+from socialcrm_router.outbound import outbound_components
 from socialcrm_router.ownership import SLA_STATE_CODEC, SlaOwner
 from socialcrm_router.reply_desk import ReplyDesk
 from socialcrm_router.rules_file import RulesSource
@@ -90,26 +90,7 @@ def build_app(
         ),
     ]
     if settings.router_outbound_enabled:
-        http = HttpClient()
-        sender = OutboundSender(
-            http.client,
-            base_urls={
-                "x": settings.router_x_api_base_url,
-                "meta": settings.router_graph_api_base_url,
-            },
-            tokens={"x": settings.router_x_access_token, "meta": settings.router_meta_access_token},
-        )
-        components += [
-            http,
-            StreamProcessor(
-                settings=settings,
-                group_id=f"{settings.service_name}-outbound",
-                input_type=reply_pb2.Reply,
-                handler=sender.handle,
-                producer=producer,
-                transient_errors=(OutboundUnavailable,),
-            ),
-        ]
+        components += outbound_components(settings, producer)
     app = create_app(
         settings,
         components,

@@ -20,7 +20,10 @@ import httpx
 from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
+from socialcrm.kafka import EventProducer, StreamProcessor
+from socialcrm.lifecycle import Component
 from socialcrm.v1 import common_pb2, reply_pb2
+from socialcrm_router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +131,24 @@ class HttpClient:
 
     async def check(self) -> None:
         return None
+
+
+def outbound_components(settings: RouterSettings, producer: EventProducer) -> list[Component]:
+    """The HTTP client and the consumer that sends social.replies.v1 to the networks."""
+    http = HttpClient()
+    sender = OutboundSender(
+        http.client,
+        base_urls={"x": settings.router_x_api_base_url, "meta": settings.router_graph_api_base_url},
+        tokens={"x": settings.router_x_access_token, "meta": settings.router_meta_access_token},
+    )
+    return [
+        http,
+        StreamProcessor(
+            settings=settings,
+            group_id=f"{settings.service_name}-outbound",
+            input_type=reply_pb2.Reply,
+            handler=sender.handle,
+            producer=producer,
+            transient_errors=(OutboundUnavailable,),
+        ),
+    ]
