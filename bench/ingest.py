@@ -19,86 +19,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
-import signal
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import httpx
-from pipeline import (
-    interrupt_on_sigterm,
-    latency_row,
-    measure_ceiling,
-    percentile,
-    proc_stat,
-    say,
-)
+from socialcrm_bench.ceiling import measure_ceiling
+from socialcrm_bench.load import Calls, drive
+from socialcrm_bench.processes import proc_stat
+from socialcrm_bench.report import add_json_option, emit, latency_row, percentile, say
+from socialcrm_bench.stack_run import exit_status, temporary_stack
 
-from socialcrm_devstack.demo_stream import Delivery, DemoStream
 from socialcrm_devstack.infra import kafka_version
 from socialcrm_devstack.stack import LocalStack
-from socialcrm_devstack.webhook_signing import signed_headers
-
-
-def request_headers(delivery: Delivery, secrets: dict[str, str]) -> dict[str, str]:
-    """The signature headers each network (or our own webhook spec) puts on the call,
-    signed when it is sent (our own webhooks sign the time of the call)."""
-    return {
-        "content-type": delivery.content_type,
-        **signed_headers(delivery.path, delivery.body, secrets),
-    }
-
-
-@dataclass
-class Calls:
-    accepted: int = 0
-    interactions: int = 0
-    refused: dict[str, int] = field(default_factory=dict)
-    latency_ms: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-async def drive(
-    url: str, secrets: dict[str, str], duration: float, batch: int, concurrency: int, seed: int
-) -> Calls:
-    calls = Calls()
-    stream = DemoStream(seed=seed)
-    loop = asyncio.get_running_loop()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30.0, limits=limits) as client:
-        started = loop.time()
-
-        async def sender() -> None:
-            while loop.time() - started < duration:
-                delivery = stream.delivery(batch)
-                headers = request_headers(delivery, secrets)
-                began = time.perf_counter()
-                try:
-                    response = await client.post(
-                        delivery.path, content=delivery.body, headers=headers
-                    )
-                    outcome = f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
-                    outcome = type(exc).__name__
-                    response = None
-                elapsed_ms = (time.perf_counter() - began) * 1000
-                if response is not None and response.status_code == 200:
-                    calls.accepted += 1
-                    calls.interactions += len(response.json()["event_ids"])
-                    calls.latency_ms.setdefault(delivery.channel, []).append(elapsed_ms)
-                else:
-                    calls.refused[outcome] = calls.refused.get(outcome, 0) + 1
-
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
-        calls.seconds = loop.time() - started
-    return calls
 
 
 def figures(calls: Calls, ceiling_per_s: float, cpu_seconds: dict[str, float]) -> dict[str, float]:
@@ -198,45 +132,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--ceiling-messages", type=int, default=50_000, help="messages of the ceiling [50000]"
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the demo stream [7]")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON object of named figures on stdout (the report goes to stderr)",
-    )
+    add_json_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
-    with tempfile.TemporaryDirectory(prefix="socialcrm-bench-ingest-") as work_dir:
-        # The local stack sets a secret for every channel: every call is signed and checked.
-        stack = LocalStack(Path(work_dir), ephemeral_ports=True)
-        try:
+    # The local stack sets a secret for every channel: every call is signed and checked.
+    with temporary_stack("socialcrm-bench-ingest-") as stack:
+
+        def bench() -> None:
             say(f"[bench] starting Kafka {kafka_version()} on {stack.kafka.bootstrap}")
             stack.kafka.start()
             say("[bench] starting ingest")
             stack.start_service("ingest")
             say(f"[bench] {options.concurrency} senders for {options.duration:g} s")
             text, named = asyncio.run(run(options, stack))
-            if options.json:
-                say(text)
-                print(json.dumps(named), flush=True)
-            else:
-                print(text, flush=True)
-            return 0
-        except KeyboardInterrupt:
-            say("[bench] interrupted")
-            return 130
-        except Exception:
-            traceback.print_exc()
-            say("[bench] failed (see above)")
-            return 1
-        finally:
+            emit(text, named, options.json)
+
+        def stop() -> None:
             say("[bench] stopping ingest and the broker")
             stack.stop()
             say(f"[bench] stopped; {time.monotonic() - started:.1f} s in all")
+
+        return exit_status("bench", bench, stop)
 
 
 if __name__ == "__main__":

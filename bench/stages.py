@@ -17,152 +17,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import io
-import json
-import os
-import platform
-import pstats
-import re
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
-from pipeline import GROUP_TOPICS, interrupt_on_sigterm
-from stage_measures import (
-    Rate,
+from socialcrm_bench.ceiling import Rate, raw_loop
+from socialcrm_bench.db_ceiling import (
     capture_sink_commands,
-    end_offsets,
     prepare_database,
-    raw_loop,
     replay_commands,
     routed_batches,
-    watch_group,
 )
+from socialcrm_bench.lag import GROUP_TOPICS, watch_group
+from socialcrm_bench.load import fill_interactions
+from socialcrm_bench.profiled import start_alone, stop_alone, top_functions
+from socialcrm_bench.report import add_json_option, emit, say
+from socialcrm_bench.stack_run import exit_status, temporary_stack
+from socialcrm_bench.stages_report import NO_RATE, StageResult, figures, report
+from socialcrm_bench.topics import end_offsets
 
-from socialcrm_devstack.demo_stream import DemoStream
 from socialcrm_devstack.infra import kafka_version
-from socialcrm_devstack.processes import ManagedProcess, StartError
-from socialcrm_devstack.stack import SERVICES, LocalStack
-from socialcrm_devstack.webhook_signing import signed_headers
+from socialcrm_devstack.processes import StartError
+from socialcrm_devstack.stack import LocalStack
 
 # In the order of the flow: each runs on what the one before produced.
 STAGES = ("sentiment", "router", "crm-sink", "kpi")
-PROFILE_TOP = 12
-PROFILE_WRITE_SECONDS = 30
-STARTUP_FRAMES = re.compile(
-    r"importlib|marshal\.loads|builtins\.(exec|compile|__build_class__)|posix\.stat|open_code"
-    r"|create_dynamic|typing\.py"
-)
-FILL_CONCURRENCY = 8
-FILL_BATCH = 10
-NO_RATE = Rate(0, 0.0, 0.0)
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class StageResult:
-    records: int
-    service: Rate
-    raw: Rate
-    db_ceiling: Rate | None = None
-    profile: str = ""
-    problem: str = ""
-
-    def figures(self) -> dict[str, float | str]:
-        if self.problem:
-            return {"records": float(self.records), "error": self.problem}
-        return dict(self.service_figures())
-
-    def service_figures(self) -> dict[str, float]:
-        figures = {
-            "records": float(self.records),
-            "records_per_s": round(self.service.per_s, 1),
-            "cpu_ms_per_record": round(self.service.cpu_ms_per_record, 3),
-            "ratio_to_raw_loop": round(self.service.per_s / self.raw.per_s, 4)
-            if self.raw.per_s
-            else 0.0,
-            "raw_loop_records_per_s": round(self.raw.per_s, 1),
-            "raw_loop_cpu_ms_per_record": round(self.raw.cpu_ms_per_record, 3),
-        }
-        if self.db_ceiling is not None:
-            figures["db_ceiling_records_per_s"] = round(self.db_ceiling.per_s, 1)
-            figures["ratio_to_db_ceiling"] = (
-                round(self.service.per_s / self.db_ceiling.per_s, 4)
-                if self.db_ceiling.per_s
-                else 0.0
-            )
-        return figures
-
-
-async def fill_interactions(url: str, secrets: dict[str, str], count: int, seed: int) -> int:
-    """POST the demo stream's signed webhooks to ingest until ``count`` are accepted."""
-    stream = DemoStream(seed=seed)
-    accepted = 0
-    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
-
-        async def sender() -> None:
-            nonlocal accepted
-            while accepted < count:
-                delivery = stream.delivery(FILL_BATCH)
-                headers = {
-                    "content-type": delivery.content_type,
-                    **signed_headers(delivery.path, delivery.body, secrets),
-                }
-                response = await client.post(delivery.path, content=delivery.body, headers=headers)
-                if response.status_code == 200:
-                    accepted += len(response.json()["event_ids"])
-
-        await asyncio.gather(*(sender() for _ in range(FILL_CONCURRENCY)))
-    return accepted
-
-
-def start_alone(stack: LocalStack, name: str, profile_path: Path | None) -> ManagedProcess:
-    """The service as the local stack runs it, optionally under cProfile."""
-    spec = next(s for s in SERVICES if s.name == name)
-    argv = [sys.executable, "-m", spec.module]
-    if profile_path is not None:
-        argv[1:1] = ["-m", "cProfile", "-o", str(profile_path)]
-    process = ManagedProcess(
-        name, argv, stack.work_dir / "logs" / f"{name}.log", env=stack.service_env(spec)
-    )
-    process.start()
-    return process
-
-
-def stop_alone(process: ManagedProcess, *, profiled: bool) -> None:
-    """Stop the service; under cProfile with SIGINT: uvicorn re-raises the signal it
-    stopped on, and only SIGINT's KeyboardInterrupt lets cProfile write its file."""
-    if profiled and process.process is not None and process.running:
-        process.process.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.process.wait(PROFILE_WRITE_SECONDS)
-    process.stop()
-
-
-def top_functions(path: Path) -> str:
-    if not path.exists():
-        return "  (no profile written)"
-    out = io.StringIO()
-    stats = pstats.Stats(str(path), stream=out)
-    stats.strip_dirs().sort_stats(pstats.SortKey.TIME).print_stats(PROFILE_TOP * 4)
-    lines = out.getvalue().splitlines()
-    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
-    # Start-up (imports, model loading) is in the profile too; its import machinery is not
-    # what a stage costs per record.
-    kept = [line for line in lines[start + 1 :] if line.strip() and not STARTUP_FRAMES.search(line)]
-    return "\n".join("  " + line for line in [lines[start], *kept[:PROFILE_TOP]])
 
 
 async def run_stage(stack: LocalStack, name: str, options: argparse.Namespace) -> StageResult:
@@ -221,42 +101,6 @@ async def run(options: argparse.Namespace, stack: LocalStack) -> dict[str, Stage
     return results
 
 
-def report(options: argparse.Namespace, results: dict[str, StageResult], wall: float) -> str:
-    lines = [
-        "",
-        "== Social CRM stages, each alone ==",
-        f"machine   {os.cpu_count()} CPUs (shared: other work runs too), "
-        f"Python {platform.python_version()}, Kafka {kafka_version()}, SecantusDB",
-        f"input     the demo stream through ingest, every channel, 60 % French"
-        f"{'; under cProfile (slower)' if options.profile else ''}",
-        "",
-        f"  {'stage':<10}{'records':>9}{'records/s':>11}{'CPU ms/rec':>12}"
-        f"{'raw loop/s':>12}{'raw CPU ms':>12}{'x raw':>8}{'x DB':>8}",
-    ]
-    for name, result in results.items():
-        if result.problem:
-            lines.append(f"  {name:<10}{'not measured: ' + result.problem}")
-            continue
-        f = result.service_figures()
-        db = f"{f['ratio_to_db_ceiling']:>8.2f}" if "ratio_to_db_ceiling" in f else f"{'-':>8}"
-        lines.append(
-            f"  {name:<10}{result.records:>9,}{f['records_per_s']:>11,.0f}"
-            f"{f['cpu_ms_per_record']:>12.2f}{f['raw_loop_records_per_s']:>12,.0f}"
-            f"{f['raw_loop_cpu_ms_per_record']:>12.3f}{f['ratio_to_raw_loop']:>8.3f}{db}"
-        )
-    sink = results.get("crm-sink")
-    if sink is not None and sink.db_ceiling is not None:
-        lines.append(
-            f"  crm-sink database ceiling: its store's commands for the same records replayed "
-            f"with PyMongo, {sink.db_ceiling.per_s:,.0f} records/s"
-        )
-    for name, result in results.items():
-        if result.profile:
-            lines += ["", f"profile of {name} (top {PROFILE_TOP} by own time)", result.profile]
-    lines += ["", f"wall time {wall:.1f} s", ""]
-    return "\n".join(lines)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/stages.py",
@@ -268,7 +112,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="run each stage under cProfile; print top functions"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(parser)
     parser.add_argument(
         "--bound", type=float, default=300.0, help="seconds a stage may take at most [300]"
     )
@@ -281,42 +125,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return options
 
 
-def as_json(options: argparse.Namespace, results: dict[str, StageResult]) -> str:
-    figures: dict[str, object] = {
-        "records": options.records,
-        "cpus": os.cpu_count(),
-        "profiled": options.profile,
-        "stages": {name: result.figures() for name, result in results.items()},
-    }
-    return json.dumps(figures)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
-    with tempfile.TemporaryDirectory(prefix="socialcrm-bench-stages-") as work_dir:
-        stack = LocalStack(Path(work_dir), ephemeral_ports=True)
-        try:
+    with temporary_stack("socialcrm-bench-stages-") as stack:
+
+        def bench() -> None:
             say(f"[stages] starting Kafka {kafka_version()} and SecantusDB")
             stack.start_infra()
             results = asyncio.run(run(options, stack))
             text = report(options, results, time.monotonic() - started)
-            if options.json:
-                say(text)
-                print(as_json(options, results), flush=True)
-            else:
-                print(text, flush=True)
-            return 0
-        except KeyboardInterrupt:
-            say("[stages] interrupted")
-            return 130
-        except Exception:
-            traceback.print_exc()
-            say("[stages] failed (see above)")
-            return 1
-        finally:
-            stack.stop()
+            emit(text, figures(options, results), options.json)
+
+        return exit_status("stages", bench, stack.stop)
 
 
 if __name__ == "__main__":

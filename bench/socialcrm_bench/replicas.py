@@ -8,6 +8,7 @@ group spreads the partitions over the replicas.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -20,11 +21,14 @@ READY_SECONDS = 90
 
 
 class Replicas:
-    """Replicas 2..N of each stream service (the stack runs the first of each)."""
+    """Replicas 2..N of each stream service, or of ``services`` (the stack runs the first
+    of each)."""
 
-    def __init__(self, stack: LocalStack, count: int) -> None:
+    def __init__(
+        self, stack: LocalStack, count: int, services: Sequence[str] = STREAM_SERVICES
+    ) -> None:
         self.stack = stack
-        names = [(service, index) for service in STREAM_SERVICES for index in range(2, count + 1)]
+        names = [(service, index) for service in services for index in range(2, count + 1)]
         ports = free_ports(len(names)) if names else []
         self.urls: dict[str, str] = {}
         self.processes: dict[str, ManagedProcess] = {}

@@ -1,0 +1,135 @@
+"""Consumer groups' progress: lag sampled over a run, and a group's rate on its input."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from socialcrm import contract
+from socialcrm.v1 import enriched_pb2, interaction_pb2, routed_pb2
+from socialcrm_bench.ceiling import Rate
+from socialcrm_bench.processes import proc_stat
+
+LAG_SAMPLE_SECONDS = 2.0
+PROGRESS_POLL_SECONDS = 0.1
+
+# The input topic of each stream service's consumer group (the group id is the service name).
+GROUP_TOPICS: dict[str, str] = {
+    "sentiment": contract.topic_of(interaction_pb2.Interaction),
+    "router": contract.topic_of(enriched_pb2.EnrichedInteraction),
+    "crm-sink": contract.topic_of(routed_pb2.RoutedInteraction),
+    "kpi": contract.topic_of(routed_pb2.RoutedInteraction),
+}
+
+
+@dataclass
+class LagSamples:
+    samples: dict[str, list[int]] = field(default_factory=lambda: {g: [] for g in GROUP_TOPICS})
+    errors: int = 0
+
+    def max(self, group: str) -> int | None:
+        return max(self.samples[group]) if self.samples[group] else None
+
+    def last(self, group: str) -> int | None:
+        return self.samples[group][-1] if self.samples[group] else None
+
+
+class LagProbe:
+    """Lag of consumer groups: end offsets of their input topic minus committed offsets."""
+
+    def __init__(self, bootstrap: str, group_topics: Mapping[str, str] = GROUP_TOPICS) -> None:
+        self.group_topics = dict(group_topics)
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-lag")
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, client_id="bench-lag", enable_auto_commit=False
+        )
+        self.partitions: dict[str, list[Any]] = {}
+
+    async def start(self) -> None:
+        await self.admin.start()
+        await self.consumer.start()
+        topics = sorted(set(self.group_topics.values()))
+        for described in await self.admin.describe_topics(topics):
+            self.partitions[described["topic"]] = [
+                TopicPartition(described["topic"], p["partition"])
+                for p in sorted(described["partitions"], key=lambda p: int(p["partition"]))
+            ]
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+    async def lags(self) -> dict[str, int]:
+        """Records not yet committed, per group."""
+        ends = await self.consumer.end_offsets(
+            [tp for parts in self.partitions.values() for tp in parts]
+        )
+        lags: dict[str, int] = {}
+        for group, topic in self.group_topics.items():
+            committed = await self.admin.list_consumer_group_offsets(group)
+            lag = 0
+            for tp in self.partitions[topic]:
+                meta = committed.get(tp)
+                position = meta.offset if meta is not None and meta.offset >= 0 else 0
+                lag += max(0, ends[tp] - position)
+            lags[group] = lag
+        return lags
+
+    async def sample(self, into: LagSamples) -> None:
+        try:
+            for group, lag in (await self.lags()).items():
+                into.samples[group].append(lag)
+        except Exception:
+            into.errors += 1
+
+    async def run(self, into: LagSamples, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.sample(into)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), LAG_SAMPLE_SECONDS)
+        await self.sample(into)
+
+
+async def watch_group(
+    bootstrap: str, group: str, ends: dict[TopicPartition, int], pid: int, bound_s: float
+) -> Rate:
+    """The rate of ``group`` on its input, from its first commit to the end of ``ends``.
+
+    Committed offsets are polled: the records of the first commit and the start-up before
+    it are left out, so the rate and the CPU per record (``/proc`` of ``pid``) are those
+    of the steady state."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-stages")
+    await admin.start()
+    target = sum(ends.values())
+    first: tuple[float, int, float] | None = None
+    last: tuple[float, int, float] | None = None
+    try:
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline:
+            committed = await admin.list_consumer_group_offsets(group)
+            done = sum(
+                meta.offset for tp, meta in committed.items() if tp in ends and meta.offset > 0
+            )
+            stat = proc_stat(pid)
+            if stat is None:
+                raise RuntimeError(f"{group} exited during the run")
+            now = time.monotonic()
+            if done and first is None:
+                first = (now, done, stat.cpu_seconds)
+            elif first is not None and done > first[1]:
+                last = (now, done, stat.cpu_seconds)
+            if done >= target:
+                break
+            await asyncio.sleep(PROGRESS_POLL_SECONDS)
+    finally:
+        await admin.close()
+    if first is None or last is None:
+        return Rate(0, 0.0, 0.0)
+    return Rate(last[1] - first[1], last[0] - first[0], last[2] - first[2])
