@@ -13,6 +13,7 @@ import pytest
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from tests.fixtures.otlp import TraceReceiver
 from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import post_webhook
 
 pytestmark = pytest.mark.e2e
@@ -27,8 +28,8 @@ def kcat(*args: str) -> bytes:
 
 def find_record(bootstrap: str, topic: str, key: str) -> tuple[str, str]:
     """Partition and offset of the record with ``key``, scanning with kcat."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def position() -> tuple[str, str] | None:
         listing = kcat(
             "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %o %k\n"
         ).decode()
@@ -36,8 +37,9 @@ def find_record(bootstrap: str, topic: str, key: str) -> tuple[str, str]:
             partition, offset, record_key = line.split(" ", 2)
             if record_key == key:
                 return partition, offset
-        time.sleep(0.5)
-    raise AssertionError(f"no record with key {key} on {topic}")
+        return None
+
+    return eventually(position, 30, what=f"a record with key {key} on {topic}")
 
 
 def protoc_decode(message: str, proto: str, data: bytes) -> str:

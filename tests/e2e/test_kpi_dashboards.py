@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from socialcrm import contract
 from socialcrm.labels import OTHER
@@ -19,7 +16,8 @@ from socialcrm.v1 import kpi_pb2
 from socialcrm_devstack.observability import Observability
 from socialcrm_devstack.stack import LocalStack
 from tests.deploy.tools import REPO
-from tests.fixtures.kpi_traffic import traffic
+from tests.fixtures.kafka import read_to_end
+from tests.fixtures.kpi_traffic import two_rounds_scraped, without_data
 
 pytestmark = pytest.mark.e2e
 
@@ -40,23 +38,11 @@ def test_every_dashboard_panel_returns_data(
 ) -> None:
     prometheus = observability.prometheus
     brand, queue = f"brand-{uuid.uuid4().hex[:6]}", f"queue-{uuid.uuid4().hex[:6]}"
-    start = time.time()
-    # Prometheus sees no increase in a series' first sample: a first round creates the
-    # series, a second one, once they are scraped, moves them.
-    traffic(platform, brand, queue, start, 0)
-    marker = f'socialcrm_first_response_seconds_count{{queue="{queue}"}}'
-    deadline = time.monotonic() + 30
-    while not prometheus.has_data(marker) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)
-    traffic(platform, brand, queue, start, 1)
+    two_rounds_scraped(platform, prometheus, brand, queue)
     queries = panel_queries()
     assert len(queries) >= 30
-    empty = queries
-    deadline = time.monotonic() + 60
-    while empty and time.monotonic() < deadline:
-        time.sleep(1)
-        empty = [query for query in empty if not prometheus.has_data(query[2])]
+    missing = set(without_data(prometheus, [query[2] for query in queries]))
+    empty = [query for query in queries if query[2] in missing]
     assert not empty, "panels without data:\n" + "\n".join(map(str, empty))
     # A brand outside BRANDS is counted under the fixed label "other" (bounded series).
     snapshots = asyncio.run(brand_snapshots(platform.kafka.bootstrap, OTHER))
@@ -72,30 +58,11 @@ def test_every_dashboard_panel_returns_data(
 
 async def brand_snapshots(bootstrap: str, brand: str) -> list[kpi_pb2.KpiSnapshot]:
     """The KpiSnapshot events of ``brand`` published so far."""
-    topic = contract.topic_of(kpi_pb2.KpiSnapshot)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    snapshots: list[kpi_pb2.KpiSnapshot] = []
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                for item in batch:
-                    snapshot = contract.decode(kpi_pb2.KpiSnapshot, item.value)
-                    if snapshot.dimensions.get("brand") == brand:
-                        snapshots.append(snapshot)
-    finally:
-        await consumer.stop()
-    return snapshots
+    records = await read_to_end(
+        bootstrap, contract.topic_of(kpi_pb2.KpiSnapshot), isolation_level="read_committed"
+    )
+    snapshots = [contract.decode(kpi_pb2.KpiSnapshot, record.value) for record in records]
+    return [snapshot for snapshot in snapshots if snapshot.dimensions.get("brand") == brand]
 
 
 def test_alert_rules_load_and_evaluate(observability: Observability) -> None:

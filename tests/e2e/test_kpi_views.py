@@ -5,7 +5,6 @@ screenshot (saved under the test's temporary folder) is not blank."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from socialcrm_devstack.dashboards.panels import DASHBOARDS, Dashboard
 from socialcrm_devstack.observability import Observability
 from socialcrm_devstack.stack import LocalStack
 from tests.fixtures.browser import open_page, png_distinct_bytes
-from tests.fixtures.kpi_traffic import traffic
+from tests.fixtures.kpi_traffic import two_rounds_scraped, without_data
 
 pytestmark = pytest.mark.e2e
 
@@ -29,21 +28,10 @@ def prometheus_with_data(platform: LocalStack, observability: Observability) -> 
     """The Prometheus's URL once every panel's query has data from two rounds of traffic."""
     prometheus = observability.prometheus
     brand, queue = f"brand-{uuid.uuid4().hex[:6]}", f"queue-{uuid.uuid4().hex[:6]}"
-    start = time.time()
-    # No increase shows in a series' first sample: the second round, sent once the first
-    # is scraped, moves the counters that the first created.
-    traffic(platform, brand, queue, start, 0)
-    marker = f'socialcrm_first_response_seconds_count{{queue="{queue}"}}'
-    deadline = time.monotonic() + 30
-    while not prometheus.has_data(marker) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)
-    traffic(platform, brand, queue, start, 1)
-    empty = [q.expr for d in DASHBOARDS for p in d.panels for q in p.queries]
-    deadline = time.monotonic() + 60
-    while empty and time.monotonic() < deadline:
-        time.sleep(1)
-        empty = [expr for expr in empty if not prometheus.has_data(expr)]
+    two_rounds_scraped(platform, prometheus, brand, queue)
+    empty = without_data(
+        prometheus, [q.expr for d in DASHBOARDS for p in d.panels for q in p.queries]
+    )
     assert not empty, "queries without data:\n" + "\n".join(empty)
     return prometheus.url
 

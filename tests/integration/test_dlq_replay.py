@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
 from socialcrm import contract
@@ -17,6 +16,8 @@ from socialcrm.kafka import EventProducer, StreamProcessor, ensure_topics
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, interaction_pb2
 from tests.conftest import Infra
+from tests.fixtures import events
+from tests.fixtures.kafka import read_keyed
 
 pytestmark = pytest.mark.integration
 
@@ -31,19 +32,6 @@ def test_replay_restores_the_original_record_without_dead_letter_headers() -> No
     replayed = replay_of(envelope)
     assert (replayed.topic, replayed.key, replayed.value) == ("social.routed.v1", b"k", b"v")
     assert replayed.headers == [("traceparent", b"00-abc")]
-
-
-async def wait_for_dead_letter(bootstrap: str, dlq: str, key: bytes) -> None:
-    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                batches = await consumer.getmany(timeout_ms=500)
-                if any(r.key == key for records in batches.values() for r in records):
-                    return
-    finally:
-        await consumer.stop()
 
 
 async def test_handler_failures_are_processed_after_replay(infra: Infra) -> None:
@@ -72,22 +60,13 @@ async def test_handler_failures_are_processed_after_replay(infra: Infra) -> None
         handler=handler,
         producer=producer,
     )
-    event = interaction_pb2.Interaction(
-        header=common_pb2.EventHeader(
-            event_id=contract.event_id_for(common_pb2.CHANNEL_FORUM, marker),
-            channel=common_pb2.CHANNEL_FORUM,
-            external_id=marker,
-            occurred_at=contract.timestamp(datetime.now(UTC)),
-            ingested_at=contract.timestamp(datetime.now(UTC)),
-        ),
-        conversation_id=marker,
-    )
+    event = events.interaction(marker, channel=common_pb2.CHANNEL_FORUM)
     await producer.start()
     await processor.start()
     try:
         await producer.publish_and_wait(event)
         dlq = contract.dlq_topic(contract.topic_of(interaction_pb2.Interaction))
-        await wait_for_dead_letter(infra.kafka.bootstrap, dlq, key=marker.encode())
+        assert await read_keyed(infra.kafka.bootstrap, dlq, marker.encode(), 1, wait_seconds=30)
         broken = False  # the fix is deployed
         await replay(infra.kafka.bootstrap, dlq, error_type="handler_error", dry_run=False)
         await asyncio.wait_for(first_handled.wait(), timeout=30)

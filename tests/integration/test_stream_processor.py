@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import RecordMetadata
@@ -20,22 +19,14 @@ from socialcrm.dlq import replay
 from socialcrm.kafka import EventProducer, StreamProcessor, ensure_topics
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import interaction_pb2, kpi_pb2
-from socialcrm_ingest.x_activity import normalize_account_activity
 from tests.conftest import Infra
-from tests.fixtures.kafka import committed_offset, publish_raw, read_keyed
-from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.events import interaction
+from tests.fixtures.kafka import committed_offset, headers_of, publish_raw, read_keyed
 from tests.fixtures.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
 TOPIC = contract.topic_of(interaction_pb2.Interaction)
-
-
-def interaction(tweet_id: str) -> interaction_pb2.Interaction:
-    [item] = normalize_account_activity(
-        x_tweet_event(tweet_id), brand="acme", ingested_at=datetime.now(UTC)
-    )
-    return item
 
 
 @pytest.mark.parametrize("in_batches", [False, True], ids=["one-by-one", "batch-handler"])
@@ -66,18 +57,13 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
         # The exploding record fails its whole batch: the processor then goes record by record.
         return [await handler(event, record) for event, record in batch]
 
-    raw = AIOKafkaProducer(bootstrap_servers=infra.kafka.bootstrap)
-    await raw.start()
     good = interaction(f"{marker[:8]}1".translate(str.maketrans("abcdef", "123456")))
     exploding = interaction("999" + str(uuid.uuid4().int)[:9])
     exploding.text = "boom"
     incomplete = interaction("1")
     incomplete.header.ClearField("event_id")
-    await raw.send_and_wait(TOPIC, b"\x08\x96\x01\xff garbage", key=marker.encode())
-    await raw.send_and_wait(TOPIC, contract.encode(incomplete), key=marker.encode())
-    await raw.send_and_wait(TOPIC, contract.encode(exploding), key=marker.encode())
-    await raw.send_and_wait(TOPIC, contract.encode(good), key=marker.encode())
-    await raw.stop()
+    values = [b"\x08\x96\x01\xff garbage", *map(contract.encode, (incomplete, exploding, good))]
+    await publish_raw(infra.kafka.bootstrap, TOPIC, [(marker.encode(), v) for v in values])
 
     producer = EventProducer(settings)
     processor = StreamProcessor(
@@ -99,8 +85,7 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
 
     assert [kpi_pb2.Alert.FromString(r.value).summary for r in outputs] == [good.text]
     reasons = {
-        dict(r.headers)["dlq.error_type"].decode(): dict(r.headers)["dlq.reason"].decode()
-        for r in dead
+        headers_of(r)["dlq.error_type"].decode(): headers_of(r)["dlq.reason"].decode() for r in dead
     }
     assert set(reasons) == {"decode_error", "contract_violation", "handler_error"}
     assert "handler cannot cope" in reasons["handler_error"]
@@ -174,10 +159,6 @@ LIMIT = 60_000
 
 def alert_of(marker: str, text: str, event: interaction_pb2.Interaction) -> kpi_pb2.Alert:
     return kpi_pb2.Alert(header=event.header, alert_key=marker, summary=text)
-
-
-def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, bytes]:
-    return {name: value for name, value in record.headers or () if value is not None}
 
 
 def three_interactions(marker: str) -> list[interaction_pb2.Interaction]:

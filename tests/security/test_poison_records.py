@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from aiokafka import ConsumerRecord
 
 from socialcrm import contract
 from socialcrm.settings import ServiceSettings
-from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2, routed_pb2
+from socialcrm.v1 import common_pb2, enriched_pb2, routed_pb2
 from socialcrm_devstack.stack import LocalStack
-from tests.fixtures.kafka import publish_raw, read_keyed
+from tests.fixtures import events
+from tests.fixtures.kafka import headers_of, publish_raw, read_keyed
 
 pytestmark = [pytest.mark.security, pytest.mark.e2e]
 
@@ -36,28 +36,15 @@ BATCH_OVERHEAD = 100
 def forum_post(
     marker: str, n: int, text: str, occurred_at: datetime
 ) -> enriched_pb2.EnrichedInteraction:
-    external_id = f"poison-{marker}-{n}"
-    header = common_pb2.EventHeader(
-        event_id=contract.event_id_for(common_pb2.CHANNEL_FORUM, external_id),
+    interaction = events.interaction(
+        f"poison-{marker}-{n}",
         channel=common_pb2.CHANNEL_FORUM,
-        external_id=external_id,
-        occurred_at=contract.timestamp(occurred_at),
-        ingested_at=contract.timestamp(),
+        occurred_at=occurred_at,
         producer="sentiment",
+        text=text,
+        is_public=True,
     )
-    return enriched_pb2.EnrichedInteraction(
-        header=header,
-        interaction=interaction_pb2.Interaction(
-            header=header,
-            conversation_id=external_id,
-            brand="acme",
-            text=text,
-            is_public=True,
-        ),
-        enrichment=enriched_pb2.Enrichment(
-            language="en", polarity=common_pb2.POLARITY_NEGATIVE, sentiment_score=-0.6
-        ),
-    )
+    return events.enriched(interaction, language="en", sentiment_score=-0.6)
 
 
 def as_large_as_the_broker_takes(event: enriched_pb2.EnrichedInteraction) -> None:
@@ -68,10 +55,6 @@ def as_large_as_the_broker_takes(event: enriched_pb2.EnrichedInteraction) -> Non
     event.interaction.text += (filler * (missing // len(filler) + 1))[:missing]
     while len(contract.encode(event)) > target:  # the fields' lengths grew too
         event.interaction.text = event.interaction.text[:-1]
-
-
-def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, bytes]:
-    return {name: value for name, value in record.headers or () if value is not None}
 
 
 def test_a_record_whose_output_is_too_large_is_dead_lettered_and_routing_goes_on(

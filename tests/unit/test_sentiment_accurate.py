@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
 
 import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.enrich import MODEL_VERSION, enrich
 from socialcrm_sentiment.sentiment import blend_accurate
-
-
-@cache
-def accurate() -> AccurateSentiment:
-    return AccurateSentiment()
+from tests.fixtures.sentiment_models import accurate
 
 
 @pytest.mark.parametrize(

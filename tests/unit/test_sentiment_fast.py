@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 import pytest
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.enrich import Enricher
-from socialcrm_sentiment.fast import NEGATIVE, POSITIVE, FastSentiment
+from socialcrm_sentiment.fast import NEGATIVE, POSITIVE
 from socialcrm_sentiment.features import HASHED_FEATURES, extract
 from socialcrm_sentiment.linear import CLASSES, train_head
-
-
-@cache
-def fast() -> FastSentiment:
-    return FastSentiment()
-
-
-@cache
-def accurate() -> AccurateSentiment:
-    return AccurateSentiment()
+from tests.fixtures.sentiment_models import accurate, fast
 
 
 def test_a_text_is_cut_into_the_same_tokens_every_time() -> None:

@@ -1,7 +1,8 @@
 """Run the sentiment service: ``socialcrm-sentiment --help`` lists its settings."""
 
 from socialcrm.http import run_service
-from socialcrm_sentiment.app import SentimentSettings, build_app
+from socialcrm_sentiment.app import build_app
+from socialcrm_sentiment.settings import SentimentSettings
 
 
 def main() -> None:

@@ -1,0 +1,32 @@
+"""Settings of the sentiment service, read from environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from socialcrm.settings import ServiceSettings
+
+
+class SentimentSettings(ServiceSettings):
+    service_name: str = "sentiment"
+    http_port: int = 8002
+    sentiment_model: Literal["fast", "lexicon"] = Field(
+        "fast",
+        description="Default reading of every post: the fast linear head (static e5 + "
+        "n-grams + lexicon score) or the lexicons alone.",
+    )
+    sentiment_accurate_for: Literal["none", "influential", "all"] = Field(
+        "influential",
+        description="Posts also read by the accurate model (e5 embeddings, about 30 posts/s/"
+        "core): none, influential authors (and, with the fast model, the posts it is least "
+        "sure of), or all.",
+    )
+    sentiment_accurate_min_reach: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Author reach from which a post counts as influential (0.6: about "
+        "16,000 followers, or 1,000 and verified).",
+    )
