@@ -22,8 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
@@ -34,7 +33,9 @@ from socialcrm_router.rules import RulesError
 from socialcrm_router.settings import RouterSettings
 from socialcrm_sentiment.enrich import enrich
 from tests.conftest import Infra
+from tests.fixtures.kafka import Record, publish, read_until
 from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -156,16 +157,11 @@ def tool_reply(answered: enriched_pb2.EnrichedInteraction, at: datetime) -> repl
     )
 
 
-async def send(bootstrap: str, *events: Message) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
+def _decoded(message_type: type[M], record: Record) -> M | None:
     try:
-        for event in events:
-            await producer.send_and_wait(
-                contract.topic_of(type(event)), contract.encode(event), key=contract.key_of(event)
-            )
-    finally:
-        await producer.stop()
+        return contract.decode(message_type, record.value)
+    except contract.ContractError:
+        return None  # another test's poison record on the shared topic
 
 
 async def read(
@@ -176,49 +172,38 @@ async def read(
     wait_seconds: float = 20,
 ) -> list[M]:
     """Records of the type's topic that ``keep`` selects, until ``expected`` or timeout."""
-    consumer = AIOKafkaConsumer(
+
+    def kept(record: Record) -> bool:
+        message = _decoded(message_type, record)
+        return message is not None and keep(message)
+
+    records = await read_until(
+        bootstrap,
         contract.topic_of(message_type),
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
+        lambda found: len(found) >= expected,
+        keep=kept,
+        wait_seconds=wait_seconds,
     )
-    await consumer.start()
-    found: list[M] = []
-    try:
-        async with asyncio.timeout(wait_seconds):
-            while len(found) < expected:
-                for batch in (await consumer.getmany(timeout_ms=300)).values():
-                    for record in batch:
-                        message = message_type()
-                        try:
-                            message.ParseFromString(record.value or b"")
-                        except DecodeError:
-                            continue  # another test's poison record on the shared topic
-                        if keep(message):
-                            found.append(message)
-    except TimeoutError:
-        pass
-    finally:
-        await consumer.stop()
-    return found
+    return [m for r in records if (m := _decoded(message_type, r)) is not None]
 
 
-async def eventually(client: httpx.AsyncClient, path: str, ok: Callable[[Any], bool]) -> Any:
-    async with asyncio.timeout(20):
-        while True:
-            response = await client.get(path)
-            if response.status_code == 200 and ok(response.json()):
-                return response.json()
-            await asyncio.sleep(0.1)
+async def json_when(client: httpx.AsyncClient, path: str, ok: Callable[[Any], bool]) -> Any:
+    """The JSON ``path`` answers once ``ok`` holds for it."""
+
+    async def probe() -> Any:
+        response = await client.get(path)
+        return response.json() if response.status_code == 200 and ok(response.json()) else None
+
+    return await eventually_async(probe)
 
 
 async def until_gone(client: httpx.AsyncClient, path: str) -> None:
     """Wait until ``path`` answers 404 (what the owner publishes reaches every replica)."""
-    for _ in range(200):
-        if (await client.get(path)).status_code == 404:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} still answers after 20 s")
+
+    async def probe() -> bool | None:
+        return True if (await client.get(path)).status_code == 404 else None
+
+    await eventually_async(probe)
 
 
 async def test_a_french_complaint_from_an_influencer_is_routed_and_escalated_at_once(
@@ -227,7 +212,7 @@ async def test_a_french_complaint_from_an_influencer_is_routed_and_escalated_at_
     event = complaint(setup, new_tweet_id(), reach=0.95)
     event_id = event.header.event_id
     async with running(setup.settings, setup.clock):
-        await send(infra.kafka.bootstrap, event)
+        await publish(infra.kafka.bootstrap, event)
         [routed] = await read(
             infra.kafka.bootstrap,
             routed_pb2.RoutedInteraction,
@@ -272,12 +257,12 @@ async def test_an_unanswered_item_escalates_after_a_restart_and_an_answered_one_
     elsewhere_id = answered_elsewhere.header.event_id
 
     async with running(setup.settings, setup.clock) as router:
-        await send(infra.kafka.bootstrap, unanswered, answered, answered_elsewhere)
+        await publish(infra.kafka.bootstrap, unanswered, answered, answered_elsewhere)
         for event_id in (unanswered_id, answered_id, elsewhere_id):
-            await eventually(router, f"/v1/interactions/{event_id}", lambda _: True)
+            await json_when(router, f"/v1/interactions/{event_id}", lambda _: True)
         # Another tool answers on the replies topic directly.
-        await send(infra.kafka.bootstrap, tool_reply(answered_elsewhere, start))
-        await eventually(
+        await publish(infra.kafka.bootstrap, tool_reply(answered_elsewhere, start))
+        await json_when(
             router, f"/v1/interactions/{elsewhere_id}", lambda s: s["first_response_at"]
         )
         setup.clock.now = start + timedelta(seconds=1)
@@ -288,9 +273,7 @@ async def test_an_unanswered_item_escalates_after_a_restart_and_an_answered_one_
         # Accepted: the owner of the interaction's partition applies it and publishes the Reply.
         assert response.status_code == 202, response.text
         reply_id = response.json()["reply_event_id"]
-        await eventually(
-            router, f"/v1/interactions/{answered_id}", lambda s: s["first_response_at"]
-        )
+        await json_when(router, f"/v1/interactions/{answered_id}", lambda s: s["first_response_at"])
         # Still before the deadline when this router stops.
         state = (await router.get(f"/v1/interactions/{unanswered_id}")).json()
         assert state["escalation_level"] == 0
@@ -298,11 +281,11 @@ async def test_an_unanswered_item_escalates_after_a_restart_and_an_answered_one_
     # The router restarts after the 3 s deadline: only the durable state knows the timers.
     setup.clock.now = start + timedelta(seconds=4)
     async with running(setup.settings, setup.clock) as router:
-        await eventually(
+        await json_when(
             router, f"/v1/interactions/{unanswered_id}", lambda s: s["escalation_level"] == 1
         )
         setup.clock.now = start + timedelta(seconds=6)
-        await eventually(
+        await json_when(
             router, f"/v1/interactions/{unanswered_id}", lambda s: s["escalation_level"] == 2
         )
         answered_state = (await router.get(f"/v1/interactions/{answered_id}")).json()
@@ -365,14 +348,14 @@ async def test_an_invalid_rule_file_is_rejected_and_the_previous_rules_stay_acti
         )
         setup.rules_file.write_text(broken)
         bump_mtime(setup.rules_file)
-        rules = await eventually(router, "/v1/rules", lambda r: r["last_error"] != "")
+        rules = await json_when(router, "/v1/rules", lambda r: r["last_error"] != "")
         assert rules["version"] == "it-1"
         assert (
             "escalation 'influential-negative' (escalations[0]): field when.reach_min:"
             " Input should be less than or equal to 1"
         ) in rules["last_error"]
         event = complaint(setup, new_tweet_id(), reach=0.1)
-        await send(infra.kafka.bootstrap, event)
+        await publish(infra.kafka.bootstrap, event)
         [routed] = await read(
             infra.kafka.bootstrap,
             routed_pb2.RoutedInteraction,
@@ -386,7 +369,7 @@ async def test_an_invalid_rule_file_is_rejected_and_the_previous_rules_stay_acti
 
         setup.rules_file.write_text(RULES.format(version="it-3", brand=setup.brand))
         bump_mtime(setup.rules_file)
-        rules = await eventually(router, "/v1/rules", lambda r: r["version"] == "it-3")
+        rules = await json_when(router, "/v1/rules", lambda r: r["version"] == "it-3")
         assert rules["last_error"] == ""
 
 
@@ -458,8 +441,8 @@ async def test_replies_go_out_with_the_x_api_reply_shape(
     event = complaint(setup, new_tweet_id(), reach=0.1)
     text = f"Bonjour, nous regardons ({uuid.uuid4().hex[:6]})"
     async with running(settings, setup.clock) as router:
-        await send(infra.kafka.bootstrap, event)
-        await eventually(router, f"/v1/interactions/{event.header.event_id}", lambda _: True)
+        await publish(infra.kafka.bootstrap, event)
+        await json_when(router, f"/v1/interactions/{event.header.event_id}", lambda _: True)
         response = await router.post(
             f"/v1/interactions/{event.header.event_id}/replies",
             json={"text": text},
