@@ -31,7 +31,7 @@ from socialcrm_router.ownership import SLA_STATE_CODEC, SlaOwner
 from socialcrm_router.reply_desk import ReplyDesk
 from socialcrm_router.rules_file import RulesSource
 from socialcrm_router.settings import RouterSettings
-from socialcrm_router.sla import strictly_newer
+from socialcrm_router.sla import is_closed, strictly_newer
 from socialcrm_router.timers import SlaTimers
 
 OUTPUTS = [
@@ -68,6 +68,7 @@ def build_app(
         topic=settings.router_state_topic,
         input_topic=enriched_topic,
         codec=Codec[bytes](encode=bytes, decode=bytes),
+        keep=lambda state: not is_closed(routed_pb2.InteractionSlaState.FromString(state)),
     )
     inputs: list[StreamInput[Any]] = [StreamInput(routed_pb2.SlaCommand, router.handle_command)]
     if settings.router_follow_replies:

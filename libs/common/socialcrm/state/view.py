@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -38,12 +39,16 @@ class ChangelogView(Generic[V]):
         topic: str,
         input_topic: str,
         codec: Codec[V],
+        keep: Callable[[V], bool] = lambda _: True,
     ) -> None:
+        """``keep`` says which values the view holds (e.g. only open interactions): the
+        others are dropped as if deleted, to spare memory on every replica."""
         self.name = name
         self.settings = settings
         self.topic = topic
         self.input_topic = input_topic
         self.codec = codec
+        self.keep = keep
         self._values: dict[str, V] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._follower = BackgroundTask(name, self._follow)
@@ -86,10 +91,11 @@ class ChangelogView(Generic[V]):
         if record.key is None:
             return
         key = record.key.decode()
-        if record.value is None:
+        value = None if record.value is None else self.codec.decode(record.value)
+        if value is None or not self.keep(value):
             self._values.pop(key, None)
         else:
-            self._values[key] = self.codec.decode(record.value)
+            self._values[key] = value
 
     async def _follow(self) -> None:
         assert self._consumer is not None
