@@ -23,6 +23,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from socialcrm_devstack.stack import SERVICES, LocalStack
+from tests.fixtures.metrics import metric_value
 from tests.fixtures.payloads import x_tweet_event
 from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import encode, post_webhook, signed_request_headers
@@ -117,11 +118,7 @@ def crm(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
 
 def consumer_lag(stack: LocalStack, service: str) -> float:
     text = httpx.get(f"{stack.url(service)}/metrics", timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("socialcrm_consumer_lag_records{")
-    )
+    return metric_value(text, "socialcrm_consumer_lag_records")
 
 
 def caught_up(stack: LocalStack, service: str) -> bool:
@@ -130,11 +127,7 @@ def caught_up(stack: LocalStack, service: str) -> bool:
 
 def kpi_backlog(stack: LocalStack) -> float:
     text = httpx.get(f"{stack.url('kpi')}/metrics", timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("socialcrm_backlog_items{")
-    )
+    return metric_value(text, "socialcrm_backlog_items")
 
 
 def assert_recorded_exactly_once(

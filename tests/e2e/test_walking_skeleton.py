@@ -14,6 +14,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from socialcrm_devstack.stack import LOCAL_CRM_API_KEY, SERVICES, LocalStack
+from tests.fixtures.metrics import metric_value
 from tests.fixtures.payloads import x_tweet_event
 from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import post_webhook
@@ -29,13 +30,7 @@ def unique_tweet_id() -> str:
 
 def kpi_count(stack: LocalStack, **labels: str) -> float:
     text = httpx.get(f"{stack.url('kpi')}/metrics").text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("socialcrm_interactions_total{") and all(
-            f'{k}="{v}"' in line for k, v in labels.items()
-        ):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return metric_value(text, "socialcrm_interactions_total", **labels)
 
 
 @pytest.fixture

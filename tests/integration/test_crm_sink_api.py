@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from socialcrm import contract
@@ -21,6 +20,7 @@ from socialcrm_crm_sink.settings import CrmSinkSettings
 from socialcrm_crm_sink.store import CrmStore
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
+from tests.fixtures.kafka import publish_raw, read_to_end
 from tests.fixtures.waiting import eventually_async
 from tests.integration.test_crm_sink_identity import email, record, x_dm, x_post
 
@@ -157,26 +157,7 @@ async def test_link_and_merge_over_http(api: Api) -> None:
 
 async def records_of(bootstrap: str, topic: str) -> list[tuple[str, bytes | None]]:
     """Every (key, value) of ``topic`` up to its current end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []
-            ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[tuple[str, bytes | None]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batches = await consumer.getmany(timeout_ms=1000)
-            for batch in batches.values():
-                found += [(r.key.decode() if r.key else "", r.value) for r in batch]
-        return found
-    finally:
-        await consumer.stop()
+    return [(r.key.decode() if r.key else "", r.value) for r in await read_to_end(bootstrap, topic)]
 
 
 async def test_export_then_erasure_leaves_no_personal_data(api: Api) -> None:
@@ -267,11 +248,8 @@ async def test_replies_join_the_timeline_and_move_the_case_once(api: Api) -> Non
         text="Bonjour Hugo, pouvez-vous nous écrire en privé ?",
         status="pending",
     )
-    async with AIOKafkaProducer(bootstrap_servers=api.bootstrap) as producer:
-        for _ in range(3):  # redelivered
-            await producer.send_and_wait(
-                "social.replies.v1", contract.encode(answer), key=b"conversation-730"
-            )
+    redelivered = [(b"conversation-730", contract.encode(answer))] * 3
+    await publish_raw(api.bootstrap, "social.replies.v1", redelivered)
 
     async def moved() -> dict[str, Any] | None:
         case = await api.store.db.cases.find_one({"_id": recorded.case_id})

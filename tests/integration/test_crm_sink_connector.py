@@ -11,19 +11,17 @@ from typing import Any
 
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
 
 from socialcrm import contract
-from socialcrm.v1 import routed_pb2
 from socialcrm_crm_sink.app import build_app
 from socialcrm_crm_sink.external_crm import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from socialcrm_crm_sink.settings import CrmSinkSettings
 from socialcrm_devstack.processes import free_port
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
+from tests.fixtures.kafka import publish, read_to_end
 from tests.fixtures.waiting import eventually_async
-from tests.integration.test_crm_sink_api import records_of
 from tests.integration.test_crm_sink_identity import x_post
 
 pytestmark = pytest.mark.integration
@@ -98,13 +96,7 @@ async def test_changes_reach_the_external_crm_signed_retried_or_dead_lettered(
     refused = x_post(f"{int(marker, 16) + 1}", REFUSED_HANDLE, 1)
     app = build_app(settings)
     async with app.router.lifespan_context(app):
-        async with AIOKafkaProducer(bootstrap_servers=infra.kafka.bootstrap) as producer:
-            for routed in (accepted, refused):
-                await producer.send_and_wait(
-                    contract.topic_of(routed_pb2.RoutedInteraction),
-                    contract.encode(routed),
-                    key=contract.key_of(routed),
-                )
+        await publish(infra.kafka.bootstrap, accepted, refused)
 
         nina = f"nina_{marker}"
 
@@ -144,8 +136,8 @@ async def test_changes_reach_the_external_crm_signed_retried_or_dead_lettered(
 
 async def _dead_letters(bootstrap: str, consumer: str) -> list[str] | None:
     reasons = []
-    for _, value in await records_of(bootstrap, "crm.events.v1.dlq"):
-        envelope = contract.DeadLetter.FromString(value or b"")
+    for record in await read_to_end(bootstrap, "crm.events.v1.dlq"):
+        envelope = contract.DeadLetter.FromString(record.value or b"")
         if envelope.consumer == f"{consumer}-external-crm":
             reasons.append(envelope.reason)
     return reasons or None

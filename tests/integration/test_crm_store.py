@@ -5,22 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from socialcrm.v1 import routed_pb2
+from socialcrm.v1 import common_pb2, routed_pb2
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
-from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
-from socialcrm_router.decide import route
-from socialcrm_sentiment.enrich import enrich
 from tests.conftest import Infra
-from tests.fixtures.payloads import x_tweet_event
+from tests.fixtures import events
 from tests.integration.test_crm_sink_identity import record
 
 pytestmark = pytest.mark.integration
@@ -38,12 +34,14 @@ async def database(infra: Infra) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]
 def routed_tweet(
     tweet_id: str, handle: str, in_reply_to: str | None = None
 ) -> routed_pb2.RoutedInteraction:
-    [interaction] = normalize_account_activity(
-        x_tweet_event(tweet_id, screen_name=handle, in_reply_to=in_reply_to),
-        brand="acme",
-        ingested_at=datetime.now(UTC),
+    """A routed public X post by ``handle``, in the thread of ``in_reply_to`` if given."""
+    post = events.interaction(
+        tweet_id,
+        author=common_pb2.Author(handle=handle),
+        conversation_id=in_reply_to,
+        is_public=True,
     )
-    return route(enrich(interaction))
+    return events.routed(events.enriched(post))
 
 
 async def test_redelivered_event_changes_nothing(database: AsyncDatabase[dict[str, Any]]) -> None:

@@ -10,14 +10,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from socialcrm import contract
 from socialcrm.v1 import interaction_pb2
@@ -25,40 +22,15 @@ from socialcrm_ingest.backfill.importer import Options, run_backfill
 from socialcrm_ingest.backfill.settings import BackfillSettings
 from socialcrm_ingest.dead_letters import DLQ_TOPIC, INPUT_TOPIC
 from tests.conftest import Infra
+from tests.fixtures.kafka import read_to_end
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` up to its current end."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    numbers = sorted(p["partition"] for p in described.get("partitions", ()))
-    partitions = [TopicPartition(topic, n) for n in numbers]
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        while [p for p in partitions if await consumer.position(p) < end[p]]:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
-
-
 async def interactions_of_brand(bootstrap: str, brand: str) -> list[interaction_pb2.Interaction]:
     found = []
-    for record in await read_topic(bootstrap, INPUT_TOPIC):
+    for record in await read_to_end(bootstrap, INPUT_TOPIC):
         interaction = contract.decode(interaction_pb2.Interaction, record.value)
         if interaction.brand == brand:
             found.append(interaction)
@@ -131,7 +103,7 @@ async def test_an_interrupted_backfill_resumes_without_loss_or_duplicate(
     assert all(1 <= i.rating <= 5 for i in published)
 
     dead = []
-    for record in await read_topic(infra.kafka.bootstrap, DLQ_TOPIC):
+    for record in await read_to_end(infra.kafka.bootstrap, DLQ_TOPIC):
         letter = contract.DeadLetter()
         letter.ParseFromString(record.value or b"")
         if letter.reason.startswith(f"{path.resolve()}:5:"):
@@ -236,11 +208,14 @@ def test_a_backfill_stopped_by_sigterm_resumes_without_loss_or_duplicate(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 30
-        while not checkpoint.exists():
-            assert running.poll() is None, running.communicate()
-            assert time.monotonic() < deadline, "no checkpoint written"
-            time.sleep(0.02)
+        # Polled often: SIGTERM must land while the import still runs.
+        eventually(
+            lambda: checkpoint.exists() or running.poll() is not None,
+            30,
+            what="a checkpoint written",
+            every=0.02,
+        )
+        assert running.poll() is None, running.communicate()
         running.send_signal(signal.SIGTERM)
         stdout, stderr = running.communicate(timeout=30)
     finally:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi.testclient import TestClient
 
 from socialcrm import contract
@@ -25,6 +24,7 @@ from socialcrm.v1 import interaction_pb2
 from socialcrm_ingest.webhooks.app import build_app
 from socialcrm_ingest.webhooks.settings import IngestSettings
 from tests.conftest import Infra
+from tests.fixtures.kafka import read_to_end
 from tests.fixtures.payloads import FIXTURES, x_tweet_event
 
 pytestmark = pytest.mark.integration
@@ -100,30 +100,12 @@ def meta_comment(comment_id: str) -> bytes:
 
 def published(bootstrap: str, event_ids: list[str]) -> list[interaction_pb2.Interaction]:
     """The records of ``social.interactions.v1`` with one of ``event_ids``, up to its end."""
-
-    async def read() -> list[interaction_pb2.Interaction]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC) or []
-            ]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            found: list[interaction_pb2.Interaction] = []
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                    for record in batch:
-                        interaction = contract.decode(interaction_pb2.Interaction, record.value)
-                        if interaction.header.event_id in event_ids:
-                            found.append(interaction)
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return [
+        interaction
+        for record in asyncio.run(read_to_end(bootstrap, TOPIC))
+        for interaction in [contract.decode(interaction_pb2.Interaction, record.value)]
+        if interaction.header.event_id in event_ids
+    ]
 
 
 def test_the_crc_challenge_is_answered(ingest: TestClient) -> None:

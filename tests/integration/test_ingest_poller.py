@@ -8,10 +8,9 @@ import asyncio
 import copy
 import json
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ from socialcrm_ingest.poller.app import build_app
 from socialcrm_ingest.poller.schedule import cursor_from_json
 from socialcrm_ingest.poller.settings import PollerSettings
 from tests.conftest import Infra
-from tests.integration.test_ingest_backfill import interactions_of_brand, read_topic
+from tests.fixtures.kafka import read_to_end
+from tests.fixtures.waiting import eventually
+from tests.integration.test_ingest_backfill import interactions_of_brand
 
 pytestmark = pytest.mark.integration
 
@@ -128,13 +129,6 @@ def apis() -> Iterator[FakeApis]:
     fake.server.server_close()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def settings_for(infra: Infra, apis: FakeApis, brand: str, state_topic: str) -> PollerSettings:
     suffix = brand
     sources = [
@@ -188,10 +182,10 @@ def test_pollers_publish_each_item_once_across_overlapping_polls_and_a_restart(
     settings = settings_for(infra, apis, brand, state_topic)
 
     with TestClient(build_app(settings)) as client:
-        wait_for(lambda: apis.first_pages() >= 2)  # two overlapping polls of the first page
+        eventually(lambda: apis.first_pages() >= 2, 20)  # two overlapping polls of the first page
         apis.add_youtube_thread("UgzNEWthreadAfterFirstPolls")
         seen_before = apis.first_pages()
-        wait_for(lambda: apis.first_pages() >= seen_before + 2)
+        eventually(lambda: apis.first_pages() >= seen_before + 2, 20)
         assert client.get("/readyz").status_code == 200
         metrics = client.get("/metrics").text
 
@@ -209,7 +203,7 @@ def test_pollers_publish_each_item_once_across_overlapping_polls_and_a_restart(
     assert set(first_run.values()) == {1}
 
     # The cursors are in the compacted topic, keyed by source.
-    records = asyncio.run(read_topic(infra.kafka.bootstrap, state_topic))
+    records = asyncio.run(read_to_end(infra.kafka.bootstrap, state_topic))
     latest = {r.key: r.value for r in records if r.key and r.value}
     assert cursor_from_json(latest[source.encode()]).watermark is not None
 
@@ -217,7 +211,7 @@ def test_pollers_publish_each_item_once_across_overlapping_polls_and_a_restart(
     apis.add_youtube_thread("UgzNEWthreadAfterRestart")
     with TestClient(build_app(settings)) as client:
         seen_before = apis.first_pages()
-        wait_for(lambda: apis.first_pages() >= seen_before + 2)
+        eventually(lambda: apis.first_pages() >= seen_before + 2, 20)
         assert client.get("/healthz").json()["status"] == "ok"
     after_restart = published_ids(infra, brand)
     assert set(after_restart) == set(first_run) | {"UgzNEWthreadAfterRestart"}
@@ -235,7 +229,7 @@ def test_pollers_publish_each_item_once_across_overlapping_polls_and_a_restart(
 
 async def dead_letters(infra: Infra) -> list[contract.DeadLetter]:
     letters = []
-    for record in await read_topic(infra.kafka.bootstrap, DLQ_TOPIC):
+    for record in await read_to_end(infra.kafka.bootstrap, DLQ_TOPIC):
         letter = contract.DeadLetter()
         letter.ParseFromString(record.value or b"")
         letters.append(letter)

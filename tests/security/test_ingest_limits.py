@@ -11,7 +11,6 @@ texts over the network's own maximum were accepted.
 from __future__ import annotations
 
 import json
-import re
 import select
 import socket
 import threading
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from socialcrm_devstack.stack import LocalStack
+from tests.fixtures.metrics import metric_value
 from tests.fixtures.payloads import FIXTURES
 from tests.fixtures.webhooks import post_webhook
 
@@ -73,12 +73,7 @@ def chat_transcript(messages: int) -> dict[str, Any]:
 def produced(stack: LocalStack) -> float:
     """Events ingest has published so far, from its /metrics."""
     metrics = httpx.get(stack.url("ingest") + "/metrics", timeout=10).text
-    found = re.search(
-        r'^socialcrm_events_produced_total\{topic="social\.interactions\.v1"\} (\S+)$',
-        metrics,
-        re.MULTILINE,
-    )
-    return float(found.group(1)) if found else 0.0
+    return metric_value(metrics, "socialcrm_events_produced_total", topic="social.interactions.v1")
 
 
 def chunked_upload(stack: LocalStack, path: str) -> tuple[int, bytes]:
