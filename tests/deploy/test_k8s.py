@@ -22,8 +22,6 @@ K8S_VERSION = "1.34.0"
 K8S_DIR = REPO / "deploy" / "k8s"
 OVERLAYS = ("local", "production")
 AUTOSCALED = {"ingest", "sentiment"}
-# Its state spans every partition and has one writer: never two pods at once.
-SINGLE_WRITER = {"kpi"}
 NAMESPACE = "socialcrm"
 
 Manifest = dict[str, Any]
@@ -141,12 +139,11 @@ def test_deployments(overlay: str, manifests: tuple[Manifest, ...]) -> None:
             assert "API_KEYS" not in env
         if service.name in AUTOSCALED:
             assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
-        elif overlay == "local" or service.name in SINGLE_WRITER:
+        elif overlay == "local":
             assert deployment["spec"]["replicas"] == 1
         else:
+            # kpi too: one active pod and a fenced hot standby.
             assert deployment["spec"]["replicas"] >= 2
-        if service.name in SINGLE_WRITER:
-            assert deployment["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_config_map_has_the_common_settings(manifests: tuple[Manifest, ...]) -> None:

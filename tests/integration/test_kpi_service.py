@@ -1,35 +1,52 @@
-"""The kpi service on the real broker: a burst sent through Kafka becomes an Alert on
-alerts.v1, and the spike baselines and backlog survive a crash (kpi.state.v1)."""
+"""The kpi service on the real broker: a burst becomes an Alert on alerts.v1 with a baseline
+learned before a crash; a kill -9 mid-stream neither loses nor repeats a snapshot (outputs,
+state and offsets commit in one transaction); of two instances one is active and the
+standby takes over after the active one is killed."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from socialcrm import contract
+from socialcrm.kafka import ensure_topics
+from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2, kpi_pb2, routed_pb2
 from socialcrm_devstack.infra import KafkaBroker
 from socialcrm_devstack.processes import free_port
 from socialcrm_devstack.stack import LocalStack
+from tests.fixtures.kafka import read_to_end
+from tests.fixtures.service_pool import ServicePool
 
 pytestmark = pytest.mark.integration
 
 ROUTED = contract.topic_of(routed_pb2.RoutedInteraction)
 ALERTS = contract.topic_of(kpi_pb2.Alert)
-# The brand of this module's stream, in the kpi's BRANDS (others count as "other").
+SNAPSHOTS = contract.topic_of(kpi_pb2.KpiSnapshot)
+# The brands of this module's streams, in the kpi's BRANDS (others count as "other").
 BRAND = f"brand-{uuid.uuid4().hex[:8]}"
+CRASH_BRAND = f"crash-{uuid.uuid4().hex[:8]}"
+TAKEOVER_BRAND = f"takeover-{uuid.uuid4().hex[:8]}"
+KPI_ENV = {
+    "BRANDS": f"{BRAND},{CRASH_BRAND},{TAKEOVER_BRAND}",
+    # The broker's smallest session: a standby takes over within about this time.
+    "KPI_SESSION_TIMEOUT_MS": "6000",
+}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    """A broker of its own: the alerts this test makes must not reach other tests'
-    readers of alerts.v1 on the session broker."""
+    """A broker of each test's own: the alerts these tests make must not reach other tests'
+    readers of alerts.v1 on the session broker, and each test starts a kpi deployment
+    afresh (its watermark, once the wall clock moved it, makes older events late)."""
     kafka = KafkaBroker(tmp_path_factory.mktemp("kpi-kafka"), port=free_port())
     kafka.start()
     try:
@@ -39,22 +56,36 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 
 
 @pytest.fixture
-def kpi(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The kpi service alone (it needs no database) on its own broker."""
-    stack = LocalStack(
-        tmp_path_factory.mktemp("kpi"),
-        ephemeral_ports=True,
-        kafka=broker,
-        env={"kpi": {"BRANDS": BRAND}},
-    )
-    stack.start_service("kpi")
+def stack(broker: KafkaBroker, tmp_path: Path) -> Iterator[LocalStack]:
+    """The kpi service alone (it needs no database) on its own broker, not started yet."""
+    local = LocalStack(tmp_path, ephemeral_ports=True, kafka=broker, env={"kpi": KPI_ENV})
     try:
-        yield stack
+        yield local
     finally:
-        stack.stop_service("kpi")
+        local.stop_service("kpi")
 
 
-def routed(brand: str, queue: str, occurred_at: float, index: int) -> routed_pb2.RoutedInteraction:
+@pytest.fixture
+def kpi(stack: LocalStack) -> LocalStack:
+    stack.start_service("kpi")
+    return stack
+
+
+@pytest.fixture
+def pool(broker: KafkaBroker, tmp_path: Path) -> Iterator[ServicePool]:
+    """Instances of kpi with ten-second windows closing a second after their end: windows
+    of events sent now close within seconds."""
+    env = {**KPI_ENV, "KPI_WINDOWS": "10", "KPI_ALLOWED_LATENESS_SECONDS": "1"}
+    instances = ServicePool(tmp_path, broker, env={"kpi": env})
+    try:
+        yield instances
+    finally:
+        instances.stop_all()
+
+
+def routed(
+    brand: str, queue: str, occurred_at: float, index: int, conversations: int = 1
+) -> routed_pb2.RoutedInteraction:
     external_id = f"{brand}-{index}"
     header = common_pb2.EventHeader(
         event_id=contract.event_id_for(common_pb2.CHANNEL_X, external_id),
@@ -68,8 +99,8 @@ def routed(brand: str, queue: str, occurred_at: float, index: int) -> routed_pb2
     header.occurred_at.FromNanoseconds(int(occurred_at * 1e9))
     interaction = interaction_pb2.Interaction(
         header=header,
-        # One conversation: one partition, so the stream stays in event-time order.
-        conversation_id=f"{brand}-thread",
+        # Each conversation stays on one partition, in event-time order.
+        conversation_id=f"{brand}-thread-{index % conversations}",
         brand=brand,
         author=common_pb2.Author(handle=f"author{index % 7}", followers=100 * index),
         text="Colis perdu",
@@ -87,7 +118,7 @@ def routed(brand: str, queue: str, occurred_at: float, index: int) -> routed_pb2
 
 
 async def send(bootstrap: str, messages: list[routed_pb2.RoutedInteraction]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     await producer.start()
     try:
         for message in messages:
@@ -99,7 +130,11 @@ async def send(bootstrap: str, messages: list[routed_pb2.RoutedInteraction]) -> 
 
 async def find_alert(bootstrap: str, alert_key: str, wait_seconds: float = 30) -> kpi_pb2.Alert:
     consumer = AIOKafkaConsumer(
-        ALERTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        ALERTS,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:
@@ -114,19 +149,61 @@ async def find_alert(bootstrap: str, alert_key: str, wait_seconds: float = 30) -
         await consumer.stop()
 
 
-def metric(stack: LocalStack, name: str, **labels: str) -> float | None:
-    for line in httpx.get(f"{stack.url('kpi')}/metrics").text.splitlines():
+async def committed_snapshots(bootstrap: str, brand: str) -> list[kpi_pb2.KpiSnapshot]:
+    """The snapshots of ``brand`` that read-committed consumers see."""
+    records = await read_to_end(bootstrap, SNAPSHOTS, isolation_level="read_committed")
+    snapshots = [contract.decode(kpi_pb2.KpiSnapshot, r.value) for r in records]
+    return [s for s in snapshots if s.dimensions.get("brand") == brand]
+
+
+async def closed_snapshots(
+    bootstrap: str, brand: str, total: int, window: str = "tumbling_60s", wait_seconds: float = 60
+) -> list[kpi_pb2.KpiSnapshot]:
+    """The brand's committed snapshots, once its ``window`` windows count ``total``
+    interactions (or time is up)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        snapshots = await committed_snapshots(bootstrap, brand)
+        if minute_volumes(snapshots, window) >= total or time.monotonic() > deadline:
+            return snapshots
+        await asyncio.sleep(1)
+
+
+def minute_volumes(snapshots: list[kpi_pb2.KpiSnapshot], window: str = "tumbling_60s") -> int:
+    """Interactions counted in the brand's tumbling windows of every dimension."""
+    return int(
+        sum(
+            s.values["volume"]
+            for s in snapshots
+            if s.dimensions["window"] == window and "channel" in s.dimensions
+        )
+    )
+
+
+def metric_at(url: str, name: str, **labels: str) -> float | None:
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+def status(url: str, path: str) -> int:
+    return httpx.get(f"{url}{path}", timeout=5).status_code
+
+
+def metric(stack: LocalStack, name: str, **labels: str) -> float | None:
+    return metric_at(stack.url("kpi"), name, **labels)
 
 
 def wait_for(probe: object, what: str, wait_seconds: float = 30) -> None:
     assert callable(probe)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        if probe():
-            return
+        try:
+            if probe():
+                return
+        except httpx.HTTPError:
+            pass  # an instance starting or going
         time.sleep(0.2)
     raise AssertionError(f"{what} not seen within {wait_seconds}s")
 
@@ -142,18 +219,18 @@ async def test_burst_through_kafka_alerts_with_a_baseline_learned_before_a_crash
     wait_for(lambda: metric(kpi, "socialcrm_interactions_total", brand=brand) == 60, "calm stream")
     wait_for(lambda: metric(kpi, "socialcrm_backlog_items", queue=queue) == 60, "backlog")
 
-    # A clean stop writes a snapshot of the state; the new process restores it.
+    # A clean stop; the new process restores the committed state when it takes over.
     kpi.stop_service("kpi")
     kpi.start_service("kpi")
-    assert metric(kpi, "socialcrm_backlog_items", queue=queue) == 60
+    wait_for(lambda: metric(kpi, "socialcrm_backlog_items", queue=queue) == 60, "restored")
 
-    # A crash: the journal of what was applied since the snapshot was written before the
-    # offsets were committed, so the new process restores all of it, counting nothing twice.
+    # A crash: state and offsets were committed together, so the new process restores
+    # every record whose offset was committed and reads the others again.
     await send(broker.bootstrap, [routed(brand, queue, start + i * 20, i) for i in (60, 61)])
     wait_for(lambda: metric(kpi, "socialcrm_backlog_items", queue=queue) == 62, "more calm")
     kpi.kill_service("kpi")
     kpi.start_service("kpi")
-    assert metric(kpi, "socialcrm_backlog_items", queue=queue) == 62
+    wait_for(lambda: metric(kpi, "socialcrm_backlog_items", queue=queue) == 62, "restored")
 
     burst_start = start + 21 * 60 + 15
     burst = [routed(brand, queue, burst_start + i * 0.5, 100 + i) for i in range(60)]
@@ -176,3 +253,83 @@ async def test_burst_through_kafka_alerts_with_a_baseline_learned_before_a_crash
     assert (
         metric(kpi, "socialcrm_alerts_total", kind="viral_spike", severity="critical") or 0
     ) >= 1
+
+
+async def test_a_crash_mid_stream_neither_loses_nor_repeats_a_snapshot(
+    broker: KafkaBroker, stack: LocalStack
+) -> None:
+    brand, queue = CRASH_BRAND, f"queue-{uuid.uuid4().hex[:8]}"
+    # Five hours of event time, one interaction a second over twelve conversations (several
+    # partitions), sent before kpi starts: it reads them as a backlog, every window closes.
+    total = 5 * 3600
+    start = (time.time() - 6 * 3600) // 60 * 60
+    await ensure_topics(ServiceSettings(kafka_bootstrap_servers=broker.bootstrap), [ROUTED])
+    await send(
+        broker.bootstrap,
+        [routed(brand, queue, start + i, i, conversations=12) for i in range(total)],
+    )
+    stack.start_service("kpi")
+    # kill -9 while batches are in hand: some transactions committed, not all.
+    wait_for(
+        lambda: (metric(stack, "socialcrm_interactions_total", brand=brand) or 0) >= 2000,
+        "processing under way",
+    )
+    counted_before_crash = metric(stack, "socialcrm_interactions_total", brand=brand) or 0
+    stack.kill_service("kpi")
+    stack.start_service("kpi")
+
+    snapshots = await closed_snapshots(broker.bootstrap, brand, total, wait_seconds=120)
+    repeated = [k for k, n in Counter(s.header.event_id for s in snapshots).items() if n > 1]
+    assert not repeated, f"{len(repeated)} snapshots published twice"
+    assert minute_volumes(snapshots) == total
+    # Each minute in exactly one snapshot of the full dimensions.
+    minutes = [
+        s.window_start.seconds
+        for s in snapshots
+        if s.dimensions["window"] == "tumbling_60s" and "channel" in s.dimensions
+    ]
+    assert sorted(minutes) == [int(start) + 60 * m for m in range(total // 60)]
+    assert (metric(stack, "socialcrm_kpi_late_events_total", topic=ROUTED) or 0) == 0
+    print(f"\nkilled after {counted_before_crash:.0f} of {total} interactions were counted")
+
+
+async def test_one_instance_is_active_and_the_standby_takes_over_after_a_kill(
+    broker: KafkaBroker, pool: ServicePool
+) -> None:
+    first, second = pool.start("kpi", "kpi")
+
+    def active() -> list[str]:
+        return [
+            name
+            for name in (first, second)
+            if name in pool.processes
+            and metric_at(pool.urls[name], "socialcrm_stream_active_owner", group="kpi") == 1
+        ]
+
+    wait_for(lambda: len(active()) == 1, "one active instance")
+    [owner] = active()
+    standby = second if owner == first else first
+    assert status(pool.urls[standby], "/healthz") == 200
+
+    brand, queue = TAKEOVER_BRAND, f"queue-{uuid.uuid4().hex[:8]}"
+    # Events of now: the windows closed on the wall clock meanwhile would make older ones late.
+    before = [routed(brand, queue, time.time(), i, conversations=6) for i in range(300)]
+    await send(broker.bootstrap, before)
+    wait_for(
+        lambda: metric_at(pool.urls[owner], "socialcrm_interactions_total", brand=brand) == 300,
+        "the active instance counting",
+    )
+    assert metric_at(pool.urls[standby], "socialcrm_interactions_total", brand=brand) is None
+
+    pool.kill(owner)
+    killed_at = time.monotonic()
+    wait_for(lambda: active() == [standby], "the standby taking over", wait_seconds=60)
+    takeover_seconds = time.monotonic() - killed_at
+
+    after = [routed(brand, queue, time.time(), i, conversations=6) for i in range(300, 600)]
+    await send(broker.bootstrap, after)
+
+    snapshots = await closed_snapshots(broker.bootstrap, brand, 600, "tumbling_10s")
+    assert minute_volumes(snapshots, "tumbling_10s") == 600
+    assert len({s.header.event_id for s in snapshots}) == len(snapshots)
+    print(f"\nstandby took over {takeover_seconds:.1f} s after kill -9 (session timeout 6 s)")

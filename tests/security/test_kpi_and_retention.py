@@ -17,7 +17,6 @@ import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -26,6 +25,8 @@ from socialcrm.labels import OTHER
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2, kpi_pb2, routed_pb2
 from socialcrm_devstack.stack import LocalStack
+from tests.fixtures import events
+from tests.fixtures.kafka import publish, read_to_end
 from tests.fixtures.payloads import x_tweet_event
 from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import post_webhook
@@ -66,52 +67,19 @@ def consumed(platform: LocalStack, topic: str) -> float:
 
 
 def routed(brand: str, index: int, handle: str = "probe_author") -> routed_pb2.RoutedInteraction:
-    external_id = f"security-kpi-{uuid.uuid4().hex}-{index}"
-    header = common_pb2.EventHeader(
-        event_id=contract.event_id_for(common_pb2.CHANNEL_X, external_id),
-        channel=common_pb2.CHANNEL_X,
-        external_id=external_id,
-        occurred_at=contract.timestamp(),
-        ingested_at=contract.timestamp(),
-        schema_version=contract.SCHEMA_VERSION,
-        producer="test",
+    author = common_pb2.Author(
+        handle=handle, channel_user_id=f"id-{handle}", display_name=f"Name {handle}"
     )
-    interaction = interaction_pb2.Interaction(
-        header=header,
-        conversation_id=external_id,
-        brand=brand,
-        author=common_pb2.Author(
-            handle=handle, channel_user_id=f"id-{handle}", display_name=f"Name {handle}"
-        ),
-        text="Colis perdu",
+    interaction = events.interaction(
+        f"security-kpi-{uuid.uuid4().hex}-{index}", brand=brand, author=author
     )
-    enrichment = enriched_pb2.Enrichment(
-        language="fr", polarity=common_pb2.POLARITY_NEGATIVE, reach=0.5
-    )
-    return routed_pb2.RoutedInteraction(
-        header=header,
-        enriched=enriched_pb2.EnrichedInteraction(
-            header=header, interaction=interaction, enrichment=enrichment
-        ),
-        routing=routed_pb2.Routing(queue="customer-service-fr", needs_response=True),
-    )
-
-
-async def send_routed(bootstrap: str, messages: list[routed_pb2.RoutedInteraction]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for message in messages:
-            await producer.send(ROUTED, contract.encode(message), key=contract.key_of(message))
-        await producer.flush()
-    finally:
-        await producer.stop()
+    return events.routed(events.enriched(interaction, reach=0.5))
 
 
 @pytest.fixture(scope="module")
 def kpi_ready(platform: LocalStack) -> LocalStack:
     """The platform, once kpi has consumed something: its series exist before counting."""
-    asyncio.run(send_routed(platform.kafka.bootstrap, [routed("acme", 0)]))
+    asyncio.run(publish(platform.kafka.bootstrap, routed("acme", 0)))
     eventually(lambda: consumed(platform, ROUTED) > 0, 60)
     return platform
 
@@ -156,7 +124,7 @@ def test_two_hundred_distinct_brands_do_not_grow_kpi_series(kpi_ready: LocalStac
     assert statuses == {422}
     # ...and 200 events reaching kpi by the stream with a brand of their own.
     probes = [routed(f"stream-{marker}-{index}", index) for index in range(200)]
-    asyncio.run(send_routed(kpi_ready.kafka.bootstrap, probes))
+    asyncio.run(publish(kpi_ready.kafka.bootstrap, *probes))
     eventually(lambda: consumed(kpi_ready, ROUTED) >= consumed_before + len(probes), 90)
 
     after = kpi_metrics(kpi_ready)
@@ -201,34 +169,16 @@ def test_event_topics_and_their_dlqs_expire_their_records(platform: LocalStack) 
 
 
 async def state_records(bootstrap: str) -> list[tuple[int, bytes, bytes]]:
-    """Every record of kpi.state.v1 as (timestamp ms, key, value)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([STATE])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(STATE, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[tuple[int, bytes, bytes]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend((r.timestamp, r.key or b"", r.value or b"") for r in batch)
-        return records
-    finally:
-        await consumer.stop()
+    """Every record of kpi's state changelog as (timestamp ms, key, value)."""
+    records = await read_to_end(bootstrap, STATE)
+    return [(r.timestamp, r.key or b"", r.value or b"") for r in records]
 
 
 def test_kpi_state_holds_no_handle_of_an_author(kpi_ready: LocalStack) -> None:
     handle = f"erasable_{uuid.uuid4().hex[:10]}"
     before = consumed(kpi_ready, ROUTED)
     sent_at = time.time() * 1000
-    asyncio.run(send_routed(kpi_ready.kafka.bootstrap, [routed("acme", 1, handle=handle)]))
+    asyncio.run(publish(kpi_ready.kafka.bootstrap, routed("acme", 1, handle=handle)))
     eventually(lambda: consumed(kpi_ready, ROUTED) > before, 60)
 
     # The journal of the batch is written before its offsets are committed; a snapshot of
@@ -237,10 +187,10 @@ def test_kpi_state_holds_no_handle_of_an_author(kpi_ready: LocalStack) -> None:
         records = asyncio.run(state_records(kpi_ready.kafka.bootstrap))
         if any(handle.encode() in value for _, _, value in records):
             return records
-        snapshots = [ts for ts, key, _ in records if key.endswith(b"/checkpoint") and ts > sent_at]
+        snapshots = [ts for ts, key, _ in records if key.endswith(b"checkpoint") and ts > sent_at]
         return records if snapshots else None
 
     records = eventually(checkpoint_after_the_event, 75)
     leaking = [value[:200] for _, _, value in records if handle.encode() in value]
-    assert not leaking, f"kpi.state.v1 holds the author's handle: {leaking[:1]!r}"
+    assert not leaking, f"{STATE} holds the author's handle: {leaking[:1]!r}"
     assert not [value for _, _, value in records if f"Name {handle}".encode() in value]

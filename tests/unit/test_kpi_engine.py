@@ -8,10 +8,10 @@ import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, kpi_pb2
-from socialcrm_kpi.app import alert_of, event_time, snapshot_of
 from socialcrm_kpi.backlog import Backlog
 from socialcrm_kpi.counting import InteractionDimensions
 from socialcrm_kpi.engine import KpiEngine, ReplyFacts, RoutedFacts
+from socialcrm_kpi.messages import alert_of, event_time, snapshot_of
 from socialcrm_kpi.settings import KpiSettings
 from socialcrm_kpi.spikes import SpikeSettings
 from socialcrm_kpi.windows import ShareOfVoice, WindowSpec
@@ -60,7 +60,8 @@ def test_interactions_close_into_dimension_and_share_of_voice_windows() -> None:
     kpis = engine()
     kpis.on_routed(routed("a", T0 + 1))
     kpis.on_routed(routed("b", T0 + 2, polarity="positive"))
-    closed = kpis.on_routed(routed("c", T0 + 61)).closed
+    assert kpis.on_routed(routed("c", T0 + 61)).closed == []  # events do not close windows
+    closed = kpis.advance(T0 + 61).closed
     by_dims = {tuple(sorted(dict(c.dimensions))): c.values for c in closed}
     full = by_dims[("brand", "channel", "language", "queue")]
     assert full["volume"] == 2
@@ -96,7 +97,8 @@ def test_replies_close_into_sla_windows_per_queue() -> None:
     kpis = engine()
     kpis.on_reply(reply("a", T0 + 1, 100, met=True))
     kpis.on_reply(reply("b", T0 + 2, 9000, met=False))
-    [closed] = kpis.on_reply(reply("c", T0 + 70, 10, met=True)).closed
+    kpis.on_reply(reply("c", T0 + 70, 10, met=True))
+    [closed] = kpis.advance(T0 + 70).closed
     assert dict(closed.dimensions) == {"queue": "customer-service-fr"}
     assert closed.values["sla_compliance_ratio"] == 0.5
     assert closed.values["first_responses"] == 2
@@ -127,7 +129,7 @@ def test_state_round_trip_restores_everything() -> None:
 def test_snapshot_event_is_keyed_by_window_and_dimensions_and_valid() -> None:
     kpis = engine()
     kpis.on_routed(routed("a", T0))
-    [closed, *_] = kpis.on_routed(routed("b", T0 + 60)).closed
+    [closed, *_] = kpis.advance(T0 + 60).closed
     snapshot = snapshot_of(closed)
     contract.validate(snapshot)
     assert snapshot.dimensions["window"] == "tumbling_60s"
@@ -168,26 +170,53 @@ def test_settings_parse_windows_and_brands() -> None:
 
 def test_snapshot_plus_replayed_journal_equals_the_live_state() -> None:
     live = engine()
-    live.mark_applied("social.routed.v1", 0, 0)
     live.on_routed(routed("a", T0))
     snapshot = json.loads(json.dumps(live.to_state()))
     live.take_journal()
     for i in range(5):
-        live.mark_applied("social.routed.v1", 0, i + 1)
         live.on_routed(routed(f"b{i}", T0 + 20 * i, polarity="positive"))
-    live.mark_applied("social.replies.v1", 2, 7)
+    live.advance(T0 + 70)
     live.on_reply(reply("a", T0 + 30, 30, met=False))
     journal = json.loads(json.dumps(live.take_journal()))
     assert live.take_journal() == []
+    assert not live.has_journal
 
     restored = engine()
     restored.restore(snapshot)
     restored.replay(journal)
     assert restored.to_state() == live.to_state()
-    assert restored.applied("social.routed.v1", 0, 5)
-    assert not restored.applied("social.routed.v1", 0, 6)
-    assert restored.applied("social.replies.v1", 2, 7)
     assert restored.take_journal() == []
+
+
+def test_advances_are_journaled_so_a_replay_closes_the_same_windows() -> None:
+    live = engine()
+    live.on_routed(routed("a", T0 + 1))
+    closed_live = live.advance(T0 + 60).closed
+    live.on_routed(routed("late", T0 + 2))  # its window closed: late, not counted
+    journal = json.loads(json.dumps(live.take_journal()))
+    assert ["advance", T0 + 60] in journal
+
+    replayed = engine()
+    replayed.replay(journal)
+    assert replayed.to_state() == live.to_state()
+    assert replayed.interactions.late_events == live.interactions.late_events == 1
+    assert closed_live
+
+
+def test_advance_moves_only_when_a_window_closes_and_never_back() -> None:
+    kpis = engine()
+    assert kpis.advance(T0 + 600).closed == []  # nothing open: no move, no journal entry
+    assert kpis.take_journal() == []
+    kpis.on_routed(routed("a", T0 + 1))
+    kpis.take_journal()
+    assert kpis.advance(T0 + 59).closed == []
+    assert kpis.take_journal() == []
+    assert len(kpis.advance(T0 + 60).closed) == 2  # the window's two dimension sets
+    assert kpis.watermark == T0 + 60
+    kpis.on_routed(routed("b", T0 + 70))
+    kpis.take_journal()
+    assert kpis.advance(T0 + 30).closed == []
+    assert kpis.take_journal() == []
 
 
 def test_state_parts_stay_small_as_dimensions_grow() -> None:
@@ -210,3 +239,34 @@ def test_event_time_is_never_after_ingestion() -> None:
     assert event_time(header) == T0
     header.occurred_at.FromSeconds(T0 - 60)
     assert event_time(header) == T0 - 60
+
+
+def test_a_redelivered_event_counts_once_even_after_a_restore() -> None:
+    live = engine()
+    live.on_routed(routed("a", T0 + 1))
+    live.on_reply(ReplyFacts("a", T0 + 2, "customer-service-fr", True, 1, True, 0, "reply-a"))
+    restored = engine()
+    restored.restore(json.loads(json.dumps(live.to_state())))
+    restored.on_routed(routed("a", T0 + 1))  # the router published it again
+    restored.on_reply(ReplyFacts("a", T0 + 2, "customer-service-fr", True, 1, True, 0, "reply-a"))
+    assert restored.take_journal() == []
+    [interactions, _, replies] = restored.advance(T0 + 60).closed
+    assert interactions.values["volume"] == 1
+    assert replies.values["replies"] == 1
+    assert restored.backlog_by_queue(T0 + 3) == {}  # not reopened by the redelivery
+
+
+def test_event_ids_are_forgotten_once_far_behind_the_watermark() -> None:
+    kpis = KpiEngine(
+        [WindowSpec(60, 60)],
+        allowed_lateness_seconds=0,
+        share_of_voice=ShareOfVoice(),
+        spike_settings=SpikeSettings(),
+        backlog_max_age_seconds=3600,
+        dedup_horizon_seconds=120,
+    )
+    kpis.on_routed(routed("old", T0 + 1))
+    kpis.on_routed(routed("new", T0 + 100))
+    kpis.advance(T0 + 122)
+    assert "old" not in kpis.seen
+    assert "new" in kpis.seen

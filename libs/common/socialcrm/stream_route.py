@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -20,7 +20,7 @@ from prometheus_client import Counter, Histogram
 from socialcrm import contract
 from socialcrm.outputs import Outputs, Sent
 from socialcrm.producer import EventProducer
-from socialcrm.telemetry import extract_context
+from socialcrm.telemetry import consumer_span, extract_context
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("socialcrm.stream")
@@ -191,35 +191,10 @@ class TopicRoute(Generic[In]):
                 sent.append(await self.outputs.publish(record, messages))
             self.processing_seconds.observe(share)
 
-    @contextlib.contextmanager
     def _record_span(
         self, record: ConsumerRecord[bytes, bytes], parent: otel_context.Context | None = None
-    ) -> Iterator[None]:
-        """The span of handling ``record``, a child of the span that produced it.
-
-        A record whose producer span was not sampled gets no span (nobody records its
-        trace), but its trace context is still the current one, so its outputs carry it on.
-        """
-        if parent is None:
-            parent = extract_context(record.headers)
-        token = otel_context.attach(parent)
-        try:
-            if not _recorded(parent):
-                yield
-                return
-            with tracer.start_as_current_span(
-                f"{self.topic} process",
-                kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": self.topic,
-                    "messaging.kafka.partition": record.partition,
-                    "messaging.kafka.offset": record.offset,
-                },
-            ):
-                yield
-        finally:
-            otel_context.detach(token)
+    ) -> contextlib.AbstractContextManager[None]:
+        return consumer_span(self.topic, record.partition, record.offset, record.headers, parent)
 
     async def _with_retries(
         self, attempt: Callable[[], Awaitable[T]], record: ConsumerRecord[bytes, Any]
@@ -243,10 +218,3 @@ class TopicRoute(Generic[In]):
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LAST_RETRY_SECONDS)
-
-
-def _recorded(parent: otel_context.Context) -> bool:
-    """Whether the trace of a record with this producer context is recorded: sampled, or
-    a new trace (no context), whose sampling the tracer decides."""
-    span_context = trace.get_current_span(parent).get_span_context()
-    return not span_context.is_valid or span_context.trace_flags.sampled

@@ -8,8 +8,9 @@ The W3C trace context travels in Kafka record headers (``traceparent``,
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -62,3 +63,44 @@ def extract_context(headers: KafkaHeaders | None) -> context.Context:
     """The trace context a producer put in Kafka headers (empty context when none)."""
     carrier = {key: value.decode("latin-1") for key, value in headers or () if value is not None}
     return propagate.extract(carrier)
+
+
+@contextlib.contextmanager
+def consumer_span(
+    topic: str,
+    partition: int,
+    offset: int,
+    headers: KafkaHeaders | None,
+    parent: context.Context | None = None,
+) -> Iterator[None]:
+    """The span of handling one consumed record, a child of the span that produced it
+    (``parent``, else the context in ``headers``).
+
+    A record whose producer span was not sampled gets no span (nobody records its trace),
+    but its trace context is still the current one, so its outputs carry it on.
+    """
+    if parent is None:
+        parent = extract_context(headers)
+    token = context.attach(parent)
+    try:
+        span_context = trace.get_current_span(parent).get_span_context()
+        # Sampled, or a new trace (no context), whose sampling the tracer decides.
+        if span_context.is_valid and not span_context.trace_flags.sampled:
+            yield
+            return
+        with _tracer.start_as_current_span(
+            f"{topic} process",
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+                "messaging.kafka.partition": partition,
+                "messaging.kafka.offset": offset,
+            },
+        ):
+            yield
+    finally:
+        context.detach(token)
+
+
+_tracer = trace.get_tracer("socialcrm.stream")

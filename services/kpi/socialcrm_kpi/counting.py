@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -50,7 +49,7 @@ def dimensions_of(
 class AuthorPseudonyms:
     """Opaque, stable keys of authors, so that the state never holds a handle.
 
-    The key is drawn at start and never stored: a key in the state (kpi.state.v1, a
+    The key is drawn at start and never stored: a key in the state (kpi.state.v2, a
     compacted topic that erasure does not reach) cannot be linked back to a person. After
     a restart an author gets a new key; at worst one author counts twice in the top
     authors of the bucket that was open.
@@ -67,19 +66,3 @@ class AuthorPseudonyms:
         message = f"{channel}:{identity}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
-
-class RecentEvents:
-    """Remembers the last ``capacity`` event ids, to count a redelivered event once."""
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self.capacity = capacity
-        self._seen: OrderedDict[str, None] = OrderedDict()
-
-    def first_time(self, event_id: str) -> bool:
-        if event_id in self._seen:
-            self._seen.move_to_end(event_id)
-            return False
-        self._seen[event_id] = None
-        if len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-        return True

@@ -1,10 +1,13 @@
 """What the kpi service computes from each event (pure logic: no I/O).
 
 ``KpiEngine`` feeds routed interactions and replies into the event-time windows,
-the spike detector and the backlog, and returns what closed or fired, for the
-service to publish. Everything it applies is also appended to a journal: the state
-is a snapshot (``to_state``) plus the journal entries applied since, replayed in
-order by ``replay`` (event sourcing: the computations are deterministic).
+the spike detector and the backlog, and returns what fired; ``advance`` moves the
+watermark (from the input partitions' watermarks, or the wall clock when they are all
+idle) and returns the windows it closed, for the service to publish. Everything it
+applies, advances included, is also appended to a journal: the state is a snapshot
+(``to_state``) plus the journal entries applied since, replayed in order by ``replay``
+(event sourcing: the computations are deterministic, so a restore closes the same
+windows at the same points of the stream).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from socialcrm_kpi.backlog import Backlog, QueueBacklog
 from socialcrm_kpi.counting import InteractionDimensions
+from socialcrm_kpi.dedup import SeenEvents
 from socialcrm_kpi.spikes import Post, Spike, SpikeDetector, SpikeSettings
 from socialcrm_kpi.windows import ClosedWindow, ShareOfVoice, WindowedKpis, WindowSpec, dimensions
 
@@ -50,6 +54,7 @@ class ReplyFacts:
     first_response_seconds: float
     sla_met: bool | None
     resolution_seconds: float
+    event_id: str = ""
 
 
 @dataclass
@@ -67,6 +72,7 @@ class KpiEngine:
         share_of_voice: ShareOfVoice,
         spike_settings: SpikeSettings,
         backlog_max_age_seconds: float,
+        dedup_horizon_seconds: float = 600.0,
     ) -> None:
         specs = tuple(specs)
         self.interactions = WindowedKpis(
@@ -75,17 +81,18 @@ class KpiEngine:
         self.replies = WindowedKpis(specs, allowed_lateness_seconds=allowed_lateness_seconds)
         self.spikes = SpikeDetector(spike_settings)
         self.backlog = Backlog(backlog_max_age_seconds)
-        # Next offset to apply per "topic:partition": records below it are in the state.
-        self.offsets: dict[str, int] = {}
+        self.seen = SeenEvents(dedup_horizon_seconds)
         self._journal: list[list[Any]] = []
 
-    def applied(self, topic: str, partition: int, offset: int) -> bool:
-        """True when the record is already in the state (a replay after a crash)."""
-        return offset < self.offsets.get(f"{topic}:{partition}", 0)
+    @property
+    def watermark(self) -> float:
+        """The event time (before the allowed lateness) the windows have advanced to."""
+        return self.interactions.watermark + self.interactions.allowed_lateness_seconds
 
-    def mark_applied(self, topic: str, partition: int, offset: int) -> None:
-        self.offsets[f"{topic}:{partition}"] = offset + 1
-        self._journal.append(["offset", topic, partition, offset])
+    @property
+    def has_journal(self) -> bool:
+        """Whether entries were applied since the last ``take_journal``."""
+        return bool(self._journal)
 
     def take_journal(self) -> list[list[Any]]:
         """JSON-compatible entries applied since the last call, in order."""
@@ -95,8 +102,8 @@ class KpiEngine:
     def replay(self, journal: Iterable[list[Any]]) -> None:
         """Apply journal entries again (after a restore); their outcomes were published."""
         for kind, *fields in journal:
-            if kind == "offset":
-                self.mark_applied(*fields)
+            if kind == "advance":
+                self.advance(*fields)
             elif kind == "routed":
                 event_id, at, dims, score, escalated, needs_response, author, reach = fields
                 self.on_routed(
@@ -116,6 +123,10 @@ class KpiEngine:
         self._journal = []
 
     def on_routed(self, facts: RoutedFacts) -> Outcome:
+        """Apply a routed interaction; one already applied (same event id) changes nothing."""
+        if facts.event_id in self.seen:
+            return Outcome()
+        self.seen.add(facts.event_id, facts.occurred_at)
         d = facts.dims
         sums = {
             "volume": 1.0,
@@ -130,7 +141,7 @@ class KpiEngine:
             dimensions(brand=d.brand, channel=d.channel, queue=d.queue, language=d.language),
             sums,
         )
-        outcome = Outcome(closed=self.interactions.advance(at))
+        outcome = Outcome()
         post = Post(facts.event_id, facts.author, facts.reach)
         topics = ["all", f"queue:{d.queue}"] + (["negative"] if d.polarity == "negative" else [])
         for topic in topics:
@@ -155,6 +166,11 @@ class KpiEngine:
         return outcome
 
     def on_reply(self, facts: ReplyFacts) -> Outcome:
+        """Apply a reply; one already applied (same event id) changes nothing."""
+        if facts.event_id in self.seen:
+            return Outcome()
+        if facts.event_id:
+            self.seen.add(facts.event_id, facts.occurred_at)
         sums = {"replies": 1.0}
         durations: dict[str, float] = {}
         if facts.first_response:
@@ -177,16 +193,35 @@ class KpiEngine:
                 facts.first_response_seconds,
                 facts.sla_met,
                 facts.resolution_seconds,
+                facts.event_id,
             ]
         )
-        return Outcome(closed=self.replies.advance(facts.occurred_at))
+        return Outcome()
+
+    def advance(self, watermark: float) -> Outcome:
+        """Move the watermark of every window to ``watermark`` (never back): the windows
+        whose end plus the allowed lateness it passes close. It moves only when a window
+        closes: a quiet stream then writes no journal entry a second, and an event can be
+        late only for a window that was closed."""
+        closes = [
+            t for t in (self.interactions.next_close(), self.replies.next_close()) if t is not None
+        ]
+        if not closes or watermark < min(closes) or watermark <= self.watermark:
+            return Outcome()
+        self._journal.append(["advance", watermark])
+        self.seen.forget_before(watermark)
+        return Outcome(
+            closed=self.interactions.advance(watermark) + self.replies.advance(watermark)
+        )
 
     def backlog_by_queue(self, now: float) -> dict[str, QueueBacklog]:
         return self.backlog.by_queue(now)
 
     def to_state(self) -> dict[str, Any]:
         """The whole state as JSON-compatible parts, by name, each of a bounded size."""
-        state: dict[str, Any] = {"offsets": dict(self.offsets)}
+        state: dict[str, Any] = {
+            f"seen.{index}": part for index, part in enumerate(self.seen.to_parts())
+        }
         series = list(self.spikes.to_state().items())
         for index in range(0, len(series), SERIES_PER_PART):
             state[f"spikes.{index // SERIES_PER_PART}"] = dict(
@@ -205,7 +240,7 @@ class KpiEngine:
 
     def restore(self, parts: Mapping[str, Any]) -> None:
         """Replace the state by the parts of a ``to_state`` snapshot."""
-        self.offsets = {k: int(v) for k, v in parts.get("offsets", {}).items()}
+        self.seen.restore(v for k, v in parts.items() if k.startswith("seen."))
         for name, windows in (("interactions", self.interactions), ("replies", self.replies)):
             if f"windows.{name}" in parts:
                 prefix = f"windows.{name}."

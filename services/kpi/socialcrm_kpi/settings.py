@@ -28,7 +28,31 @@ class KpiSettings(ServiceSettings, BrandSettings):
         86400.0, description="Unanswered items older than this leave the backlog."
     )
     kpi_state_snapshot_seconds: float = Field(
-        30.0, description="Interval of full state snapshots to kpi.state.v1."
+        30.0, description="Interval of full state snapshots to kpi.state.v2."
+    )
+    kpi_dedup_horizon_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Event ids are remembered (in the state) while their event time is "
+        "within this of the watermark: a redelivered event counts once.",
+    )
+    kpi_idle_partition_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="An input partition caught up and without records this long no longer "
+        "holds the watermark back.",
+    )
+    kpi_transactional_id: str = Field(
+        "",
+        description="Transactional id of the active instance's producer; the same for every "
+        "instance of a deployment, so that a new owner fences the former one "
+        "(empty: the service name).",
+    )
+    kpi_session_timeout_ms: int = Field(
+        10_000,
+        ge=6000,
+        description="Consumer session timeout: how long before a standby takes over from an "
+        "owner that died (the broker's group.min.session.timeout.ms is 6000 by default).",
     )
     spike_bucket_seconds: int = Field(60, description="Bucket of the spike detector.")
     spike_min_count: int = Field(20, description="Fewest events in a bucket that can alert.")
@@ -36,6 +60,9 @@ class KpiSettings(ServiceSettings, BrandSettings):
         15, description="Buckets a series must see before it can alert."
     )
     spike_max_p_value: float = Field(1e-6, description="Poisson tail probability of a spike.")
+
+    def transactional_id(self) -> str:
+        return self.kpi_transactional_id or self.service_name
 
     def window_specs(self) -> list[WindowSpec]:
         specs = []

@@ -1,194 +1,154 @@
-"""Durable state of the kpi service in the compacted topic ``kpi.state.v1``.
+"""Durable state of the kpi service: partition 0 of the compacted changelog ``kpi.state.v2``.
 
-Event sourcing with snapshots, keyed under ``<service name>/`` so that deployments
-sharing a broker do not mix their states:
+One active instance holds every input partition (see the README), so its state is one
+``PartitionedStore`` partition. Event sourcing with snapshots, under these keys:
 
-- ``journal/<seq>``: the engine's journal entries (the facts of the records applied,
-  with their offsets) of one batch, written before the consumers commit the batch's
-  offsets (the stream processors' ``before_commit``): nothing committed is missing;
-- ``snapshot/<slot>/<part>``: the whole state, every ``snapshot_seconds`` and at
-  shutdown, alternately in slot 0 and 1 so that a crash while writing one leaves the
-  other whole; then ``checkpoint`` names the slot, its parts and the last journal seq
-  it includes, and the journal entries it includes are deleted (tombstones).
+- ``journal/<seq>``: the engine's journal entries (the facts applied and the watermark
+  advances) of one batch;
+- ``snapshot/<part>``: the whole state, every ``snapshot_seconds``, then ``checkpoint``
+  naming the parts and the last journal seq they include, and tombstones for that
+  journal and for parts no longer used.
 
-At start-up the topic is read to its end: the checkpoint's snapshot restores the
-engine and the later journal entries are replayed in order, before consuming starts.
-Records the state already holds but whose offsets were not committed before a crash
-are recognised by their offset and skipped. The service's windows are global: it
-runs as one replica.
+Everything a batch writes belongs to the batch's transaction, with its outputs and input
+offsets: the changelog never holds the effect of a record whose offset was not committed,
+and a restore (read committed) is exactly the state at the last committed offsets. No
+offset bookkeeping is needed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
+import time
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from socialcrm import contract
-from socialcrm.kafka import PRODUCED, EventProducer, client_id, ensure_compacted_topic
+from socialcrm.producer import EventProducer
 from socialcrm.settings import ServiceSettings
+from socialcrm.state import Codec, PartitionedStore
 from socialcrm.v1 import kpi_pb2
 from socialcrm_kpi.engine import KpiEngine
 
-log = logging.getLogger(__name__)
-
 STATE_TOPIC = contract.topic_of(kpi_pb2.KpiState)
+STATE_PARTITION = 0
+CHECKPOINT = "checkpoint"
+JOURNAL = "journal/"
+SNAPSHOT = "snapshot/"
+
+_CODEC = Codec(encode=contract.encode, decode=kpi_pb2.KpiState.FromString)
+
+
+def restore_engine(engine: KpiEngine, documents: Mapping[str, Any]) -> int:
+    """Restore ``engine`` from the documents of the changelog (key -> JSON value): the
+    checkpoint's snapshot, then the later journal entries in order. The last journal seq."""
+    checkpoint = documents.get(CHECKPOINT)
+    included = 0
+    if checkpoint is not None:
+        engine.restore({part: documents[SNAPSHOT + part] for part in checkpoint["parts"]})
+        included = int(checkpoint["seq"])
+    journal = {
+        int(key.removeprefix(JOURNAL)): value
+        for key, value in documents.items()
+        if key.startswith(JOURNAL)
+    }
+    for seq in sorted(seq for seq in journal if seq > included):
+        engine.replay(journal[seq])
+    return max([included, *journal])
+
+
+def state_writes(
+    engine: KpiEngine, held: Collection[str], seq: int, snapshot: bool
+) -> tuple[dict[str, Any], int]:
+    """The documents (None: delete) that make the changelog, holding the keys ``held``, hold
+    ``engine``'s journal since the last call, and its whole state when ``snapshot``; with
+    the new last seq."""
+    writes: dict[str, Any] = {}
+    journal = engine.take_journal()
+    if journal:
+        seq += 1
+        if not snapshot:
+            writes[f"{JOURNAL}{seq}"] = journal
+    if snapshot:
+        parts = engine.to_state()
+        writes.update({SNAPSHOT + name: part for name, part in parts.items()})
+        writes[CHECKPOINT] = {"seq": seq, "parts": sorted(parts)}
+        for key in held:
+            stale_part = key.startswith(SNAPSHOT) and key.removeprefix(SNAPSHOT) not in parts
+            if stale_part or key.startswith(JOURNAL):
+                writes[key] = None
+    return writes, seq
 
 
 class KpiStateStore:
-    name = "kpi-state"
+    """The kpi engine's state in its changelog, written inside the batch's transaction."""
 
     def __init__(
         self,
         settings: ServiceSettings,
-        engine: KpiEngine,
         producer: EventProducer,
+        *,
         snapshot_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.engine = engine
         self.producer = producer
         self.snapshot_seconds = snapshot_seconds
-        self._prefix = f"{settings.service_name}/"
-        self._lock = asyncio.Lock()
+        self.clock = clock
+        self._store = PartitionedStore(
+            name="kpi-state",
+            settings=settings,
+            producer=producer,
+            topic=STATE_TOPIC,
+            input_topic=None,
+            codec=_CODEC,
+            # One partition: one active instance holds all of kpi's state.
+            partitions=1,
+        )
         self._seq = 0
-        self._snapshot_count = 0
-        self._uncheckpointed: list[int] = []
-        self._task: asyncio.Task[None] | None = None
+        self._journal_since_snapshot = False
+        self._snapshot_at = clock()
 
-    async def start(self) -> None:
-        partitions = await ensure_compacted_topic(self.settings, STATE_TOPIC)
-        records = await self._read_all(partitions)
-        checkpoint = records.pop("checkpoint", None)
-        journal = {
-            int(key.removeprefix("journal/")): value
-            for key, value in records.items()
-            if key.startswith("journal/")
+    async def create(self) -> None:
+        """Make sure the changelog exists."""
+        await self._store.start()
+
+    async def restore(self, engine: KpiEngine) -> None:
+        """Own the state and restore ``engine`` (empty) from the committed changelog."""
+        await self._store.assign([STATE_PARTITION])
+        documents = {
+            key: json.loads(value.state_json) for key, value in self._store.items(STATE_PARTITION)
         }
-        included = -1
-        if checkpoint is not None:
-            slot = checkpoint["slot"]
-            self.engine.restore(
-                {part: records[f"snapshot/{slot}/{part}"] for part in checkpoint["parts"]}
-            )
-            included = checkpoint["seq"]
-            self._snapshot_count = slot + 1
-        later = sorted(seq for seq in journal if seq > included)
-        for seq in later:
-            self.engine.replay(journal[seq])
-        self._seq = max([included, *journal]) if (journal or checkpoint) else 0
-        self._uncheckpointed = sorted(journal)
-        log.info(
-            "kpi state restored",
-            extra={"snapshot_seq": included, "journal_batches_replayed": len(later)},
-        )
-        self._task = asyncio.create_task(self._snapshot_periodically(), name=self.name)
+        self._seq = restore_engine(engine, documents)
+        self._journal_since_snapshot = any(key.startswith(JOURNAL) for key in documents)
+        self._snapshot_at = self.clock()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.snapshot()
+    def drop(self, *, committed: bool) -> None:
+        """Stop owning the state. ``committed``: it is all in the changelog (a rebalance),
+        so a copy may be kept for a quick restore; else (an aborted transaction) the copy
+        holds uncommitted writes and goes too."""
+        if committed:
+            self._store.revoke([STATE_PARTITION])
+        else:
+            self._store.lose([STATE_PARTITION])
 
-    async def check(self) -> None:
-        if self._task is None or self._task.done():
-            raise RuntimeError("state snapshots are not running")
-
-    async def flush(self) -> None:
-        """Write the journal entries applied since the last flush."""
-        async with self._lock:
-            await self._write_journal()
-
-    async def snapshot(self) -> None:
-        """Write the whole state, then the checkpoint naming it, then drop the old journal."""
-        async with self._lock:
-            # No await between taking the journal and the state: they describe one moment.
-            await self._write_journal()
-            parts = self.engine.to_state()
-            slot = self._snapshot_count % 2
-            await self._publish_all(
-                {f"snapshot/{slot}/{name}": json.dumps(value) for name, value in parts.items()}
-            )
-            checkpoint = {"slot": slot, "seq": self._seq, "parts": sorted(parts)}
-            await self._publish_all({"checkpoint": json.dumps(checkpoint)})
-            self._snapshot_count += 1
-            await self._publish_all({f"journal/{seq}": None for seq in self._uncheckpointed})
-            self._uncheckpointed = []
-
-    async def _write_journal(self) -> None:
-        journal = self.engine.take_journal()
-        if journal:
-            self._seq += 1
-            await self._publish_all({f"journal/{self._seq}": json.dumps(journal)})
-            self._uncheckpointed.append(self._seq)
-
-    async def _publish_all(self, documents: dict[str, str | None]) -> None:
-        """Publish documents by key (None: a tombstone) and wait for their acknowledgement."""
-        pending = []
-        for key, document in documents.items():
-            if document is None:
-                future = await self.producer.producer.send(
-                    STATE_TOPIC, None, key=(self._prefix + key).encode()
+    async def write(self, engine: KpiEngine) -> None:
+        """Write the journal since the last write (and a snapshot when due) to the changelog,
+        inside the open transaction."""
+        due = self.clock() - self._snapshot_at >= self.snapshot_seconds
+        snapshot = due and (self._journal_since_snapshot or engine.has_journal)
+        held = [key for key, _ in self._store.items(STATE_PARTITION)]
+        writes, self._seq = state_writes(engine, held, self._seq, snapshot)
+        if snapshot:
+            self._snapshot_at = self.clock()
+            self._journal_since_snapshot = False
+        elif writes:
+            self._journal_since_snapshot = True
+        now = contract.timestamp()
+        for key, document in writes.items():
+            value = None
+            if document is not None:
+                value = kpi_pb2.KpiState(
+                    state_key=key, state_json=json.dumps(document), updated_at=now
                 )
-            else:
-                message = kpi_pb2.KpiState(
-                    state_key=self._prefix + key,
-                    state_json=document,
-                    updated_at=contract.timestamp(),
-                )
-                future = await self.producer.producer.send(
-                    STATE_TOPIC, contract.encode(message), key=contract.key_of(message)
-                )
-            pending.append(future)
-        PRODUCED.labels(STATE_TOPIC).inc(len(pending))
-        await asyncio.gather(*pending)
-
-    async def _snapshot_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.snapshot_seconds)
-            try:
-                await self.snapshot()
-            except Exception:
-                log.exception("kpi state snapshot failed; retrying at the next interval")
-
-    async def _read_all(self, partitions: list[TopicPartition]) -> dict[str, Any]:
-        """The latest JSON document of every key of this service (tombstones removed)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings) + "-state",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            documents: dict[str, Any] = {}
-            while await self._behind(consumer, ends):
-                batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        key = (record.key or b"").decode()
-                        if not key.startswith(self._prefix):
-                            continue
-                        name = key.removeprefix(self._prefix)
-                        if record.value is None:
-                            documents.pop(name, None)
-                        else:
-                            state = kpi_pb2.KpiState.FromString(record.value)
-                            documents[name] = json.loads(state.state_json)
-            return documents
-        finally:
-            await consumer.stop()
-
-    @staticmethod
-    async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-        for partition, end in ends.items():
-            if await consumer.position(partition) < end:
-                return True
-        return False
+            self._store.put(STATE_PARTITION, key, value)
+        await self._store.flush()

@@ -3,7 +3,9 @@
 A ``WindowSpec`` describes tumbling (step == size) or hopping (step < size) windows
 aligned on the epoch. ``WindowedKpis`` adds each observation to every window that
 contains its event time, under a dimension key, and closes windows once the
-watermark (the latest event time seen minus the allowed lateness) passes their end.
+watermark passes their end plus the allowed lateness. The watermark comes from the
+caller (``advance``): the lowest of the input partitions' event times, or the wall
+clock when they are all idle, never each event's own time.
 Closed windows come out as ``ClosedWindow`` values with their derived KPIs; events
 older than the oldest open window are counted as late and otherwise ignored.
 """
@@ -174,9 +176,15 @@ class WindowedKpis:
             self.late_events += 1
         return accepted
 
-    def advance(self, event_time: float) -> list[ClosedWindow]:
-        """Move the watermark with the latest event time; return the windows it closed."""
-        self.watermark = max(self.watermark, event_time - self.allowed_lateness_seconds)
+    def next_close(self) -> float | None:
+        """The watermark at which the next open window closes; None when none is open."""
+        ends = [start + spec.size_seconds for spec, start in self._open]
+        return min(ends) + self.allowed_lateness_seconds if ends else None
+
+    def advance(self, watermark: float) -> list[ClosedWindow]:
+        """Move the watermark to ``watermark`` (never back); return the windows it closed:
+        those whose end plus the allowed lateness it reached."""
+        self.watermark = max(self.watermark, watermark - self.allowed_lateness_seconds)
         closing = sorted(
             (key for key in self._open if key[1] + key[0].size_seconds <= self.watermark),
             key=lambda key: (key[1] + key[0].size_seconds, key[0].name),

@@ -232,9 +232,11 @@ Global___AuthorReach: _TypeAlias = AuthorReach  # noqa: Y015
 
 @_typing.final
 class KpiState(_message.Message):
-    """kpi.state.v1 (compacted, key = state_key): the kpi service's state (open windows, spike
-    baselines, backlog, applied offsets) as snapshots plus a journal of what it applied
-    since, re-read at start so the KPIs survive a restart. A tombstone drops a key.
+    """kpi.state.v2 (compacted, one partition, key = state_key): the state of the active kpi
+    instance (open windows, spike baselines, backlog) as snapshots plus a journal of what it
+    applied since, written in the same Kafka transactions as its outputs and input offsets
+    and re-read (read committed) when an instance takes over. A tombstone drops a key.
+    v1 had a key prefix per service and applied-offset records; v2 has neither.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -243,7 +245,7 @@ class KpiState(_message.Message):
     STATE_JSON_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     state_key: _builtins.str
-    """"<service name>/" then "journal/<seq>", "snapshot/<slot>/<part>" or "checkpoint"."""
+    """"journal/<seq>", "snapshot/<part>" or "checkpoint"."""
     state_json: _builtins.str
     """JSON document under that key (internal to the kpi service, see its README)."""
     @_builtins.property
