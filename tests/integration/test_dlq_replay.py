@@ -12,7 +12,9 @@ from google.protobuf.message import Message
 
 from socialcrm import contract
 from socialcrm.dlq import replay, replay_of
-from socialcrm.kafka import EventProducer, StreamProcessor, ensure_topics
+from socialcrm.kafka.admin import ensure_topics
+from socialcrm.kafka.processor import StreamProcessor
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, interaction_pb2
 from tests.conftest import Infra

@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from socialcrm import contract
-from socialcrm.kafka import ensure_topics
+from socialcrm.kafka.admin import ensure_topics
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2, kpi_pb2, routed_pb2
 from socialcrm_devstack.infra import KafkaBroker

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import ChangelogView, Codec, PartitionedStore
 from tests.conftest import Infra

@@ -12,14 +12,14 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from google.protobuf.message import Message
 
 from socialcrm import contract
-from socialcrm.kafka import ensure_topics
-from socialcrm.settings import ServiceSettings
-from socialcrm.transactional import (
+from socialcrm.kafka.admin import ensure_topics
+from socialcrm.kafka.transactional import (
     PartitionId,
     TransactionalInput,
     TransactionalProcessor,
     TransactionalProducer,
 )
+from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import interaction_pb2, kpi_pb2
 from tests.conftest import Infra
 from tests.fixtures.events import interaction

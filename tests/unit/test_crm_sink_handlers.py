@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiokafka import ConsumerRecord
 
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.v1 import crm_pb2, reply_pb2
 from socialcrm_crm_sink.erasure_publisher import ErasurePublisher
 from socialcrm_crm_sink.errors import (

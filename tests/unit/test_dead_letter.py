@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from socialcrm import contract
-from socialcrm.dead_letter import (
+from socialcrm.kafka.dead_letter import (
     ORIGINAL_SIZE_HEADER,
     TRUNCATED_HEADER,
     SourceRecord,

@@ -8,7 +8,7 @@ from typing import cast
 
 import pytest
 
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.v1 import common_pb2, interaction_pb2
 from socialcrm_ingest.webhooks.publishing import (
     BodyTooLarge,

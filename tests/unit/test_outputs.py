@@ -14,7 +14,7 @@ from aiokafka.errors import (
 from google.protobuf.message import EncodeError
 
 from socialcrm import contract
-from socialcrm.outputs import output_rejection
+from socialcrm.kafka.outputs import output_rejection
 
 
 @pytest.mark.parametrize(

@@ -212,7 +212,8 @@ def test_a_resolved_interaction_keeps_a_marker_that_no_older_record_replaces() -
     assert due_levels(resolved.state, T0 + timedelta(days=1)) == []
     assert not strictly_newer(resolved.state, state)
     assert not strictly_newer(resolved.state, resolved.state)
-    assert strictly_newer(state, resolved.state) and strictly_newer(None, state)
+    assert strictly_newer(state, resolved.state)
+    assert strictly_newer(None, state)
     timers = SlaTimers(marker_retention_seconds=3600)
     assert timers.when(resolved.state) == (T0 + timedelta(hours=2)).timestamp()
 
@@ -220,6 +221,8 @@ def test_a_resolved_interaction_keeps_a_marker_that_no_older_record_replaces() -
 def test_an_erased_interaction_keeps_nothing_of_its_author() -> None:
     state = state_at_routing()
     marker = erased(state, T0 + timedelta(minutes=5))
-    assert is_closed(marker) and marker.revision == state.revision + 1
-    assert not marker.author_handle and not marker.author_channel_user_id
+    assert is_closed(marker)
+    assert marker.revision == state.revision + 1
+    assert not marker.author_handle
+    assert not marker.author_channel_user_id
     assert not marker.external_id

@@ -8,7 +8,7 @@ from aiokafka.coordinator.protocol import (
     ConsumerProtocolMemberMetadata,
 )
 
-from socialcrm.single_owner import OWNER_USER_DATA, SingleOwnerAssignor, choose_owner
+from socialcrm.kafka.single_owner import OWNER_USER_DATA, SingleOwnerAssignor, choose_owner
 
 TOPICS = {"social.routed.v1": {0, 1, 2}, "social.replies.v1": {0, 1}}
 

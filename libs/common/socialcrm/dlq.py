@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from socialcrm import contract
-from socialcrm.dead_letter import TRUNCATED_HEADER
+from socialcrm.kafka.dead_letter import TRUNCATED_HEADER
 from socialcrm.settings import ServiceSettings
 
 REPLAY_GROUP = "socialcrm-dlq-replay"

@@ -1,6 +1,6 @@
 """Run the CRM sink: ``socialcrm-crm-sink --help`` lists its settings."""
 
-from socialcrm.http import run_service
+from socialcrm.runtime import run_service
 from socialcrm_crm_sink.app import build_app
 from socialcrm_crm_sink.settings import CrmSinkSettings
 

@@ -6,10 +6,11 @@ from fastapi import FastAPI
 
 from socialcrm import contract
 from socialcrm.auth import ApiKeys
-from socialcrm.http import TopicsReady, create_app
-from socialcrm.kafka import EventProducer, StreamProcessor
+from socialcrm.kafka.processor import StreamProcessor
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.lifecycle import Component
 from socialcrm.mongo import TRANSIENT_MONGO_ERRORS, MongoDatabase
+from socialcrm.runtime import TopicsReady, create_app
 from socialcrm.v1 import crm_pb2, reply_pb2, routed_pb2
 from socialcrm_crm_sink.api import install_crm_api
 from socialcrm_crm_sink.connector import ExternalCrmConnector

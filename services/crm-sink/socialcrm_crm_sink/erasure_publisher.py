@@ -12,7 +12,8 @@ import logging
 from datetime import UTC, datetime
 
 from socialcrm import contract
-from socialcrm.kafka import EventProducer, ensure_compacted_topic
+from socialcrm.kafka.admin import ensure_compacted_topic
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, crm_pb2, routed_pb2
 from socialcrm_crm_sink.gdpr import Erased

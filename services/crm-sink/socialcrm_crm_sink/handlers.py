@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.v1 import reply_pb2, routed_pb2
 from socialcrm_crm_sink.erasure_publisher import ErasurePublisher
 from socialcrm_crm_sink.errors import InteractionNotRecordedYet, InvalidRequest, UnknownInteraction

@@ -2,8 +2,8 @@
 
 from fastapi import FastAPI
 
-from socialcrm.http import run_service
 from socialcrm.logs import configure_logging
+from socialcrm.runtime import run_service
 from socialcrm_ingest.security.doors import MissingWebhookSecrets
 from socialcrm_ingest.webhooks.app import build_app
 from socialcrm_ingest.webhooks.settings import IngestSettings

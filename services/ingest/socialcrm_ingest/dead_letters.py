@@ -16,7 +16,7 @@ import time
 from aiokafka import ConsumerRecord
 
 from socialcrm import contract
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.v1 import interaction_pb2
 
 INPUT_TOPIC = contract.topic_of(interaction_pb2.Interaction)

@@ -1,6 +1,6 @@
 """Run the kpi service: ``socialcrm-kpi --help`` lists its settings."""
 
-from socialcrm.http import run_service
+from socialcrm.runtime import run_service
 from socialcrm_kpi.app import build_app
 from socialcrm_kpi.settings import KpiSettings
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from socialcrm import contract
-from socialcrm.http import TopicsReady, create_app
-from socialcrm.transactional import (
+from socialcrm.kafka.transactional import (
     TransactionalInput,
     TransactionalProcessor,
     TransactionalProducer,
 )
+from socialcrm.runtime import TopicsReady, create_app
 from socialcrm.v1 import reply_pb2, routed_pb2
 from socialcrm_kpi.engine import KpiEngine
 from socialcrm_kpi.handlers import KpiHandlers

@@ -65,4 +65,3 @@ class AuthorPseudonyms:
             return ""
         message = f"{channel}:{identity}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
-

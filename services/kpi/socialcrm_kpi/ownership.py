@@ -1,5 +1,5 @@
 """What the kpi service does as its input partitions come and go: the state of the
-transactional processor (``socialcrm.transactional.TransactionalState``)."""
+transactional processor (``socialcrm.kafka.transactional.TransactionalState``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from google.protobuf.message import Message
 
-from socialcrm.transactional import PartitionId
+from socialcrm.kafka.transactional import PartitionId
 from socialcrm_kpi.handlers import KpiHandlers
 from socialcrm_kpi.state import KpiStateStore
 

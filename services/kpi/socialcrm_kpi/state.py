@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from socialcrm import contract
-from socialcrm.producer import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import Codec, PartitionedStore
 from socialcrm.v1 import kpi_pb2

@@ -1,6 +1,6 @@
 """Run the router: ``socialcrm-router --help`` lists its settings."""
 
-from socialcrm.http import run_service
+from socialcrm.runtime import run_service
 from socialcrm_router.app import build_app
 from socialcrm_router.settings import RouterSettings
 

@@ -19,9 +19,11 @@ from fastapi import FastAPI
 
 from socialcrm import contract
 from socialcrm.auth import ApiKeys
-from socialcrm.http import TopicsReady, create_app
-from socialcrm.kafka import EventProducer, StreamInput, StreamProcessor
+from socialcrm.kafka.processor import StreamProcessor
+from socialcrm.kafka.producer import EventProducer
+from socialcrm.kafka.topic_route import StreamInput
 from socialcrm.lifecycle import Component
+from socialcrm.runtime import TopicsReady, create_app
 from socialcrm.state import ChangelogView, Codec, PartitionedStore
 from socialcrm.v1 import enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.api import api

@@ -20,7 +20,8 @@ import httpx
 from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
-from socialcrm.kafka import EventProducer, StreamProcessor
+from socialcrm.kafka.processor import StreamProcessor
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.lifecycle import Component
 from socialcrm.v1 import common_pb2, reply_pb2
 from socialcrm_router.settings import RouterSettings

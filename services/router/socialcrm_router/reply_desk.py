@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from socialcrm import contract
 from socialcrm.errors import DomainError
-from socialcrm.producer import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.state import ChangelogView
 from socialcrm.v1 import common_pb2, routed_pb2
 from socialcrm_router.sla import is_closed

@@ -1,6 +1,6 @@
 """Run the sentiment service: ``socialcrm-sentiment --help`` lists its settings."""
 
-from socialcrm.http import run_service
+from socialcrm.runtime import run_service
 from socialcrm_sentiment.app import build_app
 from socialcrm_sentiment.settings import SentimentSettings
 

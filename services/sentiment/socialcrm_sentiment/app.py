@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from socialcrm import contract
-from socialcrm.http import TopicsReady, create_app
-from socialcrm.kafka import EventProducer, StreamProcessor
+from socialcrm.kafka.processor import StreamProcessor
+from socialcrm.kafka.producer import EventProducer
+from socialcrm.runtime import TopicsReady, create_app
 from socialcrm.v1 import interaction_pb2
 from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.enrich import Enricher

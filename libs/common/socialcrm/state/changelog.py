@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from socialcrm.kafka import create_topics
-from socialcrm.producer import client_id
+from socialcrm.kafka.admin import create_topics
+from socialcrm.kafka.producer import client_id
 from socialcrm.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.structs import RecordMetadata
 
-from socialcrm.producer import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import metrics
 from socialcrm.state.changelog import (

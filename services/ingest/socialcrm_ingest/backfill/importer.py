@@ -26,7 +26,8 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from socialcrm import contract
-from socialcrm.kafka import EventProducer, ensure_topics
+from socialcrm.kafka.admin import ensure_topics
+from socialcrm.kafka.producer import EventProducer
 from socialcrm_ingest.backfill.checkpoint import Position, load_checkpoint, save_checkpoint
 from socialcrm_ingest.backfill.lines import LineError, input_files, interactions_of_line, lines_from
 from socialcrm_ingest.backfill.report import PlainLines, Summary

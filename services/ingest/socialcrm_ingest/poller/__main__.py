@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from socialcrm.http import run_service
+from socialcrm.runtime import run_service
 from socialcrm_ingest.poller.app import build_app
 from socialcrm_ingest.poller.settings import PollerSettings
 

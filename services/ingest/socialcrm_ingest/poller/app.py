@@ -8,8 +8,8 @@ import logging
 from fastapi import FastAPI
 
 from socialcrm import contract
-from socialcrm.http import TopicsReady, create_app
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
+from socialcrm.runtime import TopicsReady, create_app
 from socialcrm_ingest.poller.loops import Pollers
 from socialcrm_ingest.poller.settings import PollerSettings
 from socialcrm_ingest.poller.state import PollStateStore

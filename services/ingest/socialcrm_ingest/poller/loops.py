@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from aiokafka.errors import KafkaError
 
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.v1 import interaction_pb2
 from socialcrm_ingest.dead_letters import dead_letter_input
 from socialcrm_ingest.formats.payload import PayloadError

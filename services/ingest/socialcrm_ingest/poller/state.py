@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from socialcrm.producer import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.state import Codec, PartitionedStore
 from socialcrm_ingest.poller.schedule import Cursor, cursor_from_json, cursor_to_json
 from socialcrm_ingest.poller.settings import PollerSettings

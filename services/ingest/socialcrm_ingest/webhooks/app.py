@@ -12,8 +12,8 @@ import time
 from fastapi import FastAPI
 
 from socialcrm import contract
-from socialcrm.http import TopicsReady, create_app
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
+from socialcrm.runtime import TopicsReady, create_app
 from socialcrm_ingest.security.doors import Doors
 from socialcrm_ingest.webhooks.api import add_webhook_routes
 from socialcrm_ingest.webhooks.dedup import RecentIds

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from socialcrm import contract
-from socialcrm.kafka import EventProducer
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.telemetry import inject_headers
 from socialcrm.v1 import interaction_pb2
 

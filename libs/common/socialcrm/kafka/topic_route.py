@@ -15,28 +15,16 @@ from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from prometheus_client import Counter, Histogram
 
 from socialcrm import contract
-from socialcrm.outputs import Outputs, Sent
-from socialcrm.producer import EventProducer
+from socialcrm.kafka.metrics import CONSUMED, PROCESSING_SECONDS, TRANSIENT_RETRIES
+from socialcrm.kafka.outputs import Outputs, Sent
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.telemetry import consumer_span, extract_context
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("socialcrm.stream")
 
-CONSUMED = Counter("socialcrm_events_consumed_total", "Records consumed.", ["topic"])
-PROCESSING_SECONDS = Histogram(
-    "socialcrm_event_processing_seconds",
-    "Time to handle one record, outputs acknowledged included.",
-    ["topic"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
-TRANSIENT_RETRIES = Counter(
-    "socialcrm_transient_retries_total",
-    "Attempts retried after a transient failure (database or broker unavailable).",
-    ["topic"],
-)
 FIRST_RETRY_SECONDS = 0.2
 LAST_RETRY_SECONDS = 5.0
 

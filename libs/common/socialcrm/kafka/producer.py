@@ -16,18 +16,12 @@ from google.protobuf.message import Message
 from prometheus_client import Counter
 
 from socialcrm import contract
-from socialcrm.dead_letter import SourceRecord, dead_letter_record
+from socialcrm.kafka.dead_letter import SourceRecord, dead_letter_record
+from socialcrm.kafka.metrics import DEAD_LETTERED, PRODUCED
 from socialcrm.settings import ServiceSettings
 from socialcrm.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
-
-PRODUCED = Counter("socialcrm_events_produced_total", "Events published.", ["topic"])
-DEAD_LETTERED = Counter(
-    "socialcrm_events_dead_lettered_total",
-    "Records sent to a dead-letter topic.",
-    ["topic", "error_type"],
-)
 
 
 def client_id(settings: ServiceSettings) -> str:

@@ -30,16 +30,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 from google.protobuf.message import Message
-from prometheus_client import Counter, Gauge
 
 from socialcrm import contract
-from socialcrm.producer import client_id
+from socialcrm.kafka.producer import client_id
+from socialcrm.kafka.single_owner import SingleOwnerAssignor
+from socialcrm.kafka.transactional_producer import TransactionalProducer
 from socialcrm.settings import ServiceSettings
-from socialcrm.single_owner import SingleOwnerAssignor
-from socialcrm.stream import CONSUMER_LAG
-from socialcrm.stream_route import CONSUMED, PROCESSING_SECONDS
 from socialcrm.telemetry import consumer_span
-from socialcrm.transactional_producer import TransactionalProducer
 
 __all__ = [
     "PartitionId",
@@ -49,18 +46,16 @@ __all__ = [
     "TransactionalState",
 ]
 
+from socialcrm.kafka.metrics import (
+    ACTIVE_OWNER,
+    CONSUMED,
+    CONSUMER_LAG,
+    PROCESSING_SECONDS,
+    TRANSACTIONS,
+)
+
 log = logging.getLogger(__name__)
 
-TRANSACTIONS = Counter(
-    "socialcrm_transactions_total",
-    "Transactions of the exactly-once processors, by outcome (committed, aborted).",
-    ["group", "outcome"],
-)
-ACTIVE_OWNER = Gauge(
-    "socialcrm_stream_active_owner",
-    "1 while this member holds partitions of its group (active), 0 as a standby.",
-    ["group"],
-)
 # What a producer gets once a newer one with its transactional id initialised.
 _FENCED = (ProducerFenced, InvalidProducerEpoch)
 _FIRST_RETRY_SECONDS = 0.2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from socialcrm.producer import EventProducer, client_id
+from socialcrm.kafka.producer import EventProducer, client_id
 from socialcrm.settings import ServiceSettings
 
 

@@ -21,7 +21,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from socialcrm import contract
 from socialcrm.errors import install_error_handling
-from socialcrm.kafka import EventProducer, Handler, In, StreamProcessor, ensure_topics
+from socialcrm.kafka.admin import ensure_topics
+from socialcrm.kafka.processor import StreamProcessor
+from socialcrm.kafka.producer import EventProducer
+from socialcrm.kafka.topic_route import Handler, In
 from socialcrm.lifecycle import Component
 from socialcrm.logs import configure_logging
 from socialcrm.settings import ServiceSettings, help_epilog

@@ -28,7 +28,7 @@ from aiokafka.errors import (
 from google.protobuf.message import Message
 
 from socialcrm import contract
-from socialcrm.producer import EventProducer
+from socialcrm.kafka.producer import EventProducer
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,11 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import OffsetAndMetadata
 from google.protobuf.message import Message
-from prometheus_client import Gauge
 
-from socialcrm.outputs import RetryLater, Sent
-from socialcrm.producer import EventProducer, client_id
-from socialcrm.settings import ServiceSettings
-from socialcrm.stream_route import (
+from socialcrm.kafka.metrics import CONSUMER_LAG
+from socialcrm.kafka.outputs import RetryLater, Sent
+from socialcrm.kafka.producer import EventProducer, client_id
+from socialcrm.kafka.topic_route import (
     FIRST_RETRY_SECONDS,
     LAST_RETRY_SECONDS,
     BatchHandler,
@@ -43,24 +42,9 @@ from socialcrm.stream_route import (
     StreamInput,
     TopicRoute,
 )
-
-__all__ = [
-    "BatchHandler",
-    "Handler",
-    "In",
-    "PartitionListener",
-    "Punctuator",
-    "StreamInput",
-    "StreamProcessor",
-]
+from socialcrm.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-
-CONSUMER_LAG = Gauge(
-    "socialcrm_consumer_lag_records",
-    "Records of a partition not yet consumed by this member (high watermark - position).",
-    ["group", "topic", "partition"],
-)
 
 
 class PartitionListener(Protocol):

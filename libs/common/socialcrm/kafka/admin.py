@@ -1,9 +1,4 @@
-"""Kafka plumbing: topics, the event producer and the stream processor.
-
-Topic creation lives here; the producer (``socialcrm.producer``) and the at-least-once
-stream processor with dead letters (``socialcrm.stream``) are re-exported, so services
-import everything Kafka from this module.
-"""
+"""Topics: the event topics (bounded retention) and compacted topics a service needs."""
 
 from __future__ import annotations
 
@@ -15,34 +10,8 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from socialcrm.producer import DEAD_LETTERED, PRODUCED, EventProducer, client_id
+from socialcrm.kafka.producer import client_id
 from socialcrm.settings import ServiceSettings
-from socialcrm.stream import (
-    BatchHandler,
-    Handler,
-    In,
-    PartitionListener,
-    Punctuator,
-    StreamInput,
-    StreamProcessor,
-)
-
-__all__ = [
-    "DEAD_LETTERED",
-    "PRODUCED",
-    "BatchHandler",
-    "EventProducer",
-    "Handler",
-    "In",
-    "PartitionListener",
-    "Punctuator",
-    "StreamInput",
-    "StreamProcessor",
-    "client_id",
-    "create_topics",
-    "ensure_compacted_topic",
-    "ensure_topics",
-]
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,11 @@
+"""Kafka plumbing, one concept per module.
+
+- ``admin``: topics (event topics with bounded retention, compacted topics);
+- ``producer``: the event producer (keyed, traced, size-checked) and dead letters;
+- ``processor``: the at-least-once stream processor, its rebalance and punctuation hooks;
+- ``topic_route``: how one input topic's records are decoded, handled and traced;
+- ``outputs``: a record's outputs or its dead letter, and what the broker refused;
+- ``dead_letter``: the dead-letter envelope;
+- ``transactional`` (+ ``transactional_producer``): the exactly-once processor of kpi;
+- ``single_owner``: the partition assignor of a service with one active instance.
+"""
