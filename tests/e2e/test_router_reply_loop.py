@@ -71,8 +71,7 @@ def test_a_routed_complaint_is_answered_and_resolved_through_the_router_api(
     )
     assert resolved.status_code == 202, resolved.text
     eventually(
-        lambda: httpx.get(f"{router}/v1/interactions/{event_id}", headers=AGENT).status_code
-        == 404,
+        lambda: httpx.get(f"{router}/v1/interactions/{event_id}", headers=AGENT).status_code == 404,
         what="the resolved interaction to leave the router",
     )
 
