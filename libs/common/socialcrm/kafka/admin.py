@@ -66,11 +66,15 @@ async def create_topics(admin: AIOKafkaAdminClient, new_topics: list[NewTopic]) 
 
 
 async def ensure_compacted_topic(
-    settings: ServiceSettings, topic: str, partitions: int | None = None
+    settings: ServiceSettings,
+    topic: str,
+    partitions: int | None = None,
+    configs: dict[str, str] | None = None,
 ) -> list[TopicPartition]:
     """Create the compacted topic ``topic`` (a service's durable state, or tombstones) if it
-    is missing, with ``partitions`` (default TOPIC_PARTITIONS); return its partitions once
-    the broker's metadata knows them (a new topic takes a moment)."""
+    is missing, with ``partitions`` (default TOPIC_PARTITIONS) and ``configs`` (default:
+    compaction with the broker's settings); return its partitions once the broker's
+    metadata knows them (a new topic takes a moment)."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
     )
@@ -81,7 +85,7 @@ async def ensure_compacted_topic(
                 topic,
                 partitions or settings.topic_partitions,
                 settings.topic_replication_factor,
-                topic_configs={"cleanup.policy": "compact"},
+                topic_configs=configs or {"cleanup.policy": "compact"},
             )
             await create_topics(admin, [new_topic])
             log.info("created topic", extra={"topic": topic})

@@ -30,9 +30,9 @@ from aiokafka.errors import (
 from aiokafka.structs import OffsetAndMetadata
 from google.protobuf.message import Message
 
-from socialcrm.kafka.metrics import CONSUMER_LAG
+from socialcrm.kafka.consumer import PartitionLag, group_consumer
 from socialcrm.kafka.outputs import RetryLater, Sent
-from socialcrm.kafka.producer import EventProducer, client_id
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.kafka.topic_route import (
     FIRST_RETRY_SECONDS,
     LAST_RETRY_SECONDS,
@@ -132,7 +132,7 @@ class StreamProcessor(Generic[In]):
         self.punctuator = punctuator
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lag_labels: set[tuple[str, str, str]] = set()
+        self._lag = PartitionLag(group_id)
         self._retry_delay = FIRST_RETRY_SECONDS
         # Held while a batch, a punctuation or a rebalance callback runs: one at a time.
         self.exclusive = asyncio.Lock()
@@ -145,14 +145,7 @@ class StreamProcessor(Generic[In]):
         return self._consumer
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.settings.consumer_max_batch,
-        )
+        self._consumer = group_consumer(self.settings, self.group_id)
         self._consumer.subscribe(list(self.routes), listener=_Rebalance(self))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=self.name)
@@ -175,7 +168,7 @@ class StreamProcessor(Generic[In]):
         return self._task is not None and (not self._task.done() or self._stopping.is_set())
 
     async def _run(self) -> None:
-        lag_reported_at = punctuated_at = 0.0
+        punctuated_at = 0.0
         while not self._stopping.is_set():
             try:
                 batches = await self.consumer.getmany(timeout_ms=500)
@@ -184,16 +177,13 @@ class StreamProcessor(Generic[In]):
                     for partition, records in batches.items():
                         if partition in assigned:  # not revoked since it was fetched
                             await self._process_batch(partition, records)
-                    await self._note_caught_up(assigned)
+                    await self._note_caught_up()
                     if (
                         self.punctuator is not None
                         and time.monotonic() - punctuated_at >= self.punctuator.interval_seconds
                     ):
                         punctuated_at = time.monotonic()
                         await self._punctuate(self.punctuator)
-                if time.monotonic() - lag_reported_at >= 1.0:
-                    await self._report_lag()
-                    lag_reported_at = time.monotonic()
             except Exception:
                 # Like Kafka Streams' "continue" handlers: whatever escapes, the stream goes
                 # on from what was committed, rather than leaving the service dead.
@@ -204,14 +194,12 @@ class StreamProcessor(Generic[In]):
                 await self._rewind()
                 await self._back_off()
 
-    async def _note_caught_up(self, assigned: set[TopicPartition]) -> None:
-        """Note the partition numbers whose every topic was consumed to its high watermark
-        (as of the last fetch)."""
-        behind: set[int] = set()
-        for partition in assigned:
-            highwater = self.consumer.highwater(partition)
-            if highwater is None or await self.consumer.position(partition) < highwater:
-                behind.add(partition.partition)
+    async def _note_caught_up(self) -> None:
+        """Report the lag; note the partition numbers whose every topic was consumed to
+        its end (as of the last fetch)."""
+        assigned = self.consumer.assignment()
+        caught_up = await self._lag.measure(self.consumer)
+        behind = {p.partition for p in assigned - caught_up}
         self._caught_up = {p.partition for p in assigned} - behind
 
     async def _punctuate(self, punctuator: Punctuator) -> None:
@@ -264,21 +252,6 @@ class StreamProcessor(Generic[In]):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), self._retry_delay)
         self._retry_delay = min(self._retry_delay * 2, LAST_RETRY_SECONDS)
-
-    async def _report_lag(self) -> None:
-        assigned = self.consumer.assignment()
-        for labels in list(self._lag_labels):
-            if TopicPartition(labels[1], int(labels[2])) not in assigned:
-                CONSUMER_LAG.remove(*labels)
-                self._lag_labels.discard(labels)
-        for partition in assigned:
-            highwater = self.consumer.highwater(partition)
-            if highwater is None:
-                continue  # nothing fetched from this partition yet
-            labels = (self.group_id, partition.topic, str(partition.partition))
-            lag = max(0, highwater - await self.consumer.position(partition))
-            CONSUMER_LAG.labels(*labels).set(lag)
-            self._lag_labels.add(labels)
 
     async def _process_batch(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]

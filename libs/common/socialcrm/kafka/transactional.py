@@ -32,7 +32,7 @@ from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 from google.protobuf.message import Message
 
 from socialcrm import contract
-from socialcrm.kafka.producer import client_id
+from socialcrm.kafka.consumer import PartitionLag, group_consumer
 from socialcrm.kafka.single_owner import SingleOwnerAssignor
 from socialcrm.kafka.transactional_producer import TransactionalProducer
 from socialcrm.settings import ServiceSettings
@@ -49,7 +49,6 @@ __all__ = [
 from socialcrm.kafka.metrics import (
     ACTIVE_OWNER,
     CONSUMED,
-    CONSUMER_LAG,
     PROCESSING_SECONDS,
     TRANSACTIONS,
 )
@@ -144,6 +143,7 @@ class TransactionalProcessor:
         self._fenced = False
         self._retry_delay = _FIRST_RETRY_SECONDS
         self._active = ACTIVE_OWNER.labels(group_id)
+        self._lag = PartitionLag(group_id)
         self._committed = TRANSACTIONS.labels(group_id, "committed")
         self._aborted = TRANSACTIONS.labels(group_id, "aborted")
 
@@ -166,14 +166,10 @@ class TransactionalProcessor:
         return self._task is not None and (not self._task.done() or self._stopping.is_set())
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        self._consumer = group_consumer(
+            self.settings,
+            self.group_id,
             isolation_level="read_committed",
-            max_poll_records=self.settings.consumer_max_batch,
             partition_assignment_strategy=(SingleOwnerAssignor(),),
             session_timeout_ms=self.session_timeout_ms,
             # The broker wants heartbeats well within the session: a third of it.
@@ -312,18 +308,8 @@ class TransactionalProcessor:
 
     async def _caught_up(self) -> frozenset[PartitionId]:
         """Held partitions whose position reached the last stable offset."""
-        caught_up = set()
-        for partition in self._held:
-            end = self.consumer.last_stable_offset(partition)
-            if end is None:
-                end = self.consumer.highwater(partition)
-            if end is None:
-                continue  # nothing fetched from this partition yet
-            lag = max(0, end - await self.consumer.position(partition))
-            CONSUMER_LAG.labels(self.group_id, partition.topic, str(partition.partition)).set(lag)
-            if not lag:
-                caught_up.add((partition.topic, partition.partition))
-        return frozenset(caught_up)
+        caught_up = await self._lag.measure(self.consumer)
+        return frozenset((p.topic, p.partition) for p in caught_up & self._held)
 
     async def _recover(self) -> None:
         """After a failed transaction: abort it, drop the state (it holds the batch's
@@ -363,9 +349,7 @@ class TransactionalProcessor:
         """Drop the state and the producer of the partitions held."""
         held, self._held = self._held, frozenset()
         self._active.set(0)
-        for partition in held:
-            with contextlib.suppress(KeyError):
-                CONSUMER_LAG.remove(self.group_id, partition.topic, str(partition.partition))
+        self._lag.forget(held)
         if held:
             await self.state.revoked(_ids(held))
         with contextlib.suppress(Exception):

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
-from socialcrm.kafka.admin import create_topics
+from socialcrm.kafka.admin import ensure_compacted_topic
 from socialcrm.kafka.producer import client_id
 from socialcrm.settings import ServiceSettings
-
-log = logging.getLogger(__name__)
 
 
 def changelog_configs(settings: ServiceSettings) -> dict[str, str]:
@@ -40,35 +36,15 @@ async def ensure_changelog_topic(
     """Create the changelog ``topic`` with ``partitions`` if it is missing; return its
     partitions once the broker knows them. An existing changelog with another number of
     partitions is refused: its partition N would not hold input partition N's state."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
+    existing = await ensure_compacted_topic(
+        settings, topic, partitions, changelog_configs(settings)
     )
-    await admin.start()
-    try:
-        if topic not in set(await admin.list_topics()):
-            new_topic = NewTopic(
-                topic,
-                partitions,
-                settings.topic_replication_factor,
-                topic_configs=changelog_configs(settings),
-            )
-            await create_topics(admin, [new_topic])
-            log.info("created changelog topic", extra={"topic": topic, "partitions": partitions})
-        async with asyncio.timeout(30):
-            while True:
-                [described] = await admin.describe_topics([topic])
-                numbers = sorted(p["partition"] for p in described.get("partitions", ()))
-                if described.get("error_code") == 0 and numbers:
-                    break
-                await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
-    if len(numbers) != partitions:
+    if len(existing) != partitions:
         raise RuntimeError(
-            f"changelog {topic} has {len(numbers)} partitions, its input topics {partitions}:"
+            f"changelog {topic} has {len(existing)} partitions, its input topics {partitions}:"
             " state would not follow its partitions; recreate the changelog"
         )
-    return [TopicPartition(topic, n) for n in numbers]
+    return existing
 
 
 async def partitions_of(settings: ServiceSettings, topic: str) -> int:
