@@ -33,6 +33,7 @@ from google.protobuf.message import Message
 from socialcrm.kafka.consumer import PartitionLag, group_consumer
 from socialcrm.kafka.outputs import RetryLater, Sent
 from socialcrm.kafka.producer import EventProducer
+from socialcrm.kafka.time_order import by_partition_number, first_offsets, runs_in_time_order
 from socialcrm.kafka.topic_route import (
     FIRST_RETRY_SECONDS,
     LAST_RETRY_SECONDS,
@@ -174,12 +175,14 @@ class StreamProcessor(Generic[In]):
                 batches = await self.consumer.getmany(timeout_ms=500)
                 async with self.exclusive:
                     assigned = self.consumer.assignment()
-                    for partition, records in batches.items():
-                        if partition in assigned:  # not revoked since it was fetched
-                            await self._process_batch(partition, records)
+                    # Not revoked since they were fetched.
+                    fetched = {p: records for p, records in batches.items() if p in assigned}
+                    await self._process_fetched(fetched)
                     await self._note_caught_up()
                     if (
                         self.punctuator is not None
+                        # Stopping: batches were left unhandled, so nothing is caught up.
+                        and not self._stopping.is_set()
                         and time.monotonic() - punctuated_at >= self.punctuator.interval_seconds
                     ):
                         punctuated_at = time.monotonic()
@@ -238,8 +241,8 @@ class StreamProcessor(Generic[In]):
             log.exception("could not rewind to the committed offsets", extra={"topic": self.topic})
 
     async def _reset_state(self, partitions: set[int], why: str) -> None:
-        if self.partition_listener is None or not partitions:
-            return
+        if self.partition_listener is None or not partitions or self._stopping.is_set():
+            return  # stopping: the state goes with the process
         log.warning(
             "state restored again from its changelog",
             extra={"topic": self.topic, "partitions": sorted(partitions), "reason": why},
@@ -253,21 +256,42 @@ class StreamProcessor(Generic[In]):
             await asyncio.wait_for(self._stopping.wait(), self._retry_delay)
         self._retry_delay = min(self._retry_delay * 2, LAST_RETRY_SECONDS)
 
+    async def _process_fetched(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        if self.partition_listener is None or len(self.routes) == 1:
+            for partition, records in fetched.items():
+                await self._process_batch(partition, records)
+            return
+        # State fed by several topics: each partition number's records oldest first.
+        for same_number in by_partition_number(fetched).values():
+            runs = runs_in_time_order(same_number)
+            for index, (partition, records) in enumerate(runs):
+                if not await self._process_batch(partition, records):
+                    # The rest waits for the next fetch, still in order behind this run.
+                    for later, offset in first_offsets(runs[index + 1 :]).items():
+                        if later != partition:
+                            with contextlib.suppress(IllegalStateError):
+                                self.consumer.seek(later, offset)
+                    break
+
     async def _process_batch(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
+    ) -> bool:
+        """Handle a batch of one topic partition; False when some records must be handled
+        again (the partition went back to them)."""
         route = self.routes[partition.topic]
         until = route.outputs.one_at_a_time_until(partition, records[0].offset)
         if until is None:
-            await self._process_records(route, partition, records, one_at_a_time=False)
-            return
+            return await self._process_records(route, partition, records, one_at_a_time=False)
         for index, record in enumerate(records):
             if not await self._process_records(route, partition, [record], one_at_a_time=True):
-                return
+                return False
             if record.offset >= until:
                 if rest := records[index + 1 :]:
-                    await self._process_records(route, partition, rest, one_at_a_time=False)
-                return
+                    return await self._process_records(route, partition, rest, one_at_a_time=False)
+                return True
+        return True
 
     async def _process_records(
         self,
