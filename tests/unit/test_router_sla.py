@@ -10,16 +10,23 @@ from socialcrm_router.decide import route
 from socialcrm_router.outbound import outbound_request
 from socialcrm_router.rules import parse_rules
 from socialcrm_router.sla import (
+    answered_at,
+    awaiting_interaction,
     due_levels,
     erased,
     escalated,
     escalation_alert,
     escalation_event,
+    escalations_due_by,
     is_closed,
+    is_open,
+    is_placeholder,
+    next_due,
     record_reply,
     reply_message,
     sla_state_for,
     strictly_newer,
+    with_early_replies,
 )
 from socialcrm_router.timers import SlaTimers
 from tests.unit.test_router_rules import MONDAY_MORNING, RULES, enriched
@@ -226,3 +233,40 @@ def test_an_erased_interaction_keeps_nothing_of_its_author() -> None:
     assert not marker.author_handle
     assert not marker.author_channel_user_id
     assert not marker.external_id
+
+
+def test_a_reply_read_before_its_interaction_is_kept_and_the_interaction_starts_from_it() -> None:
+    state = state_at_routing()
+    replied_at = T0 + timedelta(minutes=3)
+    placeholder = awaiting_interaction(
+        None,
+        state.interaction_event_id,
+        state.conversation_id,
+        replied_at,
+        has_text=True,
+        status="",
+    )
+    assert is_placeholder(placeholder)
+    assert not is_open(placeholder)
+    assert next_due(placeholder) is None
+    timers = SlaTimers(marker_retention_seconds=60)
+    assert timers.when(placeholder) == (replied_at + timedelta(seconds=60)).timestamp()
+    started = with_early_replies(state, placeholder)
+    assert is_open(started)
+    assert answered_at(started) == replied_at
+    assert started.revision == placeholder.revision + 1
+    assert due_levels(started, T0 + timedelta(days=1)) == []
+
+
+def test_levels_due_before_a_late_answer_fire_before_it_with_their_usual_ids() -> None:
+    state = state_at_routing()
+    deadline = state.sla_deadline.ToDatetime(tzinfo=UTC)
+    escalations, after = escalations_due_by(state, deadline - timedelta(seconds=1), T0)
+    assert escalations == []
+    assert after is state
+    late = deadline + timedelta(seconds=1)
+    escalations, after = escalations_due_by(state, late, late + timedelta(minutes=5))
+    assert [e.level for e in escalations] == [1]
+    assert escalations[0].header.event_id == escalation_event(state, 1, "", T0).header.event_id
+    assert after.escalation_level == 1
+    assert escalations_due_by(after, late, late)[0] == []

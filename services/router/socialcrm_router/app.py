@@ -33,7 +33,7 @@ from socialcrm_router.ownership import SLA_STATE_CODEC, SlaOwner
 from socialcrm_router.reply_desk import ReplyDesk
 from socialcrm_router.rules_file import RulesSource
 from socialcrm_router.settings import RouterSettings
-from socialcrm_router.sla import is_closed, strictly_newer
+from socialcrm_router.sla import is_open, strictly_newer
 from socialcrm_router.timers import SlaTimers
 
 OUTPUTS = [
@@ -70,7 +70,7 @@ def build_app(
         topic=settings.router_state_topic,
         input_topic=enriched_topic,
         codec=Codec[bytes](encode=bytes, decode=bytes),
-        keep=lambda state: not is_closed(routed_pb2.InteractionSlaState.FromString(state)),
+        keep=lambda held: is_open(routed_pb2.InteractionSlaState.FromString(held)),
     )
     inputs: list[StreamInput[Any]] = [StreamInput(routed_pb2.SlaCommand, router.handle_command)]
     if settings.router_follow_replies:

@@ -18,13 +18,18 @@ from socialcrm_router.rules_file import RulesSource
 from socialcrm_router.sla import (
     IMMEDIATE_LEVEL,
     ReplyOutcome,
+    answered_at,
+    awaiting_interaction,
     erased,
     escalation_alert,
     escalation_event,
     is_closed,
+    is_placeholder,
+    noted_at,
     record_reply,
     reply_message,
     sla_state_for,
+    with_early_replies,
 )
 
 log = logging.getLogger(__name__)
@@ -45,11 +50,17 @@ class Router:
         routed = route(enriched, rules, now)
         outputs: list[Message] = [routed]
         state = sla_state_for(routed, rules)
+        held = self.owner.get(record.partition, state.interaction_event_id)
         # A redelivered interaction keeps the timers (and replies) it already has, and a
-        # closed one stays closed.
-        if routed.routing.needs_response and (
-            self.owner.get(record.partition, state.interaction_event_id) is None
-        ):
+        # closed one stays closed; one whose replies were read first starts from them.
+        if routed.routing.needs_response and (held is None or is_placeholder(held)):
+            if held is not None:
+                # Levels due before the first reply (or the status change) fire first.
+                escalations, state = self.owner.escalate(
+                    record.partition, state, answered_at(held) or noted_at(held)
+                )
+                outputs += escalations
+                state = with_early_replies(state, held)
             self.owner.put(record.partition, state)
         if routed.routing.escalated:
             escalation = escalation_event(
@@ -84,10 +95,12 @@ class Router:
                 conversation_id=command.conversation_id,
             )
             outcome = ReplyOutcome(False, 0.0, reply_pb2.SLA_STATUS_UNSPECIFIED, 0.0, answered)
+            escalations: list[Message] = []
         else:
             SLA_COMMANDS.labels(kind, "applied").inc()
-            answered = state
-            outcome = record_reply(state, at, has_text=bool(request.text), status=request.status)
+            # Levels due before the reply and not fired (no owner meanwhile) fire first.
+            escalations, answered = self.owner.escalate(record.partition, state, at)
+            outcome = record_reply(answered, at, has_text=bool(request.text), status=request.status)
             self.owner.put(record.partition, outcome.state)
         log.info(
             "reply recorded",
@@ -97,6 +110,7 @@ class Router:
             },
         )
         return [
+            *escalations,
             reply_message(
                 answered,
                 outcome,
@@ -106,7 +120,7 @@ class Router:
                 is_private=request.is_private,
                 status=request.status,
                 at=at,
-            )
+            ),
         ]
 
     async def handle_reply(
@@ -115,10 +129,27 @@ class Router:
         """Replies other tools publish stop the timers too (the router's own are applied)."""
         if reply.header.producer == "router":
             return []
-        state = self.owner.get(record.partition, reply.interaction_event_id)
-        if state is None or is_closed(state):
-            return []
+        partition, event_id = record.partition, reply.interaction_event_id
+        state = self.owner.get(partition, event_id)
         at = reply.header.occurred_at.ToDatetime(tzinfo=UTC)
-        outcome = record_reply(state, at, has_text=bool(reply.text), status=reply.status)
-        self.owner.put(record.partition, outcome.state)
-        return []
+        if state is None or is_placeholder(state):
+            # Read before its interaction (the topics are read side by side): kept until
+            # the interaction comes, which then starts from it.
+            self.owner.put(
+                partition,
+                awaiting_interaction(
+                    state,
+                    event_id,
+                    reply.conversation_id,
+                    at,
+                    has_text=bool(reply.text),
+                    status=reply.status,
+                ),
+            )
+            return []
+        if is_closed(state):
+            return []
+        escalations, answered = self.owner.escalate(partition, state, at)
+        outcome = record_reply(answered, at, has_text=bool(reply.text), status=reply.status)
+        self.owner.put(partition, outcome.state)
+        return escalations

@@ -18,12 +18,10 @@ from socialcrm.state import Codec, PartitionedStore
 from socialcrm.v1.routed_pb2 import InteractionSlaState
 from socialcrm_router.metrics import SLA_ESCALATIONS, SLA_TIMERS
 from socialcrm_router.sla import (
-    ESCALATION_SUMMARY,
-    due_levels,
-    escalated,
     escalation_alert,
-    escalation_event,
+    escalations_due_by,
     is_closed,
+    is_placeholder,
 )
 from socialcrm_router.timers import SlaTimers
 
@@ -68,6 +66,31 @@ class SlaOwner:
         self.store.put(partition, state.interaction_event_id, state)
         self.timers.schedule(partition, state)
 
+    def escalate(
+        self, partition: int, state: InteractionSlaState, by: datetime
+    ) -> tuple[list[Message], InteractionSlaState]:
+        """Fire the levels of ``state`` due by ``by`` and not fired yet: their events, and
+        the state after them. That state is written when a level fired, else scheduled
+        again (the heap entry that brought it here was stale)."""
+        escalations, after = escalations_due_by(state, by, self.clock())
+        if not escalations:
+            self.timers.schedule(partition, state)
+            return [], state
+        outputs: list[Message] = []
+        for escalation in escalations:
+            outputs += [escalation, escalation_alert(escalation, "sla_escalation")]
+            SLA_ESCALATIONS.labels(str(escalation.level)).inc()
+            log.warning(
+                "SLA escalation",
+                extra={
+                    "interaction_event_id": state.interaction_event_id,
+                    "escalation_level": escalation.level,
+                    "to_queue": escalation.to_queue,
+                },
+            )
+        self.put(partition, after)
+        return outputs, after
+
     async def on_assigned(self, partitions: set[int]) -> None:
         await self.store.assign(partitions)
         SLA_TIMERS.set(self.timers.pending())
@@ -95,29 +118,13 @@ class SlaOwner:
                 state = self.store.get(partition, key)
                 if state is None:
                     continue
-                if is_closed(state):
+                if is_closed(state) or is_placeholder(state):
                     if (self.timers.when(state) or 0.0) <= at:
                         self.store.put(partition, key, None)
                     else:
                         self.timers.schedule(partition, state)
                     continue
-                levels = due_levels(state, now)
-                if not levels:
-                    self.timers.schedule(partition, state)  # an entry made stale by a change
-                    continue
-                for level in levels:
-                    escalation = escalation_event(state, level, ESCALATION_SUMMARY[level], now)
-                    outputs += [escalation, escalation_alert(escalation, "sla_escalation")]
-                    SLA_ESCALATIONS.labels(str(level)).inc()
-                    log.warning(
-                        "SLA escalation",
-                        extra={
-                            "interaction_event_id": key,
-                            "escalation_level": level,
-                            "to_queue": escalation.to_queue,
-                        },
-                    )
-                self.put(partition, escalated(state, max(levels)))
+                outputs += self.escalate(partition, state, now)[0]
             if budget <= 0:
                 break
         SLA_TIMERS.set(self.timers.pending())

@@ -19,7 +19,7 @@ from socialcrm.errors import DomainError
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.state import ChangelogView
 from socialcrm.v1 import common_pb2, routed_pb2
-from socialcrm_router.sla import is_closed
+from socialcrm_router.sla import is_open
 
 
 class NotTracked(DomainError):
@@ -52,7 +52,7 @@ class ReplyDesk:
         """The state the owner last published; NotTracked when unknown or closed."""
         held = self.view.get(event_id)
         state = None if held is None else routed_pb2.InteractionSlaState.FromString(held)
-        if state is None or is_closed(state):
+        if state is None or not is_open(state):
             raise NotTracked(
                 f"no open interaction {event_id!r}: unknown, not needing a response,"
                 " or already resolved"

@@ -77,6 +77,16 @@ def marker_expires_at(state: routed_pb2.InteractionSlaState, retention_seconds: 
     return _seconds(state.closed_at) + retention_seconds
 
 
+def is_placeholder(state: routed_pb2.InteractionSlaState) -> bool:
+    """A reply read before its interaction: no deadline yet (see ``awaiting_interaction``)."""
+    return not state.HasField("sla_deadline")
+
+
+def is_open(state: routed_pb2.InteractionSlaState) -> bool:
+    """Tracked and not closed: what the reply API answers about."""
+    return not is_closed(state) and not is_placeholder(state)
+
+
 def strictly_newer(
     held: routed_pb2.InteractionSlaState | None, new: routed_pb2.InteractionSlaState
 ) -> bool:
@@ -88,7 +98,7 @@ def next_due(state: routed_pb2.InteractionSlaState) -> float | None:
     """When (epoch seconds) the next level is due; None when nothing is left to fire."""
     if state.escalation_level >= 2 or state.HasField("first_response_at"):
         return None
-    if is_closed(state):
+    if is_closed(state) or is_placeholder(state):
         return None
     if state.escalation_level < 1:
         return _seconds(state.sla_deadline)
@@ -106,6 +116,22 @@ def due_levels(state: routed_pb2.InteractionSlaState, now: datetime) -> list[int
     if at >= _seconds(state.second_level_at):
         levels.append(2)
     return levels
+
+
+def escalations_due_by(
+    state: routed_pb2.InteractionSlaState, by: datetime, now: datetime
+) -> tuple[list[routed_pb2.Escalation], routed_pb2.InteractionSlaState]:
+    """The escalations of the levels due by ``by`` and not fired yet, dated ``now``, and the
+    state that records them. ``by`` is now for the timers, or the time of an answer read
+    after its levels fell due (a failover left the partition without an owner meanwhile):
+    a level missed stays missed, and fires late rather than never, with its usual id."""
+    levels = due_levels(state, by)
+    if not levels:
+        return [], state
+    escalations = [
+        escalation_event(state, level, ESCALATION_SUMMARY[level], now) for level in levels
+    ]
+    return escalations, escalated(state, max(levels))
 
 
 def escalated(state: routed_pb2.InteractionSlaState, level: int) -> routed_pb2.InteractionSlaState:
@@ -207,6 +233,60 @@ def record_reply(
         resolution_seconds=(at - occurred_at).total_seconds() if resolved else 0.0,
         state=after,
     )
+
+
+def awaiting_interaction(
+    held: routed_pb2.InteractionSlaState | None,
+    interaction_event_id: str,
+    conversation_id: str,
+    at: datetime,
+    *,
+    has_text: bool,
+    status: str,
+) -> routed_pb2.InteractionSlaState:
+    """What the owner keeps of a reply read before its interaction (``held``: the replies
+    kept so far). The owner reads its input topics side by side, so after a failover it
+    may read a reply before the interaction; the interaction's state then starts from it.
+    ``closed_at`` dates it, so that it expires like a marker if the interaction never comes.
+    """
+    after = routed_pb2.InteractionSlaState()
+    if held is not None:
+        after.CopyFrom(held)
+    after.interaction_event_id = interaction_event_id
+    after.conversation_id = conversation_id
+    after.revision = (held.revision if held is not None else 0) + 1
+    if has_text and not after.HasField("first_response_at"):
+        after.first_response_at.CopyFrom(contract.timestamp(at))
+    if status:
+        after.status = status
+    after.closed_at.CopyFrom(contract.timestamp(at))
+    return after
+
+
+def with_early_replies(
+    state: routed_pb2.InteractionSlaState, placeholder: routed_pb2.InteractionSlaState
+) -> routed_pb2.InteractionSlaState:
+    """The state of an interaction whose replies were read before it."""
+    after = routed_pb2.InteractionSlaState()
+    after.CopyFrom(state)
+    after.revision = placeholder.revision + 1
+    if placeholder.HasField("first_response_at"):
+        after.first_response_at.CopyFrom(placeholder.first_response_at)
+    if placeholder.status:
+        after.status = placeholder.status
+        if placeholder.status == RESOLVED:
+            after.closed_at.CopyFrom(placeholder.closed_at)
+    return after
+
+
+def answered_at(state: routed_pb2.InteractionSlaState) -> datetime | None:
+    """When the interaction got its first response (None: not yet)."""
+    return _at(state.first_response_at) if state.HasField("first_response_at") else None
+
+
+def noted_at(state: routed_pb2.InteractionSlaState) -> datetime:
+    """When a closed interaction, or a placeholder, was last changed."""
+    return _at(state.closed_at)
 
 
 def erased(state: routed_pb2.InteractionSlaState, at: datetime) -> routed_pb2.InteractionSlaState:

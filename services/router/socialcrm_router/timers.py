@@ -12,7 +12,7 @@ import heapq
 from collections.abc import Iterable
 
 from socialcrm.v1.routed_pb2 import InteractionSlaState
-from socialcrm_router.sla import is_closed, marker_expires_at, next_due
+from socialcrm_router.sla import is_closed, is_placeholder, marker_expires_at, next_due
 
 
 class SlaTimers:
@@ -22,7 +22,7 @@ class SlaTimers:
 
     def when(self, state: InteractionSlaState) -> float | None:
         """When the state next needs the owner: a level due, or its marker's expiry."""
-        if is_closed(state):
+        if is_closed(state) or is_placeholder(state):
             return marker_expires_at(state, self.marker_retention_seconds)
         return next_due(state)
 
