@@ -1,4 +1,4 @@
-"""Dimensions of a routed interaction, authors' pseudonyms, and deduplication of
+"""Dimensions of a routed interaction and authors' pseudonyms (pure logic).
 redelivered events (pure logic).
 
 Every dimension is a bounded label: brands outside the configured list, and queues too
