@@ -1,10 +1,9 @@
 """Dimensions of a routed interaction and authors' pseudonyms (pure logic).
-redelivered events (pure logic).
 
 Every dimension is a bounded label: brands outside the configured list, and queues too
 long to be configured ones, count as ``other``, so the series stay few whatever events
-carry. The running Prometheus counters are deduplicated on event_id over a bounded recent
-window held in memory; the windowed KPIs live in ``windows`` and ``engine``.
+carry. The windowed KPIs live in ``windows`` and ``engine``; the event ids applied, in
+``dedup``.
 """
 
 from __future__ import annotations
