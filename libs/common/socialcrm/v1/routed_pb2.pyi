@@ -215,6 +215,7 @@ class InteractionSlaState(_message.Message):
     IS_PUBLIC_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
     CLOSED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
     interaction_event_id: _builtins.str
     conversation_id: _builtins.str
     channel: _common_pb2.Channel.ValueType
@@ -252,6 +253,12 @@ class InteractionSlaState(_message.Message):
     def closed_at(self) -> _timestamp_pb2.Timestamp:
         """When the interaction was resolved or erased (markers expire some time after it)."""
 
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """When the owner last changed this state (its clock): open states expire an inactivity
+        horizon after it, so that no kind of state lives for ever.
+        """
+
     def __init__(
         self,
         *,
@@ -277,10 +284,11 @@ class InteractionSlaState(_message.Message):
         is_public: _builtins.bool = ...,
         revision: _builtins.int = ...,
         closed_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "first_response_at", b"first_response_at", "occurred_at", b"occurred_at", "second_level_at", b"second_level_at", "sla_deadline", b"sla_deadline"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "first_response_at", b"first_response_at", "occurred_at", b"occurred_at", "second_level_at", b"second_level_at", "sla_deadline", b"sla_deadline", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_channel_user_id", b"author_channel_user_id", "author_handle", b"author_handle", "channel", b"channel", "closed_at", b"closed_at", "conversation_id", b"conversation_id", "customer_tier", b"customer_tier", "escalation_level", b"escalation_level", "external_id", b"external_id", "first_level_queue", b"first_level_queue", "first_response_at", b"first_response_at", "interaction_event_id", b"interaction_event_id", "is_public", b"is_public", "occurred_at", b"occurred_at", "priority", b"priority", "queue", b"queue", "revision", b"revision", "rules_version", b"rules_version", "second_level_at", b"second_level_at", "second_level_queue", b"second_level_queue", "sla_deadline", b"sla_deadline", "status", b"status", "team", b"team"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_channel_user_id", b"author_channel_user_id", "author_handle", b"author_handle", "channel", b"channel", "closed_at", b"closed_at", "conversation_id", b"conversation_id", "customer_tier", b"customer_tier", "escalation_level", b"escalation_level", "external_id", b"external_id", "first_level_queue", b"first_level_queue", "first_response_at", b"first_response_at", "interaction_event_id", b"interaction_event_id", "is_public", b"is_public", "occurred_at", b"occurred_at", "priority", b"priority", "queue", b"queue", "revision", b"revision", "rules_version", b"rules_version", "second_level_at", b"second_level_at", "second_level_queue", b"second_level_queue", "sla_deadline", b"sla_deadline", "status", b"status", "team", b"team", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
