@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata
 
 from socialcrm import contract
+from socialcrm.kafka import connection
 from socialcrm_bench.processes import self_cpu_seconds
-from socialcrm_bench.topics import create_topic, partitions_of
+from socialcrm_bench.topics import bench_settings, create_topic, partitions_of
 from socialcrm_devstack.demo_stream import DemoStream
 from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
 
@@ -73,13 +74,7 @@ def sample_interactions(count: int, seed: int) -> list[tuple[bytes, bytes]]:
 
 def bench_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     """A producer with the services' settings: acks=all, idempotent, 5 ms linger."""
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
+    return connection.producer(bench_settings(bootstrap, client_id))
 
 
 async def measure_ceiling(bootstrap: str, messages: int, seed: int) -> Ceiling:
@@ -106,10 +101,9 @@ async def measure_ceiling(bootstrap: str, messages: int, seed: int) -> Ceiling:
         await producer.stop()
 
     expected = messages + 1  # with the warm-up record
-    consumer = AIOKafkaConsumer(
+    consumer = connection.consumer(
+        bench_settings(bootstrap, "bench-ceiling"),
         CEILING_TOPIC,
-        bootstrap_servers=bootstrap,
-        client_id="bench-ceiling",
         group_id=f"bench-ceiling-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -138,10 +132,9 @@ async def raw_loop(bootstrap: str, topic: str, records: int, bound_s: float) -> 
     record on, gather the acks, commit; measured from its first fetch (this process's CPU)."""
     out_topic = f"bench.raw.{topic}"
     await create_topic(bootstrap, out_topic, len(await partitions_of(bootstrap, topic)))
-    consumer = AIOKafkaConsumer(
+    consumer = connection.consumer(
+        bench_settings(bootstrap, "bench-raw"),
         topic,
-        bootstrap_servers=bootstrap,
-        client_id="bench-raw",
         group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.monitoring import (
     CommandFailedEvent,
@@ -19,7 +19,9 @@ from pymongo.monitoring import (
 )
 
 from socialcrm import contract
+from socialcrm.kafka import connection
 from socialcrm.v1 import routed_pb2
+from socialcrm_bench.topics import bench_settings
 from socialcrm_crm_sink.records import plan_write
 from socialcrm_crm_sink.store import CrmStore
 
@@ -36,9 +38,8 @@ async def routed_batches(
 ) -> list[list[routed_pb2.RoutedInteraction]]:
     """The routed interactions of the topic, in the per-partition batches a service
     fetches them in (CONSUMER_MAX_BATCH records a poll)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        client_id="bench-stages",
+    consumer = connection.consumer(
+        bench_settings(bootstrap, "bench-stages"),
         enable_auto_commit=False,
         max_poll_records=SERVICE_MAX_BATCH,
     )

@@ -9,13 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
 from socialcrm import contract
+from socialcrm.kafka import connection
 from socialcrm.v1 import enriched_pb2, interaction_pb2, routed_pb2
 from socialcrm_bench.ceiling import Rate
 from socialcrm_bench.processes import proc_stat
+from socialcrm_bench.topics import bench_settings
 
 LAG_SAMPLE_SECONDS = 2.0
 PROGRESS_POLL_SECONDS = 0.1
@@ -46,10 +47,9 @@ class LagProbe:
 
     def __init__(self, bootstrap: str, group_topics: Mapping[str, str] = GROUP_TOPICS) -> None:
         self.group_topics = dict(group_topics)
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-lag")
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, client_id="bench-lag", enable_auto_commit=False
-        )
+        settings = bench_settings(bootstrap, "bench-lag")
+        self.admin = connection.admin(settings)
+        self.consumer = connection.consumer(settings, enable_auto_commit=False)
         self.partitions: dict[str, list[Any]] = {}
 
     async def start(self) -> None:
@@ -105,7 +105,7 @@ async def watch_group(
     Committed offsets are polled: the records of the first commit and the start-up before
     it are left out, so the rate and the CPU per record (``/proc`` of ``pid``) are those
     of the steady state."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-stages")
+    admin = connection.admin(bench_settings(bootstrap, "bench-stages"))
     await admin.start()
     target = sum(ends.values())
     first: tuple[float, int, float] | None = None

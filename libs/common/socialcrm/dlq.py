@@ -19,10 +19,10 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from socialcrm import contract
+from socialcrm.kafka import connection
 from socialcrm.kafka.dead_letter import TRUNCATED_HEADER
 from socialcrm.settings import ServiceSettings
 
@@ -55,17 +55,9 @@ def replay_of(envelope: contract.DeadLetter) -> Replay:
     )
 
 
-async def _partitions_of(bootstrap: str, topic: str) -> list[int]:
-    # A consumer only learns the metadata of topics it subscribes to; ask the cluster.
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (description,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if description["error_code"]:
-        raise SystemExit(f"[dlq] cannot read topic {topic}: error code {description['error_code']}")
-    return sorted(partition["partition"] for partition in description["partitions"])
+def _settings(bootstrap: str) -> ServiceSettings:
+    """The tool's connection: the brokers given, the security of the KAFKA_* variables."""
+    return ServiceSettings(kafka_bootstrap_servers=bootstrap, service_name="socialcrm-dlq")
 
 
 async def _assign_all(
@@ -75,15 +67,20 @@ async def _assign_all(
 
     Returns it with the end offset of each non-empty partition: what to read up to.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    settings = _settings(bootstrap)
+    try:
+        count = await connection.partitions_of(settings, topic)
+    except RuntimeError as error:
+        raise SystemExit(f"[dlq] cannot read {error}") from error
+    consumer = connection.consumer(
+        settings,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=_FETCH_BYTES,
     )
     await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in await _partitions_of(bootstrap, topic)]
+    partitions = [TopicPartition(topic, p) for p in range(count)]
     consumer.assign(partitions)
     for partition in partitions:
         committed = await consumer.committed(partition) if group else None
@@ -142,8 +139,9 @@ async def _read_until(
 async def _original_value(bootstrap: str, envelope: contract.DeadLetter) -> bytes | None:
     """The value of the record ``envelope`` came from, read in its source topic; None when
     retention (or compaction) removed it."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = connection.consumer(
+        _settings(bootstrap),
+        purpose="source",
         enable_auto_commit=False,
         max_partition_fetch_bytes=_FETCH_BYTES,
     )
@@ -165,12 +163,7 @@ async def _original_value(bootstrap: str, envelope: contract.DeadLetter) -> byte
 async def replay(bootstrap: str, dlq_topic: str, error_type: str | None, dry_run: bool) -> int:
     consumer, ends = await _assign_all(bootstrap, dlq_topic, REPLAY_GROUP)
     # The broker, not this client, judges a replayed record's size.
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=_FETCH_BYTES,
-    )
+    producer = connection.producer(_settings(bootstrap), max_request_size=_FETCH_BYTES)
     await producer.start()
     replayed = skipped = unavailable = 0
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,11 +15,29 @@ class ServiceSettings(BaseSettings):
     e.g. ``KAFKA_BOOTSTRAP_SERVERS``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    # An error names the variable, never its value: the input holds passwords and keys.
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", hide_input_in_errors=True)
 
     service_name: str = Field("socialcrm", description="Name in logs, traces and metrics.")
     kafka_bootstrap_servers: str = Field("localhost:9092", description="Comma-separated brokers.")
     kafka_client_id_suffix: str = Field("", description="Appended to client ids (replica name).")
+    # How every client authenticates to the brokers (socialcrm.kafka.connection). PLAINTEXT
+    # only suits the local stack on loopback: a deployment sets SASL_SSL (README, security).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism of the SASL protocols."
+    )
+    kafka_sasl_username: str = Field("", description="SASL user (required by SASL_*).")
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), description="SASL password (required by SASL_*)."
+    )
+    kafka_ssl_cafile: str = Field(
+        "", description="PEM of the CAs trusted for the brokers (SSL, SASL_SSL); empty: system's."
+    )
+    kafka_ssl_certfile: str = Field("", description="PEM client certificate (mutual TLS).")
+    kafka_ssl_keyfile: str = Field("", description="PEM key of KAFKA_SSL_CERTFILE.")
     http_host: str = Field("0.0.0.0", description="Address of the health/metrics/API server.")
     http_port: int = Field(8000, description="Port of the health/metrics/API server.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
@@ -50,6 +70,36 @@ class ServiceSettings(BaseSettings):
         description="Largest record the producer sends; match the brokers' message.max.bytes.",
     )
     shutdown_timeout_seconds: float = Field(20.0, description="Grace period on SIGTERM.")
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Self:
+        """A half-configured Kafka security fails at start, naming what is missing, rather
+        than at the first connection, or by silently connecting without it."""
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name, value in (
+                    ("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        elif self.kafka_sasl_username:
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME is set but KAFKA_SECURITY_PROTOCOL={protocol} has no SASL"
+            )
+        if not protocol.endswith("SSL") and (
+            self.kafka_ssl_cafile or self.kafka_ssl_certfile or self.kafka_ssl_keyfile
+        ):
+            raise ValueError(
+                f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL={protocol} has no TLS"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        return self
 
 
 class MongoSettings(ServiceSettings):

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from socialcrm.settings import ServiceSettings
 from socialcrm_devstack.processes import ManagedProcess, StartError, free_port, port_open
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,34 +30,85 @@ def _installed(path: Path, what: str) -> Path:
     return path
 
 
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
 @dataclass
 class KafkaBroker:
-    """A single-node Apache Kafka broker in combined KRaft mode."""
+    """A single-node Apache Kafka broker in combined KRaft mode, on loopback.
+
+    With ``scram_users`` (name: password), its client listener is SASL_PLAINTEXT with
+    SCRAM-SHA-512 and ACLs are enforced (StandardAuthorizer): the first user is the super
+    user the broker itself uses, the others may do only what ACLs grant them; the users are
+    written into the storage when it is formatted. Without, PLAINTEXT and no ACLs: the
+    local stack, reachable from this machine only."""
 
     data_dir: Path
     port: int = 9092
     controller_port: int = field(default_factory=free_port)
     heap: str = "512m"
+    scram_users: dict[str, str] = field(default_factory=dict)
     process: ManagedProcess | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def listener(self) -> str:
+        return "SASL_PLAINTEXT" if self.scram_users else "PLAINTEXT"
+
+    def client_settings(
+        self, user: str | None = None, password: str | None = None
+    ) -> ServiceSettings:
+        """Settings of a client of this broker as ``user`` (default: the super user), with
+        ``password`` (default: the user's own) and the user's name as client id."""
+        if not self.scram_users:
+            return ServiceSettings(
+                kafka_bootstrap_servers=self.bootstrap, kafka_security_protocol="PLAINTEXT"
+            )
+        name = user or next(iter(self.scram_users))
+        return ServiceSettings(
+            service_name=name,
+            kafka_bootstrap_servers=self.bootstrap,
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_mechanism=SCRAM_MECHANISM,
+            kafka_sasl_username=name,
+            kafka_sasl_password=password if password is not None else self.scram_users[name],
+        )
+
+    def _security(self) -> list[str]:
+        if not self.scram_users:
+            return []
+        admin, password = next(iter(self.scram_users.items()))
+        return [
+            f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}",
+            f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required"
+            f' username="{admin}" password="{password}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # The controller listener is PLAINTEXT on loopback (SCRAM cannot authenticate
+            # controllers): its principal, ANONYMOUS, is the broker talking to itself.
+            f"super.users=User:{admin};User:ANONYMOUS",
+        ]
+
     def _config(self) -> Path:
         logs = self.data_dir / "kraft-logs"
         config = self.data_dir / "server.properties"
+        listener = self.listener
         config.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    f"listeners={listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners={listener}://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"inter.broker.listener.name={listener}",
+                    f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}",
+                    *self._security(),
                     f"log.dirs={logs}",
                     "num.partitions=6",
                     "offsets.topic.replication.factor=1",
@@ -106,6 +158,14 @@ class KafkaBroker:
                     f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
+                    *(
+                        arg
+                        for name, password in self.scram_users.items()
+                        for arg in (
+                            "--add-scram",
+                            f"{SCRAM_MECHANISM}=[name={name},password={password}]",
+                        )
+                    ),
                 ],
                 log_path,
             )
@@ -126,7 +186,7 @@ class KafkaBroker:
             return False
         from socialcrm_devstack.kafka_probe import broker_answers
 
-        return broker_answers(self.bootstrap)
+        return broker_answers(self.client_settings())
 
     def stop(self) -> None:
         if self.process:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka.admin import AIOKafkaAdminClient
+from socialcrm.kafka import connection
+from socialcrm.settings import ServiceSettings
 
 
-def broker_answers(bootstrap: str) -> bool:
+def broker_answers(settings: ServiceSettings) -> bool:
+    """Whether the brokers of ``settings`` answer a client connected as ``settings`` say."""
+
     async def probe() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-        try:
-            await admin.start()
+        async with connection.started_admin(settings, "probe", request_timeout_ms=3000) as admin:
             await admin.list_topics()
             return True
-        finally:
-            await admin.close()
 
     try:
         return asyncio.run(probe())

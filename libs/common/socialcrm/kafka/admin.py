@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from socialcrm.kafka.producer import client_id
+from socialcrm.kafka.connection import started_admin
 from socialcrm.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -18,11 +18,7 @@ log = logging.getLogger(__name__)
 
 async def ensure_topics(settings: ServiceSettings, topics: Sequence[str]) -> None:
     """Create the topics that do not exist yet (idempotent)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
-    )
-    await admin.start()
-    try:
+    async with started_admin(settings) as admin:
         existing = set(await admin.list_topics())
         # A name asked twice in one request makes the broker refuse that topic.
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
@@ -48,8 +44,6 @@ async def ensure_topics(settings: ServiceSettings, topics: Sequence[str]) -> Non
         ]
         await create_topics(admin, new_topics)
         log.info("created topics", extra={"topics": missing})
-    finally:
-        await admin.close()
 
 
 async def create_topics(admin: AIOKafkaAdminClient, new_topics: list[NewTopic]) -> None:
@@ -75,11 +69,7 @@ async def ensure_compacted_topic(
     is missing, with ``partitions`` (default TOPIC_PARTITIONS) and ``configs`` (default:
     compaction with the broker's settings); return its partitions once the broker's
     metadata knows them (a new topic takes a moment)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
-    )
-    await admin.start()
-    try:
+    async with started_admin(settings) as admin:
         if topic not in set(await admin.list_topics()):
             new_topic = NewTopic(
                 topic,
@@ -96,5 +86,3 @@ async def ensure_compacted_topic(
                 if described.get("error_code") == 0 and numbers:
                     return [TopicPartition(topic, n) for n in sorted(numbers)]
                 await asyncio.sleep(0.2)
-    finally:
-        await admin.close()

@@ -8,24 +8,23 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from socialcrm.kafka import connection
 from socialcrm.kafka.metrics import CONSUMER_LAG
-from socialcrm.kafka.producer import client_id
 from socialcrm.settings import ServiceSettings
 
 
 def group_consumer(settings: ServiceSettings, group_id: str, **options: Any) -> AIOKafkaConsumer:
     """A consumer in ``group_id`` that commits only when told, from the first record of a
     partition the group never committed; ``options`` add to or replace these."""
-    return AIOKafkaConsumer(
+    return connection.consumer(
+        settings,
         **{
-            "bootstrap_servers": settings.kafka_bootstrap_servers,
-            "client_id": client_id(settings),
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "max_poll_records": settings.consumer_max_batch,
             **options,
-        }
+        },
     )
 
 

@@ -16,16 +16,13 @@ from google.protobuf.message import Message
 from prometheus_client import Counter
 
 from socialcrm import contract
+from socialcrm.kafka import connection
 from socialcrm.kafka.dead_letter import SourceRecord, dead_letter_record
 from socialcrm.kafka.metrics import DEAD_LETTERED, PRODUCED
 from socialcrm.settings import ServiceSettings
 from socialcrm.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
-
-
-def client_id(settings: ServiceSettings) -> str:
-    return settings.service_name + settings.kafka_client_id_suffix
 
 
 class EventProducer:
@@ -50,14 +47,7 @@ class EventProducer:
 
     async def start(self) -> None:
         # aiokafka clients bind to the running event loop: create them in start(), not earlier.
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_request_size=self.settings.kafka_max_message_bytes,
-        )
+        producer = connection.producer(self.settings)
         await producer.start()
         self._producer = producer
         # The first sends to several topics the client does not know yet can leave one

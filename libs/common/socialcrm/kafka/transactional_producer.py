@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from socialcrm.kafka.producer import EventProducer, client_id
+from socialcrm.kafka import connection
+from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 
 
@@ -29,15 +30,7 @@ class TransactionalProducer(EventProducer):
     async def start(self) -> None:
         """Create the client and initialise its transactions: this aborts the open
         transaction of any former producer with the same transactional id, and fences it."""
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=client_id(self.settings),
-            transactional_id=self.transactional_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_request_size=self.settings.kafka_max_message_bytes,
-        )
+        producer = connection.producer(self.settings, transactional_id=self.transactional_id)
         await producer.start()
         self._producer = producer
 

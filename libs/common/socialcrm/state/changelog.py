@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from socialcrm.kafka import connection
 from socialcrm.kafka.admin import ensure_compacted_topic
-from socialcrm.kafka.producer import client_id
+
+# Re-exported for socialcrm.state.store, which still imports it from here.
+from socialcrm.kafka.connection import partitions_of as partitions_of
 from socialcrm.settings import ServiceSettings
 
 
@@ -47,28 +49,12 @@ async def ensure_changelog_topic(
     return existing
 
 
-async def partitions_of(settings: ServiceSettings, topic: str) -> int:
-    """How many partitions ``topic`` has (it must exist)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id(settings)
-    )
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-        count = len(described.get("partitions", ()))
-    finally:
-        await admin.close()
-    if not count:
-        raise RuntimeError(f"topic {topic} has no partitions (does it exist?)")
-    return count
-
-
 def changelog_consumer(settings: ServiceSettings, purpose: str) -> AIOKafkaConsumer:
     """A consumer outside any group that reads committed records only (a transactional
     writer's aborted records never enter the state)."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=f"{client_id(settings)}-{purpose}",
+    return connection.consumer(
+        settings,
+        purpose=purpose,
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",

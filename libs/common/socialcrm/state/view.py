@@ -14,13 +14,13 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from socialcrm.kafka.connection import partitions_of
 from socialcrm.lifecycle import BackgroundTask
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import metrics
 from socialcrm.state.changelog import (
     changelog_consumer,
     ensure_changelog_topic,
-    partitions_of,
     read_to_end,
 )
 from socialcrm.state.codec import Codec
