@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from socialcrm_ingest.poller.fetch import FetchLimits, PollFailure, fetch_json
 from socialcrm_ingest.poller.schedule import (
     Cursor,
     Entry,
@@ -15,7 +19,13 @@ from socialcrm_ingest.poller.schedule import (
     retry_after_seconds,
 )
 from socialcrm_ingest.poller.settings import PollerSettings
-from socialcrm_ingest.poller.sources import PollSource, page_request, parse_sources, split_page
+from socialcrm_ingest.poller.sources import (
+    PageRequest,
+    PollSource,
+    page_request,
+    parse_sources,
+    split_page,
+)
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 
@@ -112,11 +122,18 @@ def test_backoff_doubles_up_to_the_maximum_with_jitter() -> None:
 
 def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     now = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
-    assert retry_after_seconds("7", now) == 7
-    assert retry_after_seconds("Mon, 16 Nov 2026 09:00:30 GMT", now) == 30
-    assert retry_after_seconds("Mon, 16 Nov 2026 08:00:00 GMT", now) == 0
-    assert retry_after_seconds(None, now) is None
-    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds("7", now, maximum=3600) == 7
+    assert retry_after_seconds("Mon, 16 Nov 2026 09:00:30 GMT", now, maximum=3600) == 30
+    assert retry_after_seconds("Mon, 16 Nov 2026 08:00:00 GMT", now, maximum=3600) == 0
+    assert retry_after_seconds(None, now, maximum=3600) is None
+    assert retry_after_seconds("soon", now, maximum=3600) is None
+
+
+def test_retry_after_is_capped_however_far_it_points() -> None:
+    now = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    assert retry_after_seconds("100000000000", now, maximum=3600) == 3600  # 3,170 years
+    assert retry_after_seconds("9" * 5000, now, maximum=3600) == 3600
+    assert retry_after_seconds("Fri, 31 Dec 9999 23:59:59 GMT", now, maximum=60) == 60
 
 
 def test_the_pacer_spaces_requests_and_holds_off_after_a_429() -> None:
@@ -174,3 +191,86 @@ def test_poll_sources_may_be_a_file(tmp_path_factory: pytest.TempPathFactory) ->
     settings = PollerSettings(poll_sources=str(path))
     [source] = settings.sources()
     assert settings.base_url(source) == "https://www.googleapis.com/youtube/v3"
+
+
+LIMITS = FetchLimits(deadline_seconds=5, max_response_bytes=1000, max_retry_after_seconds=60)
+REQUEST = PageRequest("http://api.test/page", {"key": "k"}, {})
+
+
+class Upstream:
+    """An API answering from a handler, with its body as a counted stream of chunks."""
+
+    def __init__(self) -> None:
+        self.chunks_sent = 0
+
+    async def body(self, chunk: bytes, count: int, pause: float = 0.0) -> AsyncIterator[bytes]:
+        for _ in range(count):
+            if pause:
+                await asyncio.sleep(pause)
+            self.chunks_sent += 1
+            yield chunk
+
+    async def fetch(self, response: httpx.Response, limits: FetchLimits = LIMITS) -> object:
+        transport = httpx.MockTransport(lambda _: response)
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await fetch_json(client, REQUEST, limits)
+
+
+async def failure_of(upstream: Upstream, response: httpx.Response, **limits: float) -> PollFailure:
+    with pytest.raises(PollFailure) as caught:
+        await upstream.fetch(response, FetchLimits(**{**vars(LIMITS), **limits}))
+    return caught.value
+
+
+async def test_a_page_is_read_and_decoded_under_the_cap() -> None:
+    upstream = Upstream()
+    response = httpx.Response(200, content=upstream.body(b'{"items": []}', 1))
+    assert await upstream.fetch(response) == {"items": []}
+
+
+async def test_a_body_over_the_cap_is_cut_off_while_streaming() -> None:
+    upstream = Upstream()
+    response = httpx.Response(200, content=upstream.body(b" " * 100, 1_000_000))
+    failure = await failure_of(upstream, response)
+    assert failure.outcome == "response_too_large"
+    assert upstream.chunks_sent <= 11
+
+
+async def test_a_declared_length_over_the_cap_is_refused_unread() -> None:
+    upstream = Upstream()
+    for declared in ("1001", "9" * 5000):
+        response = httpx.Response(
+            200, headers={"content-length": declared}, content=upstream.body(b" ", 10)
+        )
+        assert (await failure_of(upstream, response)).outcome == "response_too_large"
+    assert upstream.chunks_sent == 0
+
+
+async def test_a_dripping_body_ends_at_the_request_deadline() -> None:
+    upstream = Upstream()
+    response = httpx.Response(200, content=upstream.body(b" ", 10_000, pause=0.05))
+    failure = await failure_of(upstream, response, deadline_seconds=0.3)
+    assert failure.outcome == "timeout"
+    assert upstream.chunks_sent < 10_000
+
+
+async def test_an_error_answer_is_quoted_in_part() -> None:
+    upstream = Upstream()
+    response = httpx.Response(403, content=upstream.body(b"x" * 100, 1_000_000))
+    failure = await failure_of(upstream, response)
+    assert failure.outcome == "client_error"
+    assert str(failure) == "HTTP 403: " + "x" * 300
+    assert upstream.chunks_sent <= 11
+
+
+async def test_a_rate_limit_asks_for_at_most_the_ceiling() -> None:
+    response = httpx.Response(429, headers={"retry-after": "100000000000"})
+    failure = await failure_of(Upstream(), response)
+    assert (failure.outcome, failure.retry_after) == ("rate_limited", 60)
+
+
+async def test_deeply_nested_json_is_an_invalid_payload() -> None:
+    upstream = Upstream()
+    response = httpx.Response(200, content=upstream.body(b"[" * 100_000 + b"]" * 100_000, 1))
+    failure = await failure_of(upstream, response, max_response_bytes=300_000)
+    assert failure.outcome == "invalid_payload"

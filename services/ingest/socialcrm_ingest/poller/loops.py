@@ -3,7 +3,8 @@
 A loop fetches pages over HTTP, normalizes them through the format registry, publishes
 the new interactions, waits for the broker's acknowledgement and only then saves the
 source's cursor (at least once; the stable event ids make a repeated page harmless). The
-decisions (what is new, when a walk ends, how long to back off) live in ``schedule``.
+decisions (what is new, when a walk ends, how long to back off) live in ``schedule``, the
+bounded request (size cap, deadline, capped ``Retry-After``) in ``fetch``.
 """
 
 from __future__ import annotations
@@ -23,18 +24,14 @@ import httpx
 from aiokafka.errors import KafkaError
 
 from socialcrm.kafka.producer import EventProducer
+from socialcrm.logs import HTTP_CLIENT_LOGGERS, RedactSecrets
 from socialcrm.v1 import interaction_pb2
 from socialcrm_ingest.dead_letters import dead_letter_input
 from socialcrm_ingest.formats.payload import PayloadError
 from socialcrm_ingest.formats.registry import NORMALIZERS
+from socialcrm_ingest.poller.fetch import FetchLimits, PollFailure, fetch_json
 from socialcrm_ingest.poller.metrics import POLL_INTERACTIONS, POLLS
-from socialcrm_ingest.poller.schedule import (
-    Entry,
-    RequestPacer,
-    advance,
-    backoff_delay,
-    retry_after_seconds,
-)
+from socialcrm_ingest.poller.schedule import Entry, RequestPacer, advance, backoff_delay
 from socialcrm_ingest.poller.settings import PollerSettings
 from socialcrm_ingest.poller.sources import KINDS, PollSource, page_request, split_page
 from socialcrm_ingest.poller.state import PollStateStore
@@ -42,13 +39,8 @@ from socialcrm_ingest.poller.state import PollStateStore
 log = logging.getLogger(__name__)
 
 POLL_CONSUMER = "ingest-poller"
-
-
-class PollFailure(Exception):
-    def __init__(self, outcome: str, detail: str, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
-        self.retry_after = retry_after
+# Where the API keys could show: the HTTP client's request lines and the failures logged here.
+_REDACTED_LOGGERS = (*HTTP_CLIENT_LOGGERS, __name__)
 
 
 def _fingerprint(item: Any) -> str:
@@ -78,6 +70,11 @@ class SourcePoller:
         self.normalize = NORMALIZERS[KINDS[source.kind].format]
         self.cursor = store.cursor(source.name)
         self.stopping = asyncio.Event()
+        self.limits = FetchLimits(
+            deadline_seconds=settings.poll_request_timeout_seconds,
+            max_response_bytes=settings.poll_max_response_bytes,
+            max_retry_after_seconds=settings.poll_retry_after_max_seconds,
+        )
 
     async def run(self) -> None:
         failures = 0
@@ -209,27 +206,11 @@ class SourcePoller:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            response = await self.client.get(
-                request.url, params=dict(request.params), headers=dict(request.headers)
-            )
-        except httpx.HTTPError as exc:
-            raise PollFailure("network_error", f"{type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        if status == 429:
-            retry_after = retry_after_seconds(
-                response.headers.get("retry-after"), datetime.now(UTC)
-            )
-            if retry_after is not None:
-                self.pacer.hold_off(time.monotonic() + retry_after)
-            raise PollFailure("rate_limited", "HTTP 429 Too Many Requests", retry_after)
-        if status >= 500:
-            raise PollFailure("server_error", f"HTTP {status}")
-        if status >= 400:
-            raise PollFailure("client_error", f"HTTP {status}: {response.text[:300]}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise PollFailure("invalid_payload", f"response is not JSON: {exc}") from exc
+            return await fetch_json(self.client, request, self.limits)
+        except PollFailure as failure:
+            if failure.retry_after is not None:
+                self.pacer.hold_off(time.monotonic() + failure.retry_after)
+            raise
 
 
 class Pollers:
@@ -252,8 +233,12 @@ class Pollers:
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
         self._stopping = False
+        # On the loggers themselves, so that every handler gets the records redacted.
+        self._redact = RedactSecrets(settings.credential(source) for source in sources)
 
     async def start(self) -> None:
+        for name in _REDACTED_LOGGERS:
+            logging.getLogger(name).addFilter(self._redact)
         self._client = httpx.AsyncClient(timeout=self.settings.poll_request_timeout_seconds)
         # One pacer per API: its quota is shared by all the sources polling it.
         pacers = {kind: RequestPacer(self.settings.poll_max_requests_per_minute) for kind in KINDS}
@@ -282,6 +267,8 @@ class Pollers:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
+        for name in _REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(self._redact)
 
     @property
     def alive(self) -> bool:

@@ -5,7 +5,7 @@ from prometheus_client import Counter
 POLLS = Counter(
     "socialcrm_ingest_polls_total",
     "Polls of a source by outcome (ok, rate_limited, server_error, client_error, "
-    "network_error, invalid_payload, broker_error, error).",
+    "network_error, timeout, response_too_large, invalid_payload, broker_error, error).",
     ["source", "outcome"],
 )
 POLL_INTERACTIONS = Counter(

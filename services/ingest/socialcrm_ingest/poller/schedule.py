@@ -138,20 +138,21 @@ def backoff_delay(failures: int, *, initial: float, maximum: float, jitter: floa
     return ceiling / 2 + ceiling / 2 * jitter
 
 
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """The wait a ``Retry-After`` header asks for (seconds or an HTTP date); None if absent."""
+def retry_after_seconds(value: str | None, now: datetime, *, maximum: float) -> float | None:
+    """The wait a ``Retry-After`` header asks for (seconds or an HTTP date), at most
+    ``maximum`` (an upstream may ask for years); None if absent or unreadable."""
     if not value:
         return None
     text = value.strip()
     if text.isdigit():
-        return float(text)
+        return min(float(text), maximum)
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, (moment - now).total_seconds()), maximum)
 
 
 class RequestPacer:

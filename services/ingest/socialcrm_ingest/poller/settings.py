@@ -36,7 +36,20 @@ class PollerSettings(ServiceSettings):
         2.0, description="First wait after a failed poll; doubled (with jitter) per failure."
     )
     poll_backoff_max_seconds: float = Field(300.0, description="Longest wait after failures.")
-    poll_request_timeout_seconds: float = Field(15.0, description="Timeout of one API request.")
+    poll_request_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="Deadline of one API request, from connecting to the last byte of the "
+        "answer (a body dripping within each read's timeout still ends there).",
+    )
+    poll_max_response_bytes: int = Field(
+        10 * 1024 * 1024,
+        gt=0,
+        description="Largest API answer read (decoded); a larger one fails the poll unread.",
+    )
+    poll_retry_after_max_seconds: float = Field(
+        3600.0, ge=0, description="Longest wait a 429's Retry-After can impose on a source."
+    )
     poll_seen_ids: int = Field(
         5000, description="Ids of published items remembered per source (deduplication)."
     )
