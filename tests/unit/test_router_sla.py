@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.decide import route
+from socialcrm_router.expiry import Horizons
 from socialcrm_router.outbound import outbound_request
 from socialcrm_router.rules import parse_rules
 from socialcrm_router.sla import (
@@ -32,6 +33,10 @@ from socialcrm_router.timers import SlaTimers
 from tests.unit.test_router_rules import MONDAY_MORNING, RULES, enriched
 
 T0 = MONDAY_MORNING
+
+
+def horizons(marker_retention: float) -> Horizons:
+    return Horizons(state_ttl=72 * 3600, marker_retention=marker_retention, erasure_horizon=3600)
 
 
 def state_at_routing(reach: float = 0.1) -> routed_pb2.InteractionSlaState:
@@ -181,7 +186,7 @@ def test_outbound_requests_follow_the_networks_reply_apis() -> None:
 
 
 def test_the_timers_hand_out_each_due_interaction_once_per_partition() -> None:
-    timers = SlaTimers(marker_retention_seconds=3600)
+    timers = SlaTimers(horizons(marker_retention=3600))
     late, answered, later = (state_at_routing() for _ in range(3))
     late.interaction_event_id, answered.interaction_event_id = "late", "answered"
     later.interaction_event_id = "later"
@@ -200,7 +205,7 @@ def test_the_timers_hand_out_each_due_interaction_once_per_partition() -> None:
 
 
 def test_a_scan_takes_at_most_its_limit_of_due_timers_and_leaves_the_rest_due() -> None:
-    timers = SlaTimers(marker_retention_seconds=3600)
+    timers = SlaTimers(horizons(marker_retention=3600))
     for index in range(5):
         state = state_at_routing()
         state.interaction_event_id = f"due-{index}"
@@ -221,7 +226,7 @@ def test_a_resolved_interaction_keeps_a_marker_that_no_older_record_replaces() -
     assert not strictly_newer(resolved.state, resolved.state)
     assert strictly_newer(state, resolved.state)
     assert strictly_newer(None, state)
-    timers = SlaTimers(marker_retention_seconds=3600)
+    timers = SlaTimers(horizons(marker_retention=3600))
     assert timers.when(resolved.state) == (T0 + timedelta(hours=2)).timestamp()
 
 
@@ -249,7 +254,7 @@ def test_a_reply_read_before_its_interaction_is_kept_and_the_interaction_starts_
     assert is_placeholder(placeholder)
     assert not is_open(placeholder)
     assert next_due(placeholder) is None
-    timers = SlaTimers(marker_retention_seconds=60)
+    timers = SlaTimers(horizons(marker_retention=60))
     assert timers.when(placeholder) == (replied_at + timedelta(seconds=60)).timestamp()
     started = with_early_replies(state, placeholder)
     assert is_open(started)

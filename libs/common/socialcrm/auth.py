@@ -121,6 +121,10 @@ class ApiKeys:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def agent_ids(self, scope: Scope) -> frozenset[str]:
+        """The agents some key lets act with ``scope``: who a command may name."""
+        return frozenset(p.agent_id for _, p in self._entries if scope in p.scopes)
+
     def authenticate(self, presented: str) -> Principal | None:
         """The key's principal, or None; every configured key is compared, none skipped."""
         digest = _digest(presented)

@@ -3,7 +3,8 @@
 Every route needs an API key (``socialcrm.auth``): writes the ``agent`` scope, reads the
 ``read`` scope. The agent of a reply is the one bound to the key, never taken from the body.
 Replies and status changes are handed to the owner of the interaction's state and answered
-202 (see reply_desk.py); errors are the domain's (socialcrm.errors.DomainError).
+202, once the agent's queue permissions and rate limits allow them (see reply_desk.py);
+errors are the domain's (socialcrm.errors.DomainError).
 """
 
 # No "from __future__ import annotations": FastAPI must see the local dependencies in signatures.
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from socialcrm.auth import AUTH_RESPONSES, ApiKeys, Principal
+from socialcrm.strict_json import StrictJsonRoute
 from socialcrm_router.reply_desk import Accepted, ReplyDesk
 from socialcrm_router.rules_file import RulesSource
 
@@ -26,6 +28,11 @@ REPLY_TEXT_MAX_LENGTH = 10_000
 EventId = Annotated[str, Path(min_length=1, max_length=EVENT_ID_MAX_LENGTH)]
 NOT_TRACKED: dict[int | str, dict[str, Any]] = {
     404: {"description": "No open interaction with this event id"}
+}
+REPLY_REFUSALS: dict[int | str, dict[str, Any]] = {
+    **NOT_TRACKED,
+    403: {"description": "The key lacks the scope, or its agent may not work this queue"},
+    429: {"description": "Too many replies of this agent or to this interaction (Retry-After)"},
 }
 
 
@@ -65,7 +72,12 @@ class RulesView(BaseModel):
 
 
 def api(desk: ReplyDesk, rules: RulesSource, keys: ApiKeys) -> APIRouter:
-    routes = APIRouter(prefix="/v1", tags=["reply loop"], responses=AUTH_RESPONSES)
+    routes = APIRouter(
+        prefix="/v1",
+        tags=["reply loop"],
+        responses=AUTH_RESPONSES,
+        route_class=StrictJsonRoute,
+    )
     agent = keys.require("agent")
     read = Depends(keys.require("read"))
 
@@ -76,7 +88,7 @@ def api(desk: ReplyDesk, rules: RulesSource, keys: ApiKeys) -> APIRouter:
         description="Handed to the owner of the interaction's SLA state, which publishes the "
         "Reply on social.replies.v1 with `reply_event_id` as its event id, first response "
         "and SLA outcome included.",
-        responses=NOT_TRACKED,
+        responses=REPLY_REFUSALS,
     )
     async def post_reply(
         event_id: EventId, body: ReplyRequest, principal: Annotated[Principal, Depends(agent)]
@@ -93,7 +105,7 @@ def api(desk: ReplyDesk, rules: RulesSource, keys: ApiKeys) -> APIRouter:
         "/interactions/{event_id}/status",
         status_code=202,
         summary="Change an interaction's case status; resolved stops its tracking (agent)",
-        responses=NOT_TRACKED,
+        responses=REPLY_REFUSALS,
     )
     async def post_status(
         event_id: EventId, body: StatusRequest, principal: Annotated[Principal, Depends(agent)]

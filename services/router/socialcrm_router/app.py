@@ -5,14 +5,15 @@
   (other tools') -> the SLA state of the partition's owner; replies -> social.replies.v1;
 - the owner's timers -> social.escalations.v1 and alerts.v1;
 - optionally the outbound sender: social.replies.v1 -> the networks' reply APIs.
-One consumer takes the three co-partitioned input topics, so that one replica owns a
-conversation's interactions, commands and replies (see ownership.py).
+One consumer takes the three co-partitioned input topics (checked at start), so that one
+replica owns a conversation's interactions, commands and replies (see ownership.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,11 +26,18 @@ from socialcrm.kafka.topic_route import StreamInput
 from socialcrm.lifecycle import Component
 from socialcrm.runtime import TopicsReady, create_app
 from socialcrm.state import ChangelogView, Codec, PartitionedStore
+from socialcrm.state.changelog import partitions_of
 from socialcrm.v1 import enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.api import api
+from socialcrm_router.copartition import CoPartitioned
+from socialcrm_router.erasures import ErasedAuthors
+from socialcrm_router.expiry import Horizons, erased_since, is_erased_author, is_expired
 from socialcrm_router.handlers import Router
 from socialcrm_router.outbound import outbound_components
 from socialcrm_router.ownership import SLA_STATE_CODEC, SlaOwner
+from socialcrm_router.permissions import AgentQueues
+from socialcrm_router.plausibility import Plausibility
+from socialcrm_router.rate_limit import Rate, ReplyLimiter
 from socialcrm_router.reply_desk import ReplyDesk
 from socialcrm_router.rules_file import RulesSource
 from socialcrm_router.settings import RouterSettings
@@ -61,20 +69,40 @@ def build_app(
         codec=SLA_STATE_CODEC,
         accept=strictly_newer,
     )
-    timers = SlaTimers(settings.router_marker_retention_hours * 3600)
-    owner = SlaOwner(store, timers, clock, settings.router_sla_scan_seconds)
-    router = Router(rules, owner, clock)
+    horizons = Horizons(
+        state_ttl=settings.router_state_ttl_hours * 3600,
+        marker_retention=settings.router_marker_retention_hours * 3600,
+        erasure_horizon=settings.router_erasure_horizon_hours * 3600,
+    )
+    erasures = ErasedAuthors(horizons.erasure_horizon)
+    keys = ApiKeys.from_settings(settings)
+    owner = SlaOwner(store, SlaTimers(horizons), clock, settings.router_sla_scan_seconds, erasures)
+    plausibility = Plausibility(
+        agents=keys.agent_ids("agent"), skew=timedelta(seconds=settings.router_clock_skew_seconds)
+    )
+    router = Router(rules, owner, clock, plausibility)
+
+    def in_view(held: bytes) -> bool:
+        """Open interactions not expired; an erasure tombstone of any partition is noted
+        for the owners (erasures.py) and not kept in the view."""
+        state = routed_pb2.InteractionSlaState.FromString(held)
+        if is_erased_author(state):
+            erasures.note(state.interaction_event_id, erased_since(state))
+            return False
+        return is_open(state) and not is_expired(state, horizons, clock().timestamp())
+
     view = ChangelogView(
         name="router-sla-view",
         settings=settings,
         topic=settings.router_state_topic,
         input_topic=enriched_topic,
         codec=Codec[bytes](encode=bytes, decode=bytes),
-        keep=lambda held: is_open(routed_pb2.InteractionSlaState.FromString(held)),
+        keep=in_view,
     )
     inputs: list[StreamInput[Any]] = [StreamInput(routed_pb2.SlaCommand, router.handle_command)]
     if settings.router_follow_replies:
         inputs.append(StreamInput(reply_pb2.Reply, router.handle_reply))
+    co_partitioned = [contract.topic_of(each.input_type) for each in inputs]
     components: list[Component] = [
         producer,
         rules,
@@ -97,7 +125,10 @@ def build_app(
     app = create_app(
         settings,
         components,
-        before_start=[TopicsReady(settings, contract.all_topics())],
+        before_start=[
+            TopicsReady(settings, contract.all_topics()),
+            CoPartitioned(settings, enriched_topic, co_partitioned, partitions_of),
+        ],
         title="Social CRM router",
         description=(
             "Routes `social.enriched.v1` into `social.routed.v1` with declarative rules, "
@@ -108,7 +139,22 @@ def build_app(
             "`social.replies.v1`."
         ),
     )
-    app.include_router(
-        api(ReplyDesk(view, producer, clock), rules, ApiKeys.from_settings(settings))
+    desk = ReplyDesk(
+        view,
+        producer,
+        clock,
+        horizons,
+        AgentQueues.parse(settings.router_agent_queues),
+        ReplyLimiter(
+            per_agent=Rate(
+                settings.router_agent_replies_per_second, settings.router_agent_reply_burst
+            ),
+            per_interaction=Rate(
+                settings.router_interaction_replies_per_minute / 60,
+                settings.router_interaction_reply_burst,
+            ),
+            clock=time.monotonic,
+        ),
     )
+    app.include_router(api(desk, rules, keys))
     return app

@@ -1,5 +1,9 @@
 """The router's handlers: routing of enriched interactions, and the owner's SLA commands
-and replies (all on the stream processor's task, for the partitions this replica owns)."""
+and replies (all on the stream processor's task, for the partitions this replica owns).
+
+Commands and replies are checked before they change anything (plausibility.py), and an
+interaction whose author was erased after it occurred is never held with its author's
+coordinates (expiry.py, erasures.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from datetime import UTC, datetime
 from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
+from socialcrm import contract
 from socialcrm.v1 import enriched_pb2, reply_pb2, routed_pb2
 from socialcrm_router.decide import route
 from socialcrm_router.metrics import SLA_COMMANDS
 from socialcrm_router.ownership import SlaOwner
+from socialcrm_router.plausibility import Plausibility
 from socialcrm_router.rules_file import RulesSource
 from socialcrm_router.sla import (
     IMMEDIATE_LEVEL,
@@ -38,10 +44,17 @@ log = logging.getLogger(__name__)
 class Router:
     """The owner's handlers over the rules, the SLA state it owns and the clock."""
 
-    def __init__(self, rules: RulesSource, owner: SlaOwner, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        rules: RulesSource,
+        owner: SlaOwner,
+        clock: Callable[[], datetime],
+        plausibility: Plausibility,
+    ) -> None:
         self.rules = rules
         self.owner = owner
         self.clock = clock
+        self.plausibility = plausibility
 
     async def handle(
         self, enriched: enriched_pb2.EnrichedInteraction, record: ConsumerRecord[bytes, bytes]
@@ -51,6 +64,12 @@ class Router:
         outputs: list[Message] = [routed]
         state = sla_state_for(routed, rules)
         held = self.owner.get(record.partition, state.interaction_event_id)
+        if self.owner.erased_before(state):
+            # Sent before its author's erasure, read after it: nothing of theirs is kept,
+            # no timer, no escalation (their CRM data is erased by crm-sink the same way).
+            if held is None or not is_closed(held):
+                self.owner.put(record.partition, erased(held or state, now))
+            return outputs
         # A redelivered interaction keeps the timers (and replies) it already has, and a
         # closed one stays closed; one whose replies were read first starts from them.
         if routed.routing.needs_response and (held is None or is_placeholder(held)):
@@ -78,13 +97,20 @@ class Router:
         kind = command.WhichOneof("command") or "none"
         if kind == "erase":
             if state is not None:
-                self.owner.put(record.partition, erased(state, self.clock()))
+                self.owner.erase(record.partition, state)
             SLA_COMMANDS.labels(kind, "applied" if state is not None else "untracked").inc()
             return []
         if kind != "reply":
             SLA_COMMANDS.labels(kind, "unknown").inc()
             return []
         request = command.reply
+        now = self.clock()
+        try:
+            self.plausibility.check_reply_command(command, state, now)
+        except contract.ContractError:
+            # Dead-lettered with the reason by the stream processor: a bad record.
+            SLA_COMMANDS.labels(kind, "refused").inc()
+            raise
         at = command.header.occurred_at.ToDatetime(tzinfo=UTC)
         if state is None or is_closed(state):
             # Closed meanwhile (or its marker expired): the agent's words still go out and
@@ -97,7 +123,7 @@ class Router:
             outcome = ReplyOutcome(False, 0.0, reply_pb2.SLA_STATUS_UNSPECIFIED, 0.0, answered)
             escalations: list[Message] = []
         else:
-            SLA_COMMANDS.labels(kind, "applied").inc()
+            at = self._counted_at(kind, state, at, now)
             # Levels due before the reply and not fired (no owner meanwhile) fire first.
             escalations, answered = self.owner.escalate(record.partition, state, at)
             outcome = record_reply(answered, at, has_text=bool(request.text), status=request.status)
@@ -133,6 +159,10 @@ class Router:
         state = self.owner.get(partition, event_id)
         at = reply.header.occurred_at.ToDatetime(tzinfo=UTC)
         if state is None or is_placeholder(state):
+            # Nothing to compare with but the clock: a reply cannot come from the future.
+            at = self.plausibility.reply_time(
+                state or routed_pb2.InteractionSlaState(), at, self.clock()
+            )
             # Read before its interaction (the topics are read side by side): kept until
             # the interaction comes, which then starts from it.
             self.owner.put(
@@ -149,7 +179,16 @@ class Router:
             return []
         if is_closed(state):
             return []
+        at = self._counted_at("tool_reply", state, at, self.clock())
         escalations, answered = self.owner.escalate(partition, state, at)
         outcome = record_reply(answered, at, has_text=bool(reply.text), status=reply.status)
         self.owner.put(partition, outcome.state)
         return escalations
+
+    def _counted_at(
+        self, kind: str, state: routed_pb2.InteractionSlaState, stated: datetime, now: datetime
+    ) -> datetime:
+        """The time a reply's SLA outcome counts from (see plausibility.py)."""
+        at = self.plausibility.reply_time(state, stated, now)
+        SLA_COMMANDS.labels(kind, "applied" if at == stated else "applied_at_owner_time").inc()
+        return at

@@ -13,6 +13,13 @@ SLA_TIMERS = Gauge(
 )
 SLA_COMMANDS = Counter(
     "socialcrm_router_sla_commands_total",
-    "Commands applied by the owner of an interaction's SLA state, by kind and outcome.",
+    "Commands and replies applied (or refused) by the owner of an interaction's SLA state,"
+    " by kind and outcome.",
     ["kind", "outcome"],
+)
+STATE_KEYS = Gauge(
+    "socialcrm_router_state_keys",
+    "Live keys of the SLA state this replica owns, by kind (open, answered,"
+    " awaiting_interaction, marker, erased_author).",
+    ["kind"],
 )

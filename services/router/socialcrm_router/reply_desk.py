@@ -2,7 +2,9 @@
 owner of the interaction's partition as an SLA command, and show the owners' view.
 
 The API never changes SLA state itself: any replica answers, and only the partition's
-owner applies the command, in order with everything else of the conversation.
+owner applies the command, in order with everything else of the conversation. The view
+holds open interactions only, none past its expiry; an agent acts only on the queues it may
+work (permissions.py), within its rate and the interaction's (rate_limit.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from socialcrm.errors import DomainError
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.state import ChangelogView
 from socialcrm.v1 import common_pb2, routed_pb2
+from socialcrm_router.expiry import Horizons, is_expired
+from socialcrm_router.permissions import AgentQueues
+from socialcrm_router.rate_limit import ReplyLimiter
 from socialcrm_router.sla import is_open
 
 
@@ -43,16 +48,26 @@ class ReplyDesk:
         view: ChangelogView[bytes],
         producer: EventProducer,
         clock: Callable[[], datetime],
+        horizons: Horizons,
+        queues: AgentQueues,
+        limiter: ReplyLimiter,
     ) -> None:
         self.view = view
         self.producer = producer
         self.clock = clock
+        self.horizons = horizons
+        self.queues = queues
+        self.limiter = limiter
 
     def open_interaction(self, event_id: str) -> routed_pb2.InteractionSlaState:
-        """The state the owner last published; NotTracked when unknown or closed."""
+        """The state the owner last published; NotTracked when unknown, closed or expired."""
         held = self.view.get(event_id)
         state = None if held is None else routed_pb2.InteractionSlaState.FromString(held)
-        if state is None or not is_open(state):
+        if (
+            state is None
+            or not is_open(state)
+            or is_expired(state, self.horizons, self.clock().timestamp())
+        ):
             raise NotTracked(
                 f"no open interaction {event_id!r}: unknown, not needing a response,"
                 " or already resolved"
@@ -64,6 +79,8 @@ class ReplyDesk:
     ) -> Accepted:
         """An agent's reply or status change; ``agent_id`` is the authenticated agent."""
         state = self.open_interaction(event_id)
+        self.queues.check(agent_id, state.queue, state.team)
+        self.limiter.take(agent_id, event_id)
         at = self.clock()
         command = routed_pb2.SlaCommand(
             header=common_pb2.EventHeader(

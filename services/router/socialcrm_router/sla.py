@@ -4,8 +4,7 @@ An interaction that needs a response gets an ``InteractionSlaState``: its deadli
 the two escalation levels. ``due_levels`` says which levels must fire at a given time;
 ``record_reply`` computes first response time, SLA met/breached and resolution time,
 and the state after the reply. A resolved (or erased) interaction keeps a marker state,
-so that an old record read back cannot bring it back; ``marker_expires_at`` says when
-the marker may go.
+so that an old record read back cannot bring it back; expiry.py says when each state may go.
 """
 
 from __future__ import annotations
@@ -70,11 +69,6 @@ def _seconds(ts: Timestamp) -> float:
 def is_closed(state: routed_pb2.InteractionSlaState) -> bool:
     """Resolved or erased: only a marker is left."""
     return state.status in CLOSED_STATUSES
-
-
-def marker_expires_at(state: routed_pb2.InteractionSlaState, retention_seconds: float) -> float:
-    """When (epoch seconds) the marker of a closed interaction may be deleted."""
-    return _seconds(state.closed_at) + retention_seconds
 
 
 def is_placeholder(state: routed_pb2.InteractionSlaState) -> bool:

@@ -1,9 +1,9 @@
 """The deadline-ordered index of an owner's SLA timers, per owned partition (pure logic).
 
 Each owned partition has a min-heap of (when, interaction event id): the next escalation
-level of an open interaction, or the expiry of a closed interaction's marker. Entries made
-stale by later changes stay in the heap and are recognised when popped: the owner looks
-at the state held and schedules it again.
+level of an open interaction, else the state's expiry (see expiry.py): every state held has
+a timer. Entries made stale by later changes stay in the heap and are recognised when
+popped: the owner looks at the state held and schedules it again.
 """
 
 from __future__ import annotations
@@ -12,32 +12,27 @@ import heapq
 from collections.abc import Iterable
 
 from socialcrm.v1.routed_pb2 import InteractionSlaState
-from socialcrm_router.sla import is_closed, is_placeholder, marker_expires_at, next_due
+from socialcrm_router.expiry import Horizons, expires_at, is_erased_author
+from socialcrm_router.sla import next_due
 
 
 class SlaTimers:
-    def __init__(self, marker_retention_seconds: float) -> None:
-        self.marker_retention_seconds = marker_retention_seconds
+    def __init__(self, horizons: Horizons) -> None:
+        self.horizons = horizons
         self._heaps: dict[int, list[tuple[float, str]]] = {}
 
-    def when(self, state: InteractionSlaState) -> float | None:
-        """When the state next needs the owner: a level due, or its marker's expiry."""
-        if is_closed(state) or is_placeholder(state):
-            return marker_expires_at(state, self.marker_retention_seconds)
-        return next_due(state)
+    def when(self, state: InteractionSlaState) -> float:
+        """When the state next needs the owner: a level due, else its expiry."""
+        due = None if is_erased_author(state) else next_due(state)
+        return expires_at(state, self.horizons) if due is None else due
 
     def schedule(self, partition: int, state: InteractionSlaState) -> None:
         at = self.when(state)
-        if at is not None:
-            heapq.heappush(self._heaps.setdefault(partition, []), (at, state.interaction_event_id))
+        heapq.heappush(self._heaps.setdefault(partition, []), (at, state.interaction_event_id))
 
     def rebuild(self, partition: int, states: Iterable[InteractionSlaState]) -> None:
         """The index of a partition just restored."""
-        heap = [
-            (at, state.interaction_event_id)
-            for state in states
-            if (at := self.when(state)) is not None
-        ]
+        heap = [(self.when(state), state.interaction_event_id) for state in states]
         heapq.heapify(heap)
         self._heaps[partition] = heap
 
