@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
 from socialcrm import contract
-from socialcrm.dlq import replay, replay_of
+from socialcrm.dlq import may_replay_to, replay, replay_of
 from socialcrm.kafka.admin import ensure_topics
 from socialcrm.kafka.processor import StreamProcessor
 from socialcrm.kafka.producer import EventProducer
@@ -19,7 +19,7 @@ from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import common_pb2, interaction_pb2
 from tests.conftest import Infra
 from tests.fixtures import events
-from tests.fixtures.kafka import read_keyed
+from tests.fixtures.kafka import publish_raw, read_keyed, read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,31 @@ def test_replay_restores_the_original_record_without_dead_letter_headers() -> No
     replayed = replay_of(envelope)
     assert (replayed.topic, replayed.key, replayed.value) == ("social.routed.v1", b"k", b"v")
     assert replayed.headers == [("traceparent", b"00-abc")]
+
+
+def test_a_dead_letter_goes_back_only_to_the_topic_it_came_from_or_an_allowed_one() -> None:
+    assert may_replay_to("social.routed.v1.dlq", "social.routed.v1")
+    assert not may_replay_to("social.routed.v1.dlq", "router.sla-commands.v1")
+    assert not may_replay_to("social.routed.v1.dlq", "social.routed.v1.dlq")
+    assert may_replay_to("social.routed.v1.dlq", "social.routed.v2", ["social.routed.v2"])
+
+
+async def test_an_allowed_topic_takes_the_dead_letters_naming_it(infra: Infra) -> None:
+    marker = uuid.uuid4().hex[:8]
+    source, other = f"test.replay-{marker}.v1", f"test.replay-{marker}.v2"
+    dlq = contract.dlq_topic(source)
+    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap, topic_partitions=1)
+    await ensure_topics(settings, [source, dlq, other])
+    moved = contract.DeadLetter(source_topic=other, original_key=b"k", original_value=b"v")
+    await publish_raw(infra.kafka.bootstrap, dlq, [(b"k", moved.SerializeToString())])
+
+    dry = await replay(infra.kafka.bootstrap, dlq, None, dry_run=True)
+    assert (dry.replayed, dry.refused) == (0, 1)
+    counts = await replay(infra.kafka.bootstrap, dlq, None, dry_run=False, allowed_topics=[other])
+    assert (counts.replayed, counts.refused) == (1, 0)
+    assert [(r.key, r.value) for r in await read_to_end(infra.kafka.bootstrap, other)] == [
+        (b"k", b"v")
+    ]
 
 
 async def test_handler_failures_are_processed_after_replay(infra: Infra) -> None:

@@ -8,6 +8,11 @@ A dead letter whose original value was too large to carry whole (header
 ``dlq.value_truncated``) is replayed from the original record, read in its source
 topic at its partition and offset, while retention keeps it; otherwise it is counted
 as unavailable and skipped.
+
+Anyone able to write to a dead-letter topic can plant an envelope naming any topic, so a
+dead letter read from ``X.dlq`` is replayed to ``X`` only (the topic it was dead-lettered
+from), or to a topic given with ``--allow-topic``; any other is refused, counted, and makes
+the exit status 1.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -53,6 +58,19 @@ def replay_of(envelope: contract.DeadLetter) -> Replay:
             if not name.startswith(_DLQ_HEADER_PREFIX)
         ],
     )
+
+
+def may_replay_to(dlq_topic: str, topic: str, allowed_topics: Collection[str] = ()) -> bool:
+    """Whether a dead letter read from ``dlq_topic`` may be republished to ``topic`` (pure)."""
+    return topic == dlq_topic.removesuffix(contract.DLQ_SUFFIX) or topic in allowed_topics
+
+
+@dataclass(frozen=True)
+class ReplayCounts:
+    replayed: int
+    skipped: int
+    unavailable: int
+    refused: int
 
 
 def _settings(bootstrap: str) -> ServiceSettings:
@@ -160,16 +178,25 @@ async def _original_value(bootstrap: str, envelope: contract.DeadLetter) -> byte
         await consumer.stop()
 
 
-async def replay(bootstrap: str, dlq_topic: str, error_type: str | None, dry_run: bool) -> int:
+async def replay(
+    bootstrap: str,
+    dlq_topic: str,
+    error_type: str | None,
+    dry_run: bool,
+    allowed_topics: Collection[str] = (),
+) -> ReplayCounts:
     consumer, ends = await _assign_all(bootstrap, dlq_topic, REPLAY_GROUP)
     # The broker, not this client, judges a replayed record's size.
     producer = connection.producer(_settings(bootstrap), max_request_size=_FETCH_BYTES)
     await producer.start()
     replayed = skipped = unavailable = 0
+    refused: Counter[str] = Counter()
     try:
         async for dead in _read_until(consumer, ends):
             if error_type and dead.envelope.error_type != error_type:
                 skipped += 1
+            elif not may_replay_to(dlq_topic, dead.envelope.source_topic, allowed_topics):
+                refused[dead.envelope.source_topic] += 1
             elif dry_run:
                 replayed += 1
             else:
@@ -200,7 +227,15 @@ async def replay(bootstrap: str, dlq_topic: str, error_type: str | None, dry_run
             " is no longer in its source topic",
             file=sys.stderr,
         )
-    return 0
+    if refused:
+        source = dlq_topic.removesuffix(contract.DLQ_SUFFIX)
+        named = ", ".join(f"{topic!r} ({count})" for topic, count in refused.most_common())
+        print(
+            f"[dlq] refused {refused.total()} dead letters naming another topic than {source}"
+            f" (planted or corrupt; --allow-topic lets one through): {named}",
+            file=sys.stderr,
+        )
+    return ReplayCounts(replayed, skipped, unavailable, refused.total())
 
 
 def main() -> None:
@@ -234,12 +269,23 @@ def main() -> None:
     replay_parser.add_argument(
         "--dry-run", action="store_true", help="count what would be replayed, change nothing"
     )
+    replay_parser.add_argument(
+        "--allow-topic",
+        action="append",
+        default=[],
+        metavar="TOPIC",
+        help="also replay dead letters naming TOPIC as their source (repeatable); others "
+        "than the dead-letter topic's own source are refused",
+    )
     args = parser.parse_args()
     if not args.topic.endswith(contract.DLQ_SUFFIX):
         parser.error(f"{args.topic} is not a dead-letter topic (they end in {contract.DLQ_SUFFIX})")
     if args.command == "show":
         raise SystemExit(asyncio.run(show(args.bootstrap, args.topic)))
-    raise SystemExit(asyncio.run(replay(args.bootstrap, args.topic, args.error_type, args.dry_run)))
+    counts = asyncio.run(
+        replay(args.bootstrap, args.topic, args.error_type, args.dry_run, args.allow_topic)
+    )
+    raise SystemExit(1 if counts.refused else 0)
 
 
 if __name__ == "__main__":
