@@ -58,7 +58,7 @@ def test_events_after_their_window_closed_are_late_and_not_counted() -> None:
     kpis = WindowedKpis([WindowSpec(60, 60)], allowed_lateness_seconds=0)
     kpis.add(10, ACME, {"volume": 1})
     assert len(kpis.advance(120)) == 1
-    assert kpis.add(20, ACME, {"volume": 1}) is False
+    assert kpis.add(20, ACME, {"volume": 1}) == ["tumbling_60s"]
     assert kpis.late_events == 1
     assert kpis.advance(200) == []
 

@@ -1,16 +1,20 @@
 """Unanswered interactions per queue (pure logic: no I/O).
 
 An interaction that needs a response opens an item; the first reply to it closes the
-item. Items older than ``max_age_seconds`` are dropped: nobody answers them any more
-and they would otherwise grow the state without bound.
+item. A reply read before its interaction (the two topics are read at their own pace) is
+remembered, so that the interaction, when it comes, opens nothing. Both kinds of entry
+older than ``max_age_seconds`` are dropped: nobody answers such items any more and they
+would otherwise grow the state without bound.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+# Replies whose interaction never came, at most: forged replies cannot grow the state.
+MAX_EARLY_REPLIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -23,20 +27,22 @@ class Backlog:
     def __init__(self, max_age_seconds: float) -> None:
         self.max_age_seconds = max_age_seconds
         self._open: dict[str, tuple[str, float]] = {}
-        self._answered: set[str] = set()
+        # Interaction event id -> event time of the reply read before it.
+        self._answered: dict[str, float] = {}
 
     def open(self, event_id: str, queue: str, occurred_at: float) -> None:
-        # A reply may arrive before its interaction is seen here (another consumer group).
-        if event_id in self._answered:
-            self._answered.discard(event_id)
+        if self._answered.pop(event_id, None) is not None:
             return
         self._open.setdefault(event_id, (queue, occurred_at))
 
-    def answer(self, event_id: str) -> bool:
-        """Close the item of ``event_id``; False when it was not open."""
+    def answer(self, event_id: str, occurred_at: float) -> bool:
+        """Close the item of ``event_id``; False when it was not open (yet)."""
         if self._open.pop(event_id, None) is not None:
             return True
-        self._answered.add(event_id)
+        self._answered[event_id] = occurred_at
+        if len(self._answered) > MAX_EARLY_REPLIES:
+            newest = sorted(self._answered.items(), key=lambda item: item[1])
+            self._answered = dict(newest[len(newest) - MAX_EARLY_REPLIES // 2 :])
         return False
 
     def by_queue(self, now: float) -> dict[str, QueueBacklog]:
@@ -54,19 +60,21 @@ class Backlog:
     def expire(self, now: float) -> None:
         horizon = now - self.max_age_seconds
         self._open = {k: v for k, v in self._open.items() if v[1] >= horizon}
-        # Replies whose interaction never came: keep a bounded memory of them.
-        if len(self._answered) > 100_000:
-            self._answered.clear()
+        self._answered = {k: at for k, at in self._answered.items() if at >= horizon}
 
-    def to_states(self, shards: int) -> list[dict[str, Any]]:
-        """JSON-compatible state split in ``shards`` parts (by event id)."""
-        states: list[dict[str, Any]] = [{"open": {}} for _ in range(shards)]
-        for event_id, (queue, occurred_at) in self._open.items():
-            states[zlib.crc32(event_id.encode()) % shards]["open"][event_id] = [queue, occurred_at]
-        return states
+    def to_entries(self) -> list[list[Any]]:
+        """JSON-compatible state, one small entry per item: ``["open", id, queue, at]`` or
+        ``["answered", id, at]``."""
+        entries: list[list[Any]] = [["open", k, q, at] for k, (q, at) in self._open.items()]
+        entries.extend(["answered", k, at] for k, at in self._answered.items())
+        return entries
 
-    def restore(self, *states: Mapping[str, Any]) -> None:
-        """Replace the items by those of ``states`` (the parts of ``to_states``)."""
-        self._open = {
-            k: (str(q), float(at)) for state in states for k, (q, at) in state["open"].items()
-        }
+    def restore(self, entries: Iterable[list[Any]]) -> None:
+        """Replace the state by the entries of ``to_entries``."""
+        self._open, self._answered = {}, {}
+        for kind, event_id, *rest in entries:
+            if kind == "open":
+                queue, at = rest
+                self._open[event_id] = (str(queue), float(at))
+            else:
+                self._answered[event_id] = float(rest[0])

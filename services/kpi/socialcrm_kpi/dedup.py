@@ -9,10 +9,8 @@ finds its windows closed anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
-
-IDS_PER_PART = 5000
 
 
 class SeenEvents:
@@ -34,10 +32,9 @@ class SeenEvents:
         horizon = watermark - self.horizon_seconds
         self._seen = {k: at for k, at in self._seen.items() if at >= horizon}
 
-    def to_parts(self) -> list[dict[str, float]]:
-        """JSON-compatible parts of at most IDS_PER_PART ids each."""
-        items = list(self._seen.items())
-        return [dict(items[i : i + IDS_PER_PART]) for i in range(0, len(items), IDS_PER_PART)]
+    def to_entries(self) -> list[list[Any]]:
+        """JSON-compatible state, one ``[event id, event time]`` entry per id."""
+        return [[event_id, at] for event_id, at in self._seen.items()]
 
-    def restore(self, parts: Iterable[Mapping[str, Any]]) -> None:
-        self._seen = {k: float(at) for part in parts for k, at in part.items()}
+    def restore(self, entries: Iterable[list[Any]]) -> None:
+        self._seen = {event_id: float(at) for event_id, at in entries}

@@ -22,10 +22,8 @@ from socialcrm_kpi.dedup import SeenEvents
 from socialcrm_kpi.spikes import Post, Spike, SpikeDetector, SpikeSettings
 from socialcrm_kpi.windows import ClosedWindow, ShareOfVoice, WindowedKpis, WindowSpec, dimensions
 
-BACKLOG_STATE_SHARDS = 16
-# Open windows per snapshot part: keeps every record well under the broker's 1 MB limit.
-WINDOWS_PER_PART = 2
-SERIES_PER_PART = 200
+# The kinds of entry of a snapshot (``to_state``), in the order a restore reads them.
+STATE_KINDS = ("meta", "seen", "spikes", "windows.interactions", "windows.replies", "backlog")
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,8 @@ class ReplyFacts:
 class Outcome:
     closed: list[ClosedWindow] = field(default_factory=list)
     spikes: list[Spike] = field(default_factory=list)
+    # The windows (by name) that refused the event because they had closed, once each.
+    refused: list[str] = field(default_factory=list)
 
 
 class KpiEngine:
@@ -136,12 +136,12 @@ class KpiEngine:
             "needs_response": 1.0 if facts.needs_response else 0.0,
         }
         at = facts.occurred_at
-        self.interactions.add(
+        refused = self.interactions.add(
             at,
             dimensions(brand=d.brand, channel=d.channel, queue=d.queue, language=d.language),
             sums,
         )
-        outcome = Outcome()
+        outcome = Outcome(refused=refused)
         post = Post(facts.event_id, facts.author, facts.reach)
         topics = ["all", f"queue:{d.queue}"] + (["negative"] if d.polarity == "negative" else [])
         for topic in topics:
@@ -181,8 +181,10 @@ class KpiEngine:
         if facts.resolution_seconds > 0:
             sums["resolutions"] = 1.0
             durations["resolution_seconds"] = facts.resolution_seconds
-        self.replies.add(facts.occurred_at, dimensions(queue=facts.queue), sums, durations)
-        self.backlog.answer(facts.interaction_event_id)
+        refused = self.replies.add(
+            facts.occurred_at, dimensions(queue=facts.queue), sums, durations
+        )
+        self.backlog.answer(facts.interaction_event_id, facts.occurred_at)
         self._journal.append(
             [
                 "reply",
@@ -196,7 +198,7 @@ class KpiEngine:
                 facts.event_id,
             ]
         )
-        return Outcome()
+        return Outcome(refused=refused)
 
     def advance(self, watermark: float) -> Outcome:
         """Move the watermark of every window to ``watermark`` (never back): the windows
@@ -217,48 +219,26 @@ class KpiEngine:
     def backlog_by_queue(self, now: float) -> dict[str, QueueBacklog]:
         return self.backlog.by_queue(now)
 
-    def to_state(self) -> dict[str, Any]:
-        """The whole state as JSON-compatible parts, by name, each of a bounded size."""
-        state: dict[str, Any] = {
-            f"seen.{index}": part for index, part in enumerate(self.seen.to_parts())
+    def to_state(self) -> dict[str, list[Any]]:
+        """The whole state as JSON-compatible entries, by kind (``STATE_KINDS``). Each entry
+        is small (an event id, a series, one window's figures under one dimension key), so
+        the changelog can split a kind at any entry, whatever the backlog."""
+        windows = {"interactions": self.interactions, "replies": self.replies}
+        states = {name: kpis.to_state() for name, kpis in windows.items()}
+        return {
+            "meta": [{name: {**state, "figures": []} for name, state in states.items()}],
+            "seen": self.seen.to_entries(),
+            "spikes": [[key, series] for key, series in self.spikes.to_state().items()],
+            **{f"windows.{name}": state["figures"] for name, state in states.items()},
+            "backlog": self.backlog.to_entries(),
         }
-        series = list(self.spikes.to_state().items())
-        for index in range(0, len(series), SERIES_PER_PART):
-            state[f"spikes.{index // SERIES_PER_PART}"] = dict(
-                series[index : index + SERIES_PER_PART]
-            )
-        for name, windows in (("interactions", self.interactions), ("replies", self.replies)):
-            windows_state = windows.to_state()
-            open_windows = windows_state.pop("open")
-            state[f"windows.{name}"] = windows_state
-            for index in range(0, len(open_windows), WINDOWS_PER_PART):
-                part = open_windows[index : index + WINDOWS_PER_PART]
-                state[f"windows.{name}.{index // WINDOWS_PER_PART}"] = part
-        for shard, backlog in enumerate(self.backlog.to_states(BACKLOG_STATE_SHARDS)):
-            state[f"backlog.{shard}"] = backlog
-        return state
 
-    def restore(self, parts: Mapping[str, Any]) -> None:
-        """Replace the state by the parts of a ``to_state`` snapshot."""
-        self.seen.restore(v for k, v in parts.items() if k.startswith("seen."))
-        for name, windows in (("interactions", self.interactions), ("replies", self.replies)):
-            if f"windows.{name}" in parts:
-                prefix = f"windows.{name}."
-                open_windows = [
-                    window
-                    for key in sorted(
-                        (k for k in parts if k.startswith(prefix)),
-                        key=lambda k: int(k.removeprefix(prefix)),
-                    )
-                    for window in parts[key]
-                ]
-                windows.restore({**parts[f"windows.{name}"], "open": open_windows})
-        self.spikes.restore(
-            {
-                key: value
-                for k, v in parts.items()
-                if k.startswith("spikes.")
-                for key, value in v.items()
-            }
-        )
-        self.backlog.restore(*(v for k, v in parts.items() if k.startswith("backlog.")))
+    def restore(self, state: Mapping[str, list[Any]]) -> None:
+        """Replace the state by that of a ``to_state`` snapshot (a kind missing: empty)."""
+        [meta] = state.get("meta") or [{}]
+        for name, kpis in (("interactions", self.interactions), ("replies", self.replies)):
+            figures = state.get(f"windows.{name}", [])
+            kpis.restore({**meta.get(name, {}), "figures": figures})
+        self.seen.restore(state.get("seen", []))
+        self.spikes.restore(dict(state.get("spikes", [])))
+        self.backlog.restore(state.get("backlog", []))

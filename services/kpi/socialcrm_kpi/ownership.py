@@ -15,7 +15,11 @@ from socialcrm_kpi.state import KpiStateStore
 class KpiOwnership:
     """Restores the engine when the partitions are assigned, drops it when they go, and
     writes its changes inside each batch's transaction. ``on_restored`` runs after a
-    restore (to refresh the gauges)."""
+    restore (to refresh the gauges).
+
+    Revoked or lost, the state goes the same way: engine and store copy dropped, the next
+    assignment restores from the committed changelog (``KpiStateStore.drop`` says why a
+    revocation cannot keep a copy)."""
 
     def __init__(
         self,
@@ -34,11 +38,11 @@ class KpiOwnership:
         self.on_restored()
 
     async def revoked(self, partitions: frozenset[PartitionId]) -> None:
-        self.store.drop(committed=True)
+        self.store.drop()
         self.handlers.reset()
 
     async def lost(self, partitions: frozenset[PartitionId]) -> None:
-        self.store.drop(committed=False)
+        self.store.drop()
         self.handlers.reset()
 
     def punctuate(self, now: float, caught_up: Collection[PartitionId]) -> Sequence[Message]:

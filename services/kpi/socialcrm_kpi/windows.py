@@ -6,8 +6,9 @@ contains its event time, under a dimension key, and closes windows once the
 watermark passes their end plus the allowed lateness. The watermark comes from the
 caller (``advance``): the lowest of the input partitions' event times, or the wall
 clock when they are all idle, never each event's own time.
-Closed windows come out as ``ClosedWindow`` values with their derived KPIs; events
-older than the oldest open window are counted as late and otherwise ignored.
+Closed windows come out as ``ClosedWindow`` values with their derived KPIs; a window
+that closed refuses the events it would have held (``add`` names it), and an event that
+every window refused is counted as late.
 """
 
 from __future__ import annotations
@@ -162,19 +163,21 @@ class WindowedKpis:
         dims: Dimensions,
         sums: Mapping[str, float],
         durations: Mapping[str, float] | None = None,
-    ) -> bool:
-        """Add one observation at event time ``at``; False when it came too late to count."""
-        accepted = False
+    ) -> list[str]:
+        """Add one observation at event time ``at`` to every open window that contains it.
+        Returns the names of the windows that refused it (closed already), once per window:
+        a hopping window's event may be refused by some windows and counted by others."""
+        refused: list[str] = []
         for spec in self.specs:
             for start in spec.starts_of(at):
                 if start + spec.size_seconds <= self.watermark:
+                    refused.append(spec.name)
                     continue
                 figures = self._open.setdefault((spec, start), {}).setdefault(dims, Figures())
                 figures.add(sums, durations or {})
-                accepted = True
-        if not accepted:
+        if len(refused) == sum(spec.size_seconds // spec.step_seconds for spec in self.specs):
             self.late_events += 1
-        return accepted
+        return refused
 
     def next_close(self) -> float | None:
         """The watermark at which the next open window closes; None when none is open."""
@@ -223,21 +226,22 @@ class WindowedKpis:
         return closed
 
     def to_state(self) -> dict[str, Any]:
-        """JSON-compatible state, restored by ``restore``."""
+        """JSON-compatible state, restored by ``restore``. ``figures`` lists one small entry
+        per (window, dimensions), so that a snapshot can split it at any entry."""
         return {
             "watermark": None if self.watermark == -math.inf else self.watermark,
             "late_events": self.late_events,
-            "open": [
-                {
-                    "size": spec.size_seconds,
-                    "step": spec.step_seconds,
-                    "start": start,
-                    "figures": [
-                        {"dims": list(map(list, dims)), "sums": f.sums, "histograms": f.histograms}
-                        for dims, f in by_dims.items()
-                    ],
-                }
+            "figures": [
+                [
+                    spec.size_seconds,
+                    spec.step_seconds,
+                    start,
+                    list(map(list, dims)),
+                    f.sums,
+                    f.histograms,
+                ]
                 for (spec, start), by_dims in self._open.items()
+                for dims, f in by_dims.items()
             ],
         }
 
@@ -247,13 +251,11 @@ class WindowedKpis:
         self.late_events = int(state.get("late_events", 0))
         known = {(s.size_seconds, s.step_seconds): s for s in self.specs}
         self._open = {}
-        for window in state.get("open", []):
-            spec = known.get((window["size"], window["step"]))
+        for size, step, start, dims, sums, histograms in state.get("figures", []):
+            spec = known.get((size, step))
             if spec is None:
                 continue  # a window spec no longer configured
-            self._open[(spec, int(window["start"]))] = {
-                tuple((k, v) for k, v in entry["dims"]): Figures(
-                    dict(entry["sums"]), {k: list(v) for k, v in entry["histograms"].items()}
-                )
-                for entry in window["figures"]
-            }
+            by_dims = self._open.setdefault((spec, int(start)), {})
+            by_dims[tuple((k, v) for k, v in dims)] = Figures(
+                dict(sums), {k: list(v) for k, v in histograms.items()}
+            )
