@@ -38,10 +38,17 @@ SNAPSHOTS = contract.topic_of(kpi_pb2.KpiSnapshot)
 BRAND = f"brand-{uuid.uuid4().hex[:8]}"
 CRASH_BRAND = f"crash-{uuid.uuid4().hex[:8]}"
 TAKEOVER_BRAND = f"takeover-{uuid.uuid4().hex[:8]}"
+# Each test's queue, in the kpi's KPI_KNOWN_QUEUES (others count as "other").
+QUEUE, CRASH_QUEUE, TAKEOVER_QUEUE = (f"queue-{uuid.uuid4().hex[:8]}" for _ in range(3))
 KPI_ENV = {
     "BRANDS": f"{BRAND},{CRASH_BRAND},{TAKEOVER_BRAND}",
+    "KPI_KNOWN_QUEUES": f"{QUEUE},{CRASH_QUEUE},{TAKEOVER_QUEUE}",
     # The broker's smallest session: a standby takes over within about this time.
     "KPI_SESSION_TIMEOUT_MS": "6000",
+    # Partitions without records stop holding the windows back soon: these tests wait for
+    # windows to close after their last event. The default's failover margin (45 s) is
+    # tested offline (tests/unit/test_kpi_lateness.py).
+    "KPI_IDLE_PARTITION_SECONDS": "5",
 }
 
 
@@ -190,7 +197,7 @@ def wait_for(probe: Callable[[], bool], what: str, wait_seconds: float = 30) -> 
 async def test_burst_through_kafka_alerts_with_a_baseline_learned_before_a_crash(
     broker: KafkaBroker, kpi: LocalStack
 ) -> None:
-    brand, queue = BRAND, f"queue-{uuid.uuid4().hex[:8]}"
+    brand, queue = BRAND, QUEUE
     # Event time two hours ago: twenty calm minutes (3 posts a minute), then a burst.
     start = (time.time() - 7200) // 60 * 60
     calm = [routed(brand, queue, start + i * 20, i) for i in range(60)]
@@ -237,7 +244,7 @@ async def test_burst_through_kafka_alerts_with_a_baseline_learned_before_a_crash
 async def test_a_crash_mid_stream_neither_loses_nor_repeats_a_snapshot(
     broker: KafkaBroker, stack: LocalStack
 ) -> None:
-    brand, queue = CRASH_BRAND, f"queue-{uuid.uuid4().hex[:8]}"
+    brand, queue = CRASH_BRAND, CRASH_QUEUE
     # Five hours of event time, one interaction a second over twelve conversations (several
     # partitions), sent before kpi starts: it reads them as a backlog, every window closes.
     total = 5 * 3600
@@ -290,7 +297,7 @@ async def test_one_instance_is_active_and_the_standby_takes_over_after_a_kill(
     standby = second if owner == first else first
     assert status(pool.urls[standby], "/healthz") == 200
 
-    brand, queue = TAKEOVER_BRAND, f"queue-{uuid.uuid4().hex[:8]}"
+    brand, queue = TAKEOVER_BRAND, TAKEOVER_QUEUE
     # Events of now: the windows closed on the wall clock meanwhile would make older ones late.
     before = [routed(brand, queue, time.time(), i, conversations=6) for i in range(300)]
     await publish(broker.bootstrap, *before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 
 from socialcrm.labels import OTHER
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2, routed_pb2
@@ -11,6 +12,7 @@ from socialcrm_kpi.engine import KpiEngine, RoutedFacts
 from socialcrm_kpi.settings import KpiSettings
 from socialcrm_kpi.spikes import SpikeSettings
 from socialcrm_kpi.windows import ShareOfVoice, WindowSpec
+from socialcrm_router.rules import DEFAULT_RULES_RESOURCE, parse_rules
 
 HANDLE = "camille_mrt"
 
@@ -29,12 +31,32 @@ def routed(brand: str, queue: str = "customer-service-fr") -> routed_pb2.RoutedI
     )
 
 
-def test_brands_outside_the_list_and_overlong_queues_count_as_other() -> None:
-    assert dimensions_of(routed("acme"), {"acme"}).brand == "acme"
-    assert dimensions_of(routed("b" * 6000), {"acme"}).brand == OTHER
-    assert dimensions_of(routed("globex"), {"acme"}).brand == OTHER
-    assert dimensions_of(routed(""), {"acme"}).brand == "unknown"
-    assert dimensions_of(routed("acme", queue="q" * 100), {"acme"}).queue == OTHER
+QUEUES = KpiSettings().known_queues()
+
+
+def test_brands_and_queues_outside_their_lists_count_as_other() -> None:
+    assert dimensions_of(routed("acme"), {"acme"}, QUEUES).brand == "acme"
+    assert dimensions_of(routed("b" * 6000), {"acme"}, QUEUES).brand == OTHER
+    assert dimensions_of(routed("globex"), {"acme"}, QUEUES).brand == OTHER
+    assert dimensions_of(routed(""), {"acme"}, QUEUES).brand == "unknown"
+    assert dimensions_of(routed("acme"), {"acme"}, QUEUES).queue == "customer-service-fr"
+    assert dimensions_of(routed("acme", queue="q" * 100), {"acme"}, QUEUES).queue == OTHER
+    assert dimensions_of(routed("acme", queue="forged-1"), {"acme"}, QUEUES).queue == OTHER
+    assert dimensions_of(routed("acme", queue=""), {"acme"}, QUEUES).queue == "none"
+
+
+def test_channels_polarities_and_languages_the_contract_does_not_name_count_as_other() -> None:
+    message = routed("acme")
+    message.enriched.interaction.header.channel = 999  # type: ignore[assignment]
+    message.enriched.enrichment.polarity = 77  # type: ignore[assignment]
+    message.enriched.enrichment.language = "xx-forged"
+    dims = dimensions_of(message, {"acme"}, QUEUES)
+    assert (dims.channel, dims.polarity, dims.language) == (OTHER, OTHER, OTHER)
+
+
+def test_known_queues_default_to_the_queues_of_the_routers_default_rules() -> None:
+    text = resources.files("socialcrm_router").joinpath(DEFAULT_RULES_RESOURCE).read_text()
+    assert KpiSettings().known_queues() == set(parse_rules(text).queues)
 
 
 def test_counted_brands_are_the_served_ones_plus_share_of_voice_brands() -> None:
@@ -62,7 +84,7 @@ def test_state_and_journal_hold_no_handle() -> None:
         backlog_max_age_seconds=3600,
     )
     message = routed("acme")
-    dims = dimensions_of(message, {"acme"})
+    dims = dimensions_of(message, {"acme"}, QUEUES)
     author = AuthorPseudonyms().of(common_pb2.CHANNEL_X, message.enriched.interaction.author)
     for index in range(30):
         engine.on_routed(

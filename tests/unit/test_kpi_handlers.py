@@ -34,7 +34,11 @@ def handlers(clock: Clock) -> KpiHandlers:
         )
 
     return KpiHandlers(
-        new_engine, brands=frozenset({"acme"}), idle_partition_seconds=5, clock=clock
+        new_engine,
+        brands=frozenset({"acme"}),
+        queues=frozenset({"care"}),
+        idle_partition_seconds=5,
+        clock=clock,
     )
 
 

@@ -41,6 +41,7 @@ def build_app(settings: KpiSettings) -> FastAPI:
     handlers = KpiHandlers(
         new_engine,
         brands=settings.counted_brands(),
+        queues=settings.known_queues(),
         idle_partition_seconds=settings.kpi_idle_partition_seconds,
     )
     refresher = MetricsRefresher(lambda: handlers.engine)

@@ -1,9 +1,9 @@
 """Dimensions of a routed interaction and authors' pseudonyms (pure logic).
 
-Every dimension is a bounded label: brands outside the configured list, and queues too
-long to be configured ones, count as ``other``, so the series stay few whatever events
-carry. The windowed KPIs live in ``windows`` and ``engine``; the event ids applied, in
-``dedup``.
+Every dimension is a bounded label, whatever events carry: brands outside the configured
+list, queues outside the known ones, languages other than French and English, channels
+and polarities the contract does not name count as ``other``, so the series stay few.
+The windowed KPIs live in ``windows`` and ``engine``; the event ids applied, in ``dedup``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
-from socialcrm.labels import bounded_label
+from socialcrm.labels import OTHER, bounded_label
 from socialcrm.v1 import common_pb2, routed_pb2
+
+LANGUAGES = frozenset({"fr", "en"})
 
 
 @dataclass(frozen=True)
@@ -28,21 +31,32 @@ class InteractionDimensions:
 
 
 def dimensions_of(
-    routed: routed_pb2.RoutedInteraction, brands: Collection[str]
+    routed: routed_pb2.RoutedInteraction, brands: Collection[str], queues: Collection[str]
 ) -> InteractionDimensions:
     interaction = routed.enriched.interaction
     enrichment = routed.enriched.enrichment
-    # Bounded label values: anything outside the known languages counts as "other".
-    language = enrichment.language if enrichment.language in ("fr", "en") else "other"
     return InteractionDimensions(
         brand=bounded_label(interaction.brand, brands) if interaction.brand else "unknown",
-        channel=common_pb2.Channel.Name(interaction.header.channel)
-        .removeprefix("CHANNEL_")
-        .lower(),
-        language=language,
-        polarity=common_pb2.Polarity.Name(enrichment.polarity).removeprefix("POLARITY_").lower(),
-        queue=bounded_label(routed.routing.queue or "none"),
+        channel=enum_label(common_pb2.Channel.Name, interaction.header.channel, "CHANNEL_"),
+        language=bounded_label(enrichment.language, LANGUAGES),
+        polarity=enum_label(common_pb2.Polarity.Name, enrichment.polarity, "POLARITY_"),
+        queue=queue_label(routed.routing.queue, queues),
     )
+
+
+def queue_label(queue: str, queues: Collection[str]) -> str:
+    """A queue as a label: ``none`` when empty, ``other`` when not a known queue (a forged
+    or misrouted event must not add a series)."""
+    return bounded_label(queue, queues) if queue else "none"
+
+
+def enum_label(name: Callable[[Any], str], value: int, prefix: str) -> str:
+    """The contract's name of an enum value, lower case without its prefix; ``other`` for
+    a number the contract does not define (an open enum decodes any number)."""
+    try:
+        return name(value).removeprefix(prefix).lower()
+    except ValueError:
+        return OTHER
 
 
 class AuthorPseudonyms:

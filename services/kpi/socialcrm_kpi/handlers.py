@@ -16,10 +16,9 @@ from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
 from socialcrm import contract
-from socialcrm.labels import bounded_label
 from socialcrm.v1 import reply_pb2, routed_pb2
 from socialcrm_kpi import metrics
-from socialcrm_kpi.counting import AuthorPseudonyms, dimensions_of
+from socialcrm_kpi.counting import AuthorPseudonyms, dimensions_of, queue_label
 from socialcrm_kpi.engine import KpiEngine, Outcome, ReplyFacts, RoutedFacts
 from socialcrm_kpi.messages import alert_of, event_time, severity_name, snapshot_of
 from socialcrm_kpi.watermarks import PartitionId, PartitionWatermarks
@@ -29,8 +28,11 @@ REPLIES_TOPIC = contract.topic_of(reply_pb2.Reply)
 _SLA_MET = {reply_pb2.SLA_STATUS_MET: True, reply_pb2.SLA_STATUS_BREACHED: False}
 
 
-def publishable(outcome: Outcome) -> list[Message]:
-    """Messages of what closed or fired, with the metrics they move."""
+def publishable(outcome: Outcome, topic: str = "") -> list[Message]:
+    """Messages of what closed or fired, with the metrics they move; ``topic``: where the
+    event that had this outcome came from (for the windows that refused it)."""
+    for window in outcome.refused:
+        metrics.WINDOW_LATE_EVENTS.labels(topic, window).inc()
     messages: list[Message] = []
     sentiment_by_brand: dict[tuple[str, str], list[float]] = {}
     for closed in outcome.closed:
@@ -65,6 +67,7 @@ class KpiHandlers:
 
     ``new_engine`` makes an empty engine: the state is dropped (``reset``) when the
     partitions are revoked or a transaction is aborted, then restored from the changelog.
+    ``brands`` and ``queues`` are the label values counted under their own name.
     ``on_spike`` runs when an alert fires (to refresh the gauges at once); ``clock`` tells
     when a record was read, for the partitions' idleness."""
 
@@ -73,12 +76,14 @@ class KpiHandlers:
         new_engine: Callable[[], KpiEngine],
         *,
         brands: frozenset[str],
+        queues: frozenset[str],
         idle_partition_seconds: float,
         on_spike: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.new_engine = new_engine
         self.brands = brands
+        self.queues = queues
         self.idle_partition_seconds = idle_partition_seconds
         self.on_spike = on_spike
         self.clock = clock
@@ -105,7 +110,7 @@ class KpiHandlers:
         self.watermarks.observe((record.topic, record.partition), at, self.clock())
         if routed.header.event_id in self.engine.seen:
             return []  # a redelivery: counted once
-        dims = dimensions_of(routed, self.brands)
+        dims = dimensions_of(routed, self.brands, self.queues)
         metrics.INTERACTIONS.labels(**asdict(dims)).inc()
         if routed.routing.escalated:
             metrics.ESCALATIONS.labels(dims.queue).inc()
@@ -127,7 +132,7 @@ class KpiHandlers:
             metrics.LATE_EVENTS.labels(ROUTED_TOPIC).inc()
         if outcome.spikes:
             self.on_spike()
-        return publishable(outcome)
+        return publishable(outcome, ROUTED_TOPIC)
 
     def on_reply(
         self, reply: reply_pb2.Reply, record: ConsumerRecord[bytes, bytes]
@@ -136,7 +141,7 @@ class KpiHandlers:
         self.watermarks.observe((record.topic, record.partition), at, self.clock())
         if reply.header.event_id in self.engine.seen:
             return []  # a redelivery: counted once
-        queue = bounded_label(reply.queue or "none")
+        queue = queue_label(reply.queue, self.queues)
         sla_met = _SLA_MET.get(reply.sla_status)
         if reply.first_response:
             metrics.FIRST_RESPONSE_SECONDS.labels(queue).observe(reply.first_response_seconds)
@@ -162,7 +167,7 @@ class KpiHandlers:
         )
         if self.engine.replies.late_events > late_before:
             metrics.LATE_EVENTS.labels(REPLIES_TOPIC).inc()
-        return publishable(outcome)
+        return publishable(outcome, REPLIES_TOPIC)
 
     def punctuate(self, now: float, caught_up: Collection[PartitionId]) -> Sequence[Message]:
         """Advance the windows to the lowest watermark of the partitions that are not idle,

@@ -68,6 +68,12 @@ LATE_EVENTS = Counter(
     "Events too late for every window they belong to (not counted in snapshots).",
     ["topic"],
 )
+WINDOW_LATE_EVENTS = Counter(
+    "socialcrm_kpi_window_late_events_total",
+    "Events refused by a window that had already closed, once per window that refused them "
+    "(a hopping window's event may be refused by some windows and counted by others).",
+    ["topic", "window"],
+)
 WATERMARK = Gauge(
     "socialcrm_kpi_watermark_seconds",
     "Event time (Unix seconds) the KPI windows have advanced to.",
