@@ -42,3 +42,28 @@ def find_tool(name: str) -> str | None:
         return found
     cached = CACHE_BIN / name
     return str(cached) if cached.is_file() else None
+
+
+KAFKA_ACLS = REPO / "deploy" / "k8s" / "base" / "kafka" / "acls.txt"
+
+
+@dataclass(frozen=True)
+class KafkaAcl:
+    """One row of deploy/k8s/base/kafka/acls.txt: ``user`` may do ``operations`` on the
+    ``resource`` (topic, group, transactional-id) named ``name`` (literal or prefixed)."""
+
+    user: str
+    resource: str
+    pattern: str
+    name: str
+    operations: tuple[str, ...]
+
+
+def kafka_acls() -> list[KafkaAcl]:
+    rows = []
+    for line in KAFKA_ACLS.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, resource, pattern, name, operations = line.split()
+        rows.append(KafkaAcl(user, resource, pattern, name, tuple(operations.split(","))))
+    return rows
