@@ -7,9 +7,12 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from socialcrm.errors import error_responses, install_error_handling
 from socialcrm.labels import require_brand
+
+JSON = {"content-type": "application/json"}
 
 
 class Note(BaseModel):
@@ -101,3 +104,25 @@ def test_openapi_keeps_the_headers_a_route_documents_on_an_error_answer() -> Non
     assert busy_answers["503"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorResponse"
     }
+
+
+def test_a_body_that_is_not_json_is_refused_naming_the_decoders_reason() -> None:
+    client = TestClient(app())
+    broken = client.post("/v1/notes", content=b'{"text": ', headers=JSON)
+    assert broken.status_code == 422
+    [error] = broken.json()["errors"]
+    assert error["type"] == "json_invalid"
+    assert error["msg"] == "JSON decode error: Expecting value"
+
+
+def test_a_client_gone_mid_body_is_no_server_error() -> None:
+    api = FastAPI()
+    install_error_handling(api)
+
+    @api.post("/v1/upload")
+    async def upload() -> None:
+        raise ClientDisconnect
+
+    gone = TestClient(api, raise_server_exceptions=False).post("/v1/upload", content=b"x")
+    assert gone.status_code == 400
+    assert gone.json()["detail"] == "the client left before sending the whole body"

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,18 @@ def _where(loc: Iterable[str | int]) -> str:
 
 
 def field_errors(errors: Sequence[Any]) -> list[FieldError]:
-    """FastAPI's validation errors without the values sent (``input``, ``ctx``)."""
+    """FastAPI's validation errors without the values sent (``input``, ``ctx``).
+
+    A body that is not JSON keeps the decoder's reason (e.g. a duplicate key, not UTF-8,
+    see socialcrm.strict_json): it names the problem, never the content."""
     out = []
     for error in errors:
         loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
-        out.append(FieldError(loc=loc, msg=str(error.get("msg", "")), type=str(error.get("type"))))
+        msg = str(error.get("msg", ""))
+        reason = (error.get("ctx") or {}).get("error")
+        if error.get("type") == "json_invalid" and isinstance(reason, str):
+            msg = f"{msg}: {reason}"
+        out.append(FieldError(loc=loc, msg=msg, type=str(error.get("type"))))
     return out
 
 
@@ -105,6 +113,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return _json(422, ErrorResponse(detail=detail, errors=errors))
 
 
+async def _client_gone(_: Request, exc: Exception) -> JSONResponse:
+    # The client left, or was cut off for sending its body too slowly (socialcrm.http_server),
+    # before the whole body came: no one reads this answer, and it is no server error.
+    return _json(400, ErrorResponse(detail="the client left before sending the whole body"))
+
+
 async def _server_error(_: Request, exc: Exception) -> JSONResponse:
     # The exception is logged by the server; the caller learns nothing of the internals.
     return _json(500, ErrorResponse(detail="internal error"))
@@ -133,7 +147,7 @@ def _document_operation(operation: dict[str, Any]) -> None:
     if parameters or "requestBody" in operation:
         statuses.add(422)
     if "requestBody" in operation:
-        # A body that cannot be parsed at all (not UTF-8, not JSON): the framework's 400.
+        # A body that cannot be read at all (the client gone mid-body): the framework's 400.
         statuses.add(400)
     if operation.get("security"):
         statuses |= {401, 403}
@@ -155,6 +169,7 @@ def install_error_handling(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _server_error)
     generate: Callable[[], dict[str, Any]] = app.openapi
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from socialcrm.auth import AUTH_RESPONSES, ApiKeys, Principal
 from socialcrm.errors import ErrorResponse, error_responses
+from socialcrm.strict_json import StrictJsonRoute
 from socialcrm_crm_sink.errors import CrmError
 from socialcrm_crm_sink.handlers import CrmHandlers
 from socialcrm_crm_sink.limits import (
@@ -70,7 +71,9 @@ def install_crm_api(app: FastAPI, handlers: CrmHandlers, keys: ApiKeys) -> None:
 
 
 def crm_router(handlers: CrmHandlers, keys: ApiKeys) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["crm"], responses=AUTH_RESPONSES)
+    router = APIRouter(
+        prefix="/v1", tags=["crm"], responses=AUTH_RESPONSES, route_class=StrictJsonRoute
+    )
     read = Depends(keys.require("read"))
     agent = keys.require("agent")
     admin = keys.require("admin")

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from socialcrm import strict_json
+
 
 @dataclass(frozen=True)
 class Webhook:
@@ -15,18 +17,21 @@ class Webhook:
     channel: str  # label of the metrics and logs
     format: str  # key of formats.registry.NORMALIZERS
     shape: str  # what the body must be, for 422 answers
-    decode: Callable[[bytes], Any] = json.loads
+    decode: Callable[[bytes], Any] = strict_json.loads
 
 
 def decode_json_lines(body: bytes) -> Any:
     """One JSON value, or one per line (newline-delimited JSON, as the stream delivers it)."""
     try:
-        return json.loads(body)
+        return strict_json.loads(body)
+    except strict_json.StrictJsonError:
+        # Not UTF-8, or a repeated key: no way of cutting it into lines makes it JSON.
+        raise
     except json.JSONDecodeError:
         lines = [line for line in body.splitlines() if line.strip()]
         if len(lines) < 2:
             raise
-        return [json.loads(line) for line in lines]
+        return [strict_json.loads(line) for line in lines]
 
 
 def decode_raw(body: bytes) -> Any:
