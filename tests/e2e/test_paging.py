@@ -4,6 +4,7 @@ Prometheus fires the rule, Alertmanager routes it, the local receiver gets the p
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from socialcrm_devstack.observability import Observability
 from socialcrm_devstack.pages import Page
 from socialcrm_devstack.stack import LocalStack
 from tests.deploy.tools import REPO
+from tests.fixtures.browser import open_page, png_distinct_bytes
 from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import post_webhook
 
@@ -36,7 +38,7 @@ def send(platform: LocalStack, stream: DemoStream, posts: int, moment: datetime)
 
 
 def test_a_negative_burst_pages_with_severity_summary_and_runbook(
-    platform: LocalStack, observability: Observability
+    platform: LocalStack, observability: Observability, tmp_path: Path
 ) -> None:
     stream = DemoStream(seed=18)
     send(platform, stream, 1, datetime.now(UTC) - HISTORY)
@@ -62,3 +64,18 @@ def test_a_negative_burst_pages_with_severity_summary_and_runbook(
     assert received.runbook_url == "docs/runbook.md#negativeviralspike"
     runbook = (REPO / "docs" / "runbook.md").read_text()
     assert "\n## NegativeViralSpike\n" in runbook
+
+    # What on-call opens from the address the demo prints: Alertmanager's own web UI (built
+    # by bin/setup with its assets), with the firing alert and a way to silence it.
+    image = tmp_path / "alertmanager-alerts.png"
+    dom = open_page(
+        f"{observability.alertmanager_url}/#/alerts?silenced=false&inhibited=true",
+        tmp_path / "profile",
+        screenshot=image,
+    )
+    assert "The Debian package of the alertmanager does not include" not in dom
+    assert 'alertname="NegativeViralSpike"' in dom, dom[-3000:]
+    assert f'brand="{BRAND}"' in dom
+    assert "#/silences/new?filter=" in dom
+    assert "Silence" in dom
+    assert png_distinct_bytes(image) > 64, f"blank screenshot {image}"

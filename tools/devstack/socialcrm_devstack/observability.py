@@ -35,8 +35,10 @@ CONSOLE_LIBRARIES = (
     Path("/usr/share/doc/prometheus/examples/console_libraries"),
     Path("/etc/prometheus/console_libraries"),
 )
-# Debian names the Alertmanager binary after its package.
+# Debian names the Alertmanager binary after its package, and ships it without its web UI;
+# bin/setup builds one with the UI from the Go module into .cache/bin, used when present.
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
+ALERTMANAGER_WITH_UI = REPO / ".cache" / "bin" / "alertmanager"
 # Scrape and rule evaluation: 5 s locally (15 s in production) keeps a page within seconds
 # of a spike and costs the 2-core machine nothing noticeable (five small /metrics pages).
 INTERVAL_SECONDS = 5
@@ -46,6 +48,13 @@ LOCAL_GROUP_WAIT = "5s"
 LOCAL_GROUP_INTERVAL = "30s"
 RECEIVER_NAME = "local-pager"
 START_SECONDS = 60
+
+
+def alertmanager_binary() -> str:
+    """Alertmanager with its web UI (bin/setup's build), else Debian's."""
+    if ALERTMANAGER_WITH_UI.is_file():
+        return str(ALERTMANAGER_WITH_UI)
+    return _binary(ALERTMANAGER_BINARIES, "prometheus-alertmanager")
 
 
 def _binary(names: tuple[str, ...], package: str) -> str:
@@ -198,7 +207,7 @@ class Alertmanager:
         self.process = ManagedProcess(
             "alertmanager",
             [
-                _binary(ALERTMANAGER_BINARIES, "prometheus-alertmanager"),
+                alertmanager_binary(),
                 f"--config.file={config_path}",
                 f"--storage.path={self.work_dir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
