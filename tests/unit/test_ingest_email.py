@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
+from socialcrm_ingest.formats import email_inbound
 from socialcrm_ingest.formats.email_inbound import normalize_email, strip_quoted
+from socialcrm_ingest.formats.html_text import html_to_text
 from socialcrm_ingest.formats.payload import PayloadError
 from socialcrm_ingest.security.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
+from socialcrm_ingest.security.mime_bounds import BODY_SOURCE_MAX
 from tests.fixtures.payloads import FIXTURES
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
@@ -152,3 +157,90 @@ def test_a_date_out_of_range_is_refused_naming_the_header() -> None:
     )
     with pytest.raises(PayloadError, match=r"^Date "):
         normalize_email(message, "acme", NOW)
+
+
+# Issue 25, finding 1: HTML that made the tag-stripping regex quadratic, and its kin that make
+# Python 3.11's html.parser quadratic (unclosed tags, comments, processing instructions).
+HOSTILE_HTML = {
+    "lone-lt": "<",
+    "unclosed-tags": "<a ",
+    "unclosed-attribute": "<a b='",
+    "unclosed-comments": "<!--",
+    "processing-instructions": "<?",
+    "end-tags": "</",
+    "ampersands": "&",
+    "entities": "&#",
+    "named-entities": "&amp",
+}
+
+
+def html_message(body: str, message_id: str = "hostile@example.com") -> bytes:
+    return (
+        f"From: a@example.com\nMessage-ID: <{message_id}>\nMIME-Version: 1.0\n"
+        "Content-Type: text/html; charset=utf-8\n\n"
+    ).encode() + body.encode()
+
+
+def growth(work: Callable[[str], object], unit: str, size: int) -> float:
+    """How many times longer ``work`` takes on 4 times the input: 4 when linear, 16 when
+    quadratic. CPU time of this thread, the least of a few runs, sizes alternated: what the
+    work needs, not what the machine's other load adds. Both inputs stay small enough to sit
+    in the CPU's caches, which would otherwise add a step of their own to the ratio."""
+    small = unit * (size // len(unit))
+    large = unit * (4 * size // len(unit))
+    best = {small: float("inf"), large: float("inf")}
+    for _ in range(5):
+        for text in (small, large):
+            started = time.thread_time()
+            work(text)
+            best[text] = min(best[text], time.thread_time() - started)
+    return best[large] / max(best[small], 1e-9)
+
+
+@pytest.mark.parametrize("unit", HOSTILE_HTML.values(), ids=HOSTILE_HTML.keys())
+def test_hostile_html_costs_time_linear_in_its_length(unit: str) -> None:
+    # Both sizes are under BODY_SOURCE_MAX: this is the parse itself, not the cut.
+    ratio = growth(lambda body: normalize_email(html_message(body), "acme", NOW), unit, 16_384)
+    # Linear work gives 4 (less with the fixed cost of the headers), quadratic 16.
+    assert ratio < 9, f"4 times the input took {ratio:.1f} times as long"
+
+
+@pytest.mark.parametrize("unit", HOSTILE_HTML.values(), ids=HOSTILE_HTML.keys())
+def test_html_to_text_costs_time_linear_in_its_length(unit: str) -> None:
+    ratio = growth(html_to_text, unit, 16_384)
+    assert ratio < 9, f"4 times the input took {ratio:.1f} times as long"
+
+
+def test_a_hostile_megabyte_is_cut_before_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[int] = []
+
+    def spy(markup: str) -> str:
+        read.append(len(markup))
+        return html_to_text(markup)
+
+    monkeypatch.setattr(email_inbound, "html_to_text", spy)
+    for unit in HOSTILE_HTML.values():
+        [mail] = normalize_email(html_message(unit * (1_048_576 // len(unit))), "acme", NOW)
+        assert mail.text.endswith(EMAIL_TRUNCATED)
+        assert len(mail.text) <= EMAIL_TEXT_MAX + len(EMAIL_TRUNCATED)
+    assert read
+    assert max(read) <= BODY_SOURCE_MAX
+
+
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        ("<p>Hello <b>you</b></p><p>Bye</p>", "\nHello  you \n\nBye\n"),
+        ("a < b, 2<3", "a < b, 2<3"),
+        ("<<<<", "<<<<"),
+        ("x<script>alert('<p>')</script>y<STYLE>p{}</style >z", "x y z"),
+        ("before<!-- a comment <p> -->after", "beforeafter"),
+        ("kept<!-- never closed <p>text", "kept"),
+        ("kept<a href='x' never closed", "kept"),
+        ("Tom &amp; Jerry &lt;3 &eacute;t&#233; &#x41;", "Tom & Jerry <3 été A"),
+        ("<br>line<br/>line", "\nline\nline"),
+        ("<élan>", "<élan>"),
+    ],
+)
+def test_html_to_text_keeps_the_text_and_drops_the_markup(markup: str, text: str) -> None:
+    assert html_to_text(markup) == text

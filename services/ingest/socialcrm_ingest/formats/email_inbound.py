@@ -6,15 +6,16 @@ Replies keep the thread of the first message (``References``), and quoted earlie
 are cut from the text so that sentiment reads only what the customer wrote this time.
 
 The message's structure is bounded before and after parsing (``mime_bounds``), and the
-parsing runs off the event loop (``app``). The body has no network maximum: a long one is
-cut at ``limits.EMAIL_TEXT_MAX`` with a marker rather than lost.
+parsing runs off the event loop (``webhooks.handlers``). The body has no network maximum:
+its decoded source is cut at ``mime_bounds.BODY_SOURCE_MAX`` before any text is made of it,
+so reading it takes bounded time (``html_text`` is linear), and the text is cut at
+``limits.EMAIL_TEXT_MAX`` with a marker rather than lost.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import html
 import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -22,14 +23,15 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from socialcrm.v1 import common_pb2, interaction_pb2
+from socialcrm_ingest.formats.html_text import html_to_text
 from socialcrm_ingest.formats.payload import PayloadError, header, in_range
 from socialcrm_ingest.security.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
-from socialcrm_ingest.security.mime_bounds import raw_problem, tree_problem
+from socialcrm_ingest.security.mime_bounds import BODY_SOURCE_MAX, raw_problem, tree_problem
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 # "On Mon, 16 Nov 2026 at 09:12, Acme <support@acme.example> wrote:" and its French twin.
+# Tried on the last lines only, anchored (``match``): time linear in the line.
 _ATTRIBUTION = re.compile(r"^(On|Le) .+(wrote|a écrit)\s*:\s*$", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]+>")
 
 
 def _ids(value: str | None) -> list[str]:
@@ -61,11 +63,12 @@ def _parse(raw: bytes) -> EmailMessage:
     return message
 
 
-def _cut(text: str, limit: int, marker: str = "") -> str:
-    return text if len(text) <= limit else text[:limit] + marker
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit]
 
 
 def _body_text(message: EmailMessage) -> str:
+    """The new text of the body, cut at ``EMAIL_TEXT_MAX`` with a marker."""
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
         return ""
@@ -75,9 +78,14 @@ def _body_text(message: EmailMessage) -> str:
         raise PayloadError(f"body cannot be decoded: {exc}") from exc
     if not isinstance(content, str):
         return ""
+    # Cut before reading: whatever the body holds, the text is made of a bounded source.
+    source = content[:BODY_SOURCE_MAX]
     if part.get_content_subtype() == "html":
-        content = html.unescape(_TAG.sub(" ", content))
-    return strip_quoted(content)
+        source = html_to_text(source)
+    text = strip_quoted(source)
+    if len(content) > BODY_SOURCE_MAX or len(text) > EMAIL_TEXT_MAX:
+        return text[:EMAIL_TEXT_MAX] + EMAIL_TRUNCATED
+    return text
 
 
 def _address(message: EmailMessage) -> tuple[str, str]:
@@ -130,7 +138,7 @@ def _interaction(
     parents = _ids(str(message.get("In-Reply-To") or ""))
     references = _ids(str(message.get("References") or ""))
     subject = _cut(str(message.get("Subject") or "").strip(), EMAIL_SUBJECT_MAX)
-    body = _cut(_body_text(message), EMAIL_TEXT_MAX, EMAIL_TRUNCATED)
+    body = _body_text(message)
     language = str(message.get("Content-Language") or "").split(",")[0].strip()
     return interaction_pb2.Interaction(
         header=header(

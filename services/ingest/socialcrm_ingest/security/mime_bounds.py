@@ -36,6 +36,12 @@ FIELD_MAX = {
 PARAMETERS_MAX = 16
 WITH_PARAMETERS = (b"content-type", b"content-disposition")
 
+# Characters of the decoded body part that are read to make its text (HTML to text, quoted
+# lines cut): 8 times EMAIL_TEXT_MAX leaves room for the markup of an HTML message, and
+# bounds the time of reading whatever arrives. The text of a longer body ends with the
+# truncation marker.
+BODY_SOURCE_MAX = 262_144
+
 TOO_DEEP = f"MIME parts nested more than {DEPTH_MAX} levels deep, over the limit"
 TOO_MANY_PARTS = f"more than {PARTS_MAX} MIME parts, over the limit"
 
