@@ -14,7 +14,9 @@ from socialcrm_ingest.formats import email_inbound
 from socialcrm_ingest.formats.email_inbound import normalize_email, strip_quoted
 from socialcrm_ingest.formats.html_text import html_to_text
 from socialcrm_ingest.formats.payload import PayloadError
+from socialcrm_ingest.formats.registry import normalizers
 from socialcrm_ingest.security.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
+from socialcrm_ingest.security.mail_verdict import VERDICT_HEADER, signed_verdict
 from socialcrm_ingest.security.mime_bounds import BODY_SOURCE_MAX
 from tests.fixtures.payloads import FIXTURES
 
@@ -244,3 +246,118 @@ def test_a_hostile_megabyte_is_cut_before_it_is_read(monkeypatch: pytest.MonkeyP
 )
 def test_html_to_text_keeps_the_text_and_drops_the_markup(markup: str, text: str) -> None:
     assert html_to_text(markup) == text
+
+
+# Issue 25, finding 3: a forged From took over a customer's contact.
+GATEWAY_SECRET = "gateway-secret"
+CUSTOMER = "camille.martin@example.fr"
+REPLY_ID = "CAF=reply-48213.2@mail.example.fr"
+PASS = "dmarc=pass; dkim=pass; header.from=example.fr; header.d=example.fr"
+
+
+def with_verdict(value: str, message: bytes = REPLY) -> bytes:
+    """``message`` as the gateway passes it on: its verdict header first."""
+    return f"{VERDICT_HEADER}: {value}\r\n".encode() + message
+
+
+def sender(message: bytes, secret: str = GATEWAY_SECRET) -> common_pb2.Author:
+    [mail] = normalizers(secret)["email"](message, "acme", NOW)
+    assert mail.author.handle == CUSTOMER
+    return mail.author
+
+
+def test_a_from_with_the_gateways_signed_pass_is_verified() -> None:
+    assert sender(with_verdict(signed_verdict(GATEWAY_SECRET, PASS, CUSTOMER, REPLY_ID))).verified
+    # An aligned DKIM pass is enough where the domain publishes no DMARC policy.
+    dkim_only = "dmarc=none; dkim=pass; header.from=example.fr; header.d=example.fr"
+    verdict = signed_verdict(GATEWAY_SECRET, dkim_only, CUSTOMER, REPLY_ID)
+    assert sender(with_verdict(verdict)).verified
+    # Folded by a relay, the verdict reads the same.
+    folded = signed_verdict(GATEWAY_SECRET, PASS, CUSTOMER, REPLY_ID).replace(
+        "; dkim", ";\r\n dkim"
+    )
+    assert sender(with_verdict(folded)).verified
+
+
+def test_a_from_without_a_verdict_is_only_the_senders_claim() -> None:
+    assert not sender(REPLY).verified
+    # Nor without the secret: nothing can be checked (pollers, backfill, an unset setting).
+    verdict = signed_verdict(GATEWAY_SECRET, PASS, CUSTOMER, REPLY_ID)
+    assert not sender(with_verdict(verdict), secret="").verified
+    [mail] = normalize_email(with_verdict(verdict), "acme", NOW)
+    assert not mail.author.verified
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        PASS,
+        PASS + "; sig=" + "0" * 64,
+        signed_verdict("another-secret", PASS, CUSTOMER, REPLY_ID),
+        # Signed for the attacker's own domain, which passes; the From is the customer's.
+        signed_verdict(
+            GATEWAY_SECRET,
+            "dmarc=pass; dkim=pass; header.from=attacker.example; header.d=attacker.example",
+            CUSTOMER,
+            REPLY_ID,
+        ),
+        # A pass of another message (the attacker's own, or the customer's earlier one).
+        signed_verdict(GATEWAY_SECRET, PASS, "mallory@example.fr", REPLY_ID),
+        signed_verdict(GATEWAY_SECRET, PASS, CUSTOMER, "earlier@mail.example.fr"),
+        # Signed, but no pass for the From's domain.
+        signed_verdict(
+            GATEWAY_SECRET,
+            "dmarc=fail; dkim=fail; header.from=example.fr; header.d=example.fr",
+            CUSTOMER,
+            REPLY_ID,
+        ),
+        signed_verdict(
+            GATEWAY_SECRET,
+            "dmarc=none; dkim=pass; header.from=example.fr; header.d=mailer.example",
+            CUSTOMER,
+            REPLY_ID,
+        ),
+        # The signed text changed after signing.
+        signed_verdict(
+            GATEWAY_SECRET,
+            "dmarc=fail; dkim=fail; header.from=example.fr; header.d=example.fr",
+            CUSTOMER,
+            REPLY_ID,
+        ).replace("fail", "pass"),
+        # The same result twice: which one did the gateway mean?
+        signed_verdict(GATEWAY_SECRET, "dmarc=fail; " + PASS, CUSTOMER, REPLY_ID),
+    ],
+    ids=[
+        "unsigned",
+        "bad-signature",
+        "other-secret",
+        "misaligned-domain",
+        "other-sender",
+        "other-message",
+        "fail",
+        "dkim-of-another-domain",
+        "edited",
+        "duplicate-result",
+    ],
+)
+def test_a_forged_or_failed_verdict_leaves_the_sender_unverified(verdict: str) -> None:
+    assert not sender(with_verdict(verdict)).verified
+
+
+def test_a_verdict_for_one_of_several_senders_verifies_none() -> None:
+    message = REPLY.replace(
+        b'From: "Camille Martin" <Camille.Martin@example.fr>',
+        b'From: "Camille Martin" <Camille.Martin@example.fr>, mallory@attacker.example',
+    )
+    verdict = signed_verdict(GATEWAY_SECRET, PASS, CUSTOMER, REPLY_ID)
+    assert not sender(with_verdict(verdict, message)).verified
+
+
+def test_a_forged_verdict_among_the_gateways_does_not_hide_it() -> None:
+    good = signed_verdict(GATEWAY_SECRET, PASS, CUSTOMER, REPLY_ID)
+    assert sender(with_verdict(PASS + "; sig=bad", with_verdict(good))).verified
+
+
+def test_an_oversized_verdict_header_is_refused_before_parsing() -> None:
+    with pytest.raises(PayloadError, match="x-socialcrm-mail-verdict is over 1024 bytes"):
+        normalize_email(with_verdict(PASS + "; x=" + "y" * 2_000), "acme", NOW)

@@ -1,7 +1,10 @@
 """Normalization of inbound email (RFC 5322 messages) into Interaction events (pure logic).
 
-The sender's address, lower-cased, is the author's handle: it is the identity the CRM
-links across channels (a chat visitor or a DM giving the same address is the same person).
+The sender's address, lower-cased, is the author's handle. It is the identity the CRM links
+across channels (a chat visitor or a DM giving the same address is the same person) only
+when the author is ``verified``: the mail gateway's signed verdict says the From's domain
+passed DMARC or an aligned DKIM check (``security.mail_verdict``). Anyone can write any
+From, so without it the address is the sender's claim, and the author is unverified.
 Replies keep the thread of the first message (``References``), and quoted earlier messages
 are cut from the text so that sentiment reads only what the customer wrote this time.
 
@@ -26,6 +29,7 @@ from socialcrm.v1 import common_pb2, interaction_pb2
 from socialcrm_ingest.formats.html_text import html_to_text
 from socialcrm_ingest.formats.payload import PayloadError, header, in_range
 from socialcrm_ingest.security.limits import EMAIL_SUBJECT_MAX, EMAIL_TEXT_MAX, EMAIL_TRUNCATED
+from socialcrm_ingest.security.mail_verdict import VERDICT_HEADER, sender_verified
 from socialcrm_ingest.security.mime_bounds import BODY_SOURCE_MAX, raw_problem, tree_problem
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
@@ -88,7 +92,8 @@ def _body_text(message: EmailMessage) -> str:
     return text
 
 
-def _address(message: EmailMessage) -> tuple[str, str]:
+def _senders(message: EmailMessage) -> tuple[list[str], str]:
+    """Every From address (lower case), and the display name of the first."""
     try:
         sender = message["From"]
         addresses = sender.addresses if sender is not None else ()
@@ -96,7 +101,7 @@ def _address(message: EmailMessage) -> tuple[str, str]:
         raise PayloadError(f"From is not an address: {exc}") from exc
     if not addresses or "@" not in addresses[0].addr_spec:
         raise PayloadError("From is missing")
-    return addresses[0].addr_spec.lower(), addresses[0].display_name
+    return [a.addr_spec.lower() for a in addresses], addresses[0].display_name
 
 
 def _date(message: EmailMessage, ingested_at: datetime) -> datetime:
@@ -113,28 +118,34 @@ def _date(message: EmailMessage, ingested_at: datetime) -> datetime:
 
 
 def normalize_email(
-    payload: Any, brand: str, ingested_at: datetime
+    payload: Any, brand: str, ingested_at: datetime, *, gateway_secret: str = ""
 ) -> list[interaction_pb2.Interaction]:
-    """One interaction from one message, given as its raw bytes or text."""
+    """One interaction from one message, given as its raw bytes or text.
+
+    ``gateway_secret`` checks the mail gateway's verdict; without it no sender is verified.
+    """
     if isinstance(payload, str):
         payload = payload.encode("utf-8", "surrogateescape")
     if not isinstance(payload, bytes | bytearray):
         raise PayloadError("body is not an RFC 5322 message")
     try:
-        return [_interaction(_parse(bytes(payload)), brand, ingested_at)]
+        return [_interaction(_parse(bytes(payload)), brand, ingested_at, gateway_secret)]
     except RecursionError as exc:
         # Within the bounds, a header can still nest comments or groups too deep to parse.
         raise PayloadError("a header or the MIME structure nests too deep to parse") from exc
 
 
 def _interaction(
-    message: EmailMessage, brand: str, ingested_at: datetime
+    message: EmailMessage, brand: str, ingested_at: datetime, gateway_secret: str
 ) -> interaction_pb2.Interaction:
-    address, name = _address(message)
+    addresses, name = _senders(message)
+    address = addresses[0]
     message_ids = _ids(str(message.get("Message-ID") or ""))
     if not message_ids:
         raise PayloadError("Message-ID is missing")
     message_id = message_ids[0]
+    verdicts = [str(value) for value in message.get_all(VERDICT_HEADER) or ()]
+    verified = sender_verified(verdicts, addresses, message_id, gateway_secret)
     parents = _ids(str(message.get("In-Reply-To") or ""))
     references = _ids(str(message.get("References") or ""))
     subject = _cut(str(message.get("Subject") or "").strip(), EMAIL_SUBJECT_MAX)
@@ -148,7 +159,9 @@ def _interaction(
         conversation_id=(references or parents or [message_id])[0],
         in_reply_to=(parents or references[-1:] or [""])[0],
         is_public=False,
-        author=common_pb2.Author(handle=address, channel_user_id=address, display_name=name),
+        author=common_pb2.Author(
+            handle=address, channel_user_id=address, display_name=name, verified=verified
+        ),
         text=f"{subject}\n\n{body}".strip() if subject else body,
         language_hint=language,
         raw_ref=f"email/{message_id}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from socialcrm.v1 import interaction_pb2
@@ -39,18 +40,26 @@ def bounded(normalize: Normalizer) -> Normalizer:
     return normalize_bounded
 
 
-NORMALIZERS: Mapping[str, Normalizer] = {
-    name: bounded(normalize)
-    for name, normalize in (
-        ("x-account-activity", normalize_account_activity),
-        ("x-filtered-stream", normalize_filtered_stream),
-        ("meta", normalize_meta),
-        ("forum", normalize_forum),
-        # The payload of "email" is the raw RFC 5322 message (bytes, or str in a JSONL file).
-        ("email", normalize_email),
-        ("chat", normalize_chat),
-        ("youtube-comment-threads", normalize_comment_threads),
-        ("google-business-reviews", normalize_google_reviews),
-        ("tripadvisor-reviews", normalize_tripadvisor_reviews),
-    )
-}
+def normalizers(mail_gateway_secret: str = "") -> Mapping[str, Normalizer]:
+    """Every format's normalizer; an email's sender is verified only with the secret that
+    signs the mail gateway's verdict (``security.mail_verdict``)."""
+    return {
+        name: bounded(normalize)
+        for name, normalize in (
+            ("x-account-activity", normalize_account_activity),
+            ("x-filtered-stream", normalize_filtered_stream),
+            ("meta", normalize_meta),
+            ("forum", normalize_forum),
+            # The payload of "email" is the raw RFC 5322 message (bytes, or str in a JSONL file).
+            ("email", partial(normalize_email, gateway_secret=mail_gateway_secret)),
+            ("chat", normalize_chat),
+            ("youtube-comment-threads", normalize_comment_threads),
+            ("google-business-reviews", normalize_google_reviews),
+            ("tripadvisor-reviews", normalize_tripadvisor_reviews),
+        )
+    }
+
+
+# Pollers and the backfill: no gateway vouches for what they read, so no email sender is
+# verified there.
+NORMALIZERS = normalizers()

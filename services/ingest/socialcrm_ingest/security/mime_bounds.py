@@ -31,6 +31,8 @@ FIELD_MAX = {
     b"content-type": 2_048,
     b"content-disposition": 2_048,
     b"content-transfer-encoding": 256,
+    # The mail gateway's verdict (mail_verdict): a few results and a 64-digit signature.
+    b"x-socialcrm-mail-verdict": 1_024,
 }
 # Real MIME fields carry a handful of parameters (boundary, charset, name, filename...).
 PARAMETERS_MAX = 16

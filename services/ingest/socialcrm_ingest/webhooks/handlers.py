@@ -1,7 +1,7 @@
 """The request pipeline of every webhook, from a body read under its cap to the answer.
 
 ``receive``: signature (``security.doors``), decoding, the channel's pure normalizer
-(``formats.registry.NORMALIZERS``) off the event loop, the limits of one call,
+(``formats.registry.normalizers``) off the event loop, the limits of one call,
 deduplication of recent event ids, then publication acknowledged by the broker before
 the network gets its answer. Every refusal is a ``WebhookRefused`` carrying its status;
 HTTP is ``api``'s business.
@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from socialcrm.v1 import interaction_pb2
 from socialcrm_ingest.formats.payload import PayloadError
-from socialcrm_ingest.formats.registry import NORMALIZERS
+from socialcrm_ingest.formats.registry import normalizers
 from socialcrm_ingest.security.doors import Doors
 from socialcrm_ingest.security.x_signatures import crc_response, crc_token_problem
 from socialcrm_ingest.webhooks.channels import WEBHOOKS, Webhook
@@ -70,6 +70,7 @@ class WebhookHandlers:
         self.publish = publish
         self.recent = recent
         self.clock = clock
+        self.normalizers = normalizers(settings.mail_gateway_secret)
 
     def require_enabled(self, channel: str) -> None:
         if channel not in self.doors.enabled:
@@ -142,7 +143,7 @@ class WebhookHandlers:
                 webhook.channel, "invalid_json", f"body is not valid JSON: {exc}"
             ) from exc
         try:
-            return NORMALIZERS[webhook.format](payload, brand, datetime.now(UTC))
+            return self.normalizers[webhook.format](payload, brand, datetime.now(UTC))
         except PayloadError as exc:
             raise InvalidPayload(
                 webhook.channel, "invalid_payload", f"not {webhook.shape}: {exc}"
@@ -156,7 +157,13 @@ class WebhookHandlers:
     async def _parse(
         self, webhook: Webhook, body: bytes, brand: str
     ) -> list[interaction_pb2.Interaction]:
-        """``normalize`` off the event loop (an email's MIME tree can be slow to parse)."""
+        """``normalize`` off the event loop (an email's MIME tree can be slow to parse).
+
+        The timeout answers the network, but cannot stop the thread: what keeps a parse short
+        is that every format does work linear in a bounded input (``MAX_BODY_BYTES``, then
+        ``mime_bounds`` and ``formats.html_text`` for an email), released to the event loop
+        between Python steps rather than held in one long regex call.
+        """
         timeout = self.settings.parse_timeout_seconds
         try:
             return await asyncio.wait_for(

@@ -73,6 +73,13 @@ class IngestSettings(ServiceSettings, BrandSettings):
         description="Secret of the inbound-email webhook: verifies X-Signature-256 over "
         "X-Signature-Timestamp and the body. " + FAIL_CLOSED,
     )
+    mail_gateway_secret: str = Field(
+        "",
+        description="Secret of the mail gateway's verdict header (X-SocialCRM-Mail-Verdict): "
+        "an email's From is a verified identity only when the gateway signed, with this "
+        "secret, a DMARC or aligned DKIM pass for the From's domain. Empty: no email sender "
+        "is verified (each stays the sender's claim, never linked automatically).",
+    )
     chat_webhook_secret: str = Field(
         "",
         description="Secret of the chat-transcript webhook: verifies X-Signature-256 over "
