@@ -1,5 +1,6 @@
 """The HTTP face every service shares: /healthz, /readyz, /metrics, one shape of error
-answers (``socialcrm.errors``), and the uvicorn runner.
+answers (``socialcrm.errors``), strict JSON bodies (``socialcrm.strict_json``), and the
+uvicorn runner with a deadline on every phase of a connection (``socialcrm.http_server``).
 
 A service is a list of components (producer, consumers, database...) started in
 order with the app and stopped in reverse order on shutdown (SIGTERM included).
@@ -21,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from socialcrm import contract
 from socialcrm.errors import install_error_handling
+from socialcrm.http_server import HttpTimeouts, timed_protocol
 from socialcrm.kafka.admin import ensure_topics
 from socialcrm.kafka.processor import StreamProcessor
 from socialcrm.kafka.producer import EventProducer
@@ -28,6 +30,7 @@ from socialcrm.kafka.topic_route import Handler, In
 from socialcrm.lifecycle import Component
 from socialcrm.logs import configure_logging
 from socialcrm.settings import ServiceSettings, help_epilog
+from socialcrm.strict_json import StrictJsonRoute
 from socialcrm.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,8 @@ def create_app(
             log.info("service stopped")
 
     app = FastAPI(title=title, description=description, lifespan=lifespan)
+    # Routes added on the app itself read JSON strictly; a service's APIRouter says so too.
+    app.router.route_class = StrictJsonRoute
     install_error_handling(app)
 
     @app.get(
@@ -94,10 +99,15 @@ def create_app(
         results = await asyncio.gather(
             *(component.check() for component in components), return_exceptions=True
         )
-        checks = {
-            component.name: "ok" if result is None else f"{type(result).__name__}: {result}"
-            for component, result in zip(components, results, strict=True)
-        }
+        checks: dict[str, str] = {}
+        for component, result in zip(components, results, strict=True):
+            checks[component.name] = "ok" if result is None else "unavailable"
+            if result is not None:
+                # Anyone may ask: the answer names states, the log keeps the reason.
+                log.warning(
+                    "readiness check failed",
+                    extra={"component": component.name, "error": repr(result)},
+                )
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
@@ -178,6 +188,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+            http=timed_protocol(HttpTimeouts.of(settings)),
         )
     finally:
         provider.shutdown()

@@ -40,6 +40,17 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_keyfile: str = Field("", description="PEM key of KAFKA_SSL_CERTFILE.")
     http_host: str = Field("0.0.0.0", description="Address of the health/metrics/API server.")
     http_port: int = Field(8000, description="Port of the health/metrics/API server.")
+    # Every HTTP connection is timed (socialcrm.http_server): a client that opens connections
+    # and sends nothing, or trickles a request, cannot hold them open.
+    http_idle_timeout_seconds: float = Field(
+        5.0, gt=0, description="A connection with no request under way is closed after this."
+    )
+    http_header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time from a request's first byte to the end of its headers."
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, gt=0, description="Time from a request's headers to the end of its body (408)."
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     topic_partitions: int = Field(6, description="Partitions of topics this service creates.")
     topic_replication_factor: int = Field(1, description="Replication of created topics.")
