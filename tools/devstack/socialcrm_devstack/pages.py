@@ -5,6 +5,10 @@ group's ``status`` and a list of ``alerts``, each with ``status`` (firing or res
 ``labels``, ``annotations``, ``startsAt`` and ``endsAt`` (RFC 3339). Each alert of a
 notification is one ``Page``. ``pages_of`` is the pure reading of a payload; ``PageReceiver``
 is the HTTP server on 127.0.0.1 that Alertmanager's local configuration points at.
+
+Anyone on the machine can post to the receiver, and its pages are printed on the demo's
+terminal: every text of a page is ``printable`` (control and format characters escaped,
+length bounded), and a body is read only with a valid Content-Length under the cap.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ WEBHOOK_PATH = "/alerts"
 # A notification carries a group's alerts; Alertmanager caps none, but a local group is a
 # handful of alerts of a few hundred bytes each.
 MAX_BODY_BYTES = 1 << 20
+# A page's texts are one line of the demo's summary each.
+MAX_TEXT_LENGTH = 500
 
 
 class PayloadError(ValueError):
@@ -64,7 +70,7 @@ def pages_of(payload: Any, received_at: float) -> list[Page]:
                 severity=labels.get("severity", ""),
                 summary=annotations.get("summary", ""),
                 runbook_url=annotations.get("runbook_url", ""),
-                status=str(alert.get("status", payload.get("status", ""))),
+                status=printable(str(alert.get("status", payload.get("status", "")))),
                 starts_at=_epoch(alert.get("startsAt")),
                 received_at=received_at,
                 labels=tuple(sorted(labels.items())),
@@ -73,10 +79,22 @@ def pages_of(payload: Any, received_at: float) -> list[Page]:
     return pages
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: escape sequences, other control characters and
+    format characters (bidirectional overrides) shown escaped, e.g. ``\\x1b``; cut at
+    MAX_TEXT_LENGTH characters."""
+    cut = text[:MAX_TEXT_LENGTH]
+    shown = "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in cut
+    )
+    return shown + ("..." if len(text) > MAX_TEXT_LENGTH else "")
+
+
 def _strings(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         return {}
-    return {str(key): str(item) for key, item in value.items()}
+    return {printable(str(key)): printable(str(item)) for key, item in value.items()}
 
 
 def _epoch(value: Any) -> float:
@@ -97,9 +115,13 @@ def _epoch(value: Any) -> float:
 class PageReceiver:
     """An HTTP server in a thread that keeps every page Alertmanager sends it."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int, host: str = "127.0.0.1", read_timeout_seconds: float = 10.0
+    ) -> None:
+        """``read_timeout_seconds``: the longest wait for the next bytes of a request."""
         self.host = host
         self.port = port
+        self.read_timeout_seconds = read_timeout_seconds
         self._pages: list[Page] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -129,17 +151,34 @@ class PageReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Socket timeout of every read: a silent client does not hold a thread for ever.
+            timeout = receiver.read_timeout_seconds
+
             def do_POST(self) -> None:
                 if self.path.split("?", 1)[0] != WEBHOOK_PATH:
                     self.send_error(HTTPStatus.NOT_FOUND)
                     return
-                length = int(self.headers.get("content-length") or 0)
+                declared = self.headers.get("content-length")
+                if declared is None:
+                    self.send_error(HTTPStatus.LENGTH_REQUIRED)
+                    return
+                declared = declared.strip()
+                if not (declared.isascii() and declared.isdigit()):
+                    # -1 would read until the client closes, past any cap.
+                    self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a byte count")
+                    return
+                length = int(declared)
                 if length > MAX_BODY_BYTES:
                     self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
                     return
                 try:
-                    pages = pages_of(json.loads(self.rfile.read(length)), time.time())
-                except (ValueError, UnicodeDecodeError):
+                    body = self.rfile.read(length)
+                except TimeoutError:
+                    self.close_connection = True
+                    return
+                try:
+                    pages = pages_of(json.loads(body), time.time())
+                except (ValueError, UnicodeDecodeError, RecursionError):
                     self.send_error(HTTPStatus.BAD_REQUEST)
                     return
                 receiver.add(pages)
