@@ -56,13 +56,17 @@ def x_dm(tweet_id: str, handle: str, text: str, minute: int) -> routed_pb2.Route
     return routed
 
 
-def email(message_id: str, address: str, text: str, minute: int) -> routed_pb2.RoutedInteraction:
+def email(
+    message_id: str, address: str, text: str, minute: int, *, verified: bool = True
+) -> routed_pb2.RoutedInteraction:
+    """An email; ``verified``: the mail gateway's signed DMARC verdict said pass."""
     routed = x_post(message_id.removeprefix("m"), "unused", minute)
     interaction = routed.enriched.interaction
     interaction.header.channel = common_pb2.CHANNEL_EMAIL
     interaction.header.event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"email/{message_id}"))
     interaction.author.handle = address
     interaction.author.channel_user_id = ""
+    interaction.author.verified = verified
     interaction.is_public = False
     interaction.kind = "email"
     interaction.conversation_id = f"mail-{message_id}"
@@ -217,3 +221,26 @@ async def test_posts_without_an_author_are_not_one_shared_contact(store: CrmStor
         interaction.conversation_id = f"media-{i}"
     recorded = [await record(store, routed) for routed in mentions]
     assert recorded[0].contact_id != recorded[1].contact_id
+
+
+async def test_a_spoofed_sender_takes_over_nobody(store: CrmStore) -> None:
+    """Issue 25, finding 3: a From the gateway did not verify, and what its body types, only
+    suggest merges; the attacker's chat with the address typed stays apart."""
+    victim = await record(store, email("m50", "victim@example.com", "Bonjour", 0))
+    spoofed = email(
+        "m51", "victim@example.com", "ma nouvelle adresse est a@evil.test", 1, verified=False
+    )
+    claimed = await record(store, spoofed)
+    assert claimed.contact_id != victim.contact_id
+    [suggestion] = await store.suggestions.listed(status="pending", limit=10)
+    assert suggestion["identity_keys"] == ["email:victim@example.com"]
+    assert set(suggestion["contact_ids"]) == {victim.contact_id, claimed.contact_id}
+    assert await store.db.contacts.count_documents({"identities.key": "email:a@evil.test"}) == 0
+    attacker = await record(store, chat("m52", "a@evil.test", 2))
+    assert attacker.contact_id not in (victim.contact_id, claimed.contact_id)
+    held = await store.db.contacts.find_one({"_id": victim.contact_id})
+    assert held is not None
+    assert {i["key"] for i in held["identities"]} == {"email:victim@example.com"}
+    # The same sender verified later is the customer.
+    proven = await record(store, email("m53", "victim@example.com", "Re", 3))
+    assert proven.contact_id == victim.contact_id

@@ -80,6 +80,8 @@ def mixed_batch() -> list[routed_pb2.RoutedInteraction]:
         chat("m71", "omar@example.com", 4),
         x_post("703", "omar", 5),
         x_dm("702", "nina", "écrivez-moi : Nina@Example.com", 2),
+        # The gateway did not verify this sender: a merge suggestion, no link.
+        email("m72", "nina@example.com", "autre adresse : zed@example.net", 6, verified=False),
     ]
 
 
@@ -90,7 +92,10 @@ async def test_a_mixed_batch_ends_as_record_by_record(stores: tuple[CrmStore, Cr
     assert await contents(bulk) == await contents(reference)
     [nina] = await bulk.db.contacts.find({"identities.key": "x:nina"}).to_list()
     assert {i["key"] for i in nina["identities"]} == {"x:nina", "email:nina@example.com"}
-    assert await bulk.db.timeline.count_documents({}) == 6
+    assert await bulk.db.timeline.count_documents({}) == 7
+    [suggestion] = await bulk.suggestions.listed(status="pending", limit=10)
+    assert suggestion["identity_keys"] == ["email:nina@example.com"]
+    assert await bulk.db.contacts.count_documents({"identities.key": "email:zed@example.net"}) == 0
 
 
 async def test_a_redelivered_batch_changes_nothing(stores: tuple[CrmStore, CrmStore]) -> None:

@@ -64,14 +64,14 @@ def test_the_channel_vouches_for_the_author_address_not_for_typed_ones() -> None
     message = chat_message("a@example.com", "mon autre email est b@example.com, a@example.com")
     verified = channel_identities(message, "chat:a@example.com")
     assert [i["key"] for i in verified] == ["email:a@example.com"]
-    typed = typed_identities(message, "chat:a@example.com", {"email:a@example.com"})
+    typed = typed_identities(message, {"chat:a@example.com", "email:a@example.com"})
     assert [i["key"] for i in typed] == ["email:b@example.com"]
 
 
 def test_a_public_post_links_nothing_it_quotes() -> None:
     post = chat_message("someone", "écrivez à b@example.com")
     post.is_public = True
-    assert typed_identities(post, "x:someone", set()) == []
+    assert typed_identities(post, {"x:someone"}) == []
 
 
 def test_fingerprints_are_keyed() -> None:

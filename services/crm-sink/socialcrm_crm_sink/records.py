@@ -14,18 +14,9 @@ from typing import Any
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, crm_pb2, reply_pb2, routed_pb2
-from socialcrm_crm_sink.identities import channel_identities, typed_identities
+from socialcrm_crm_sink.identities import author_keys, channel_name
 
 _CRM_NAMESPACE = uuid.UUID("0b7d3f0e-5b7a-4f43-8f0c-6a6f0f3f9d21")
-
-
-def channel_name(channel: common_pb2.Channel.ValueType) -> str:
-    return common_pb2.Channel.Name(channel).removeprefix("CHANNEL_").lower()
-
-
-def identity_key(channel: common_pb2.Channel.ValueType, handle: str) -> str:
-    """One identity of a person on one channel; handles are case-insensitive on the networks."""
-    return f"{channel_name(channel)}:{handle.lower()}"
 
 
 def contact_id_for(identity: str) -> str:
@@ -50,6 +41,8 @@ class CrmWrite:
     strong_identities: list[dict[str, Any]] = field(default_factory=list)
     # Typed by the author: linked when nobody holds them, else a merge suggestion.
     typed_identities: list[dict[str, Any]] = field(default_factory=list)
+    # Claimed by an unverified author: a merge suggestion at most, never a link.
+    suggested_identities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
@@ -58,27 +51,15 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
     routing = routed.routing
     header = interaction.header
     channel = channel_name(header.channel)
-    # Some notifications name no author (an Instagram mention gives only the media id):
-    # such a conversation gets a contact of its own rather than one shared by all of them.
-    identity = identity_key(
-        header.channel,
-        interaction.author.handle
-        or interaction.author.channel_user_id
-        or f"unknown-author/{interaction.conversation_id}",
-    )
+    keys = author_keys(interaction)
+    identity = keys.identity["key"]
     contact_id = contact_id_for(identity)
     occurred_at = header.occurred_at.ToDatetime(tzinfo=UTC)
-    verified = channel_identities(interaction, identity)
     case_id = (
         case_id_for(header.channel, interaction.conversation_id) if routing.needs_response else None
     )
     return CrmWrite(
-        identity={
-            "key": identity,
-            "channel": channel,
-            "handle": interaction.author.handle,
-            "channel_user_id": interaction.author.channel_user_id,
-        },
+        identity=keys.identity,
         contact_on_insert={
             "_id": contact_id,
             "display_name": interaction.author.display_name or interaction.author.handle,
@@ -124,8 +105,9 @@ def plan_write(routed: routed_pb2.RoutedInteraction) -> CrmWrite:
             "opened_at": occurred_at,
         },
         occurred_at=occurred_at,
-        strong_identities=verified,
-        typed_identities=typed_identities(interaction, identity, {i["key"] for i in verified}),
+        strong_identities=keys.verified,
+        typed_identities=keys.typed,
+        suggested_identities=keys.suggested,
     )
 
 

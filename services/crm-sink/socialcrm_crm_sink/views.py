@@ -63,9 +63,10 @@ class ContactViews:
         self, *, handle: str | None, email: str | None, name: str | None, limit: int
     ) -> list[dict[str, Any]]:
         if email:
-            query: dict[str, Any] = {
-                "identities.key": f"{IdentityKind.EMAIL}:{email.strip().lower()}"
-            }
+            # Whoever proved the address, and whoever merely sent from it (told apart by kind).
+            address = email.strip().lower()
+            kinds = (IdentityKind.EMAIL, IdentityKind.UNVERIFIED_EMAIL)
+            query: dict[str, Any] = {"identities.key": {"$in": [f"{k}:{address}" for k in kinds]}}
         elif handle:
             value = handle.strip().lstrip("@").lower()
             keys = [f"{kind}:{value}" for kind in IdentityKind if kind.handle]

@@ -44,6 +44,11 @@ class RecordedReply:
     status_changed: bool
 
 
+def claimed(write: CrmWrite) -> list[dict[str, Any]]:
+    """Every identity ``write`` may link, or suggest a merge for."""
+    return [*write.strong_identities, *write.typed_identities, *write.suggested_identities]
+
+
 class CrmWrites(PersonalData, IdentityLinks):
     """Records interactions and replies, batch by batch; applies agents' case changes."""
 
@@ -137,18 +142,18 @@ class CrmWrites(PersonalData, IdentityLinks):
 
     async def _keys_of_people_linked(self, writes: Sequence[CrmWrite]) -> set[str]:
         """Identity keys of every contact that a write of the batch may link or merge."""
-        linking = [w for w in writes if w.strong_identities or w.typed_identities]
+        linking = [w for w in writes if claimed(w)]
         if not linking:
             return set()
         keys = {w.identity["key"] for w in linking}
-        keys |= {s["key"] for w in linking for s in [*w.strong_identities, *w.typed_identities]}
+        keys |= {s["key"] for w in linking for s in claimed(w)}
         found = await self.db.contacts.find({"identities.key": {"$in": list(keys)}}).to_list()
         holders = {i["key"]: c for c in found for i in c["identities"]}
         involved: set[str] = set()
         for write in linking:
             contact = holders.get(write.identity["key"])
             held = {i["key"] for i in contact["identities"]} if contact else set()
-            new = {s["key"] for s in [*write.strong_identities, *write.typed_identities]} - held
+            new = {s["key"] for s in claimed(write)} - held
             if not new:
                 continue
             involved |= {write.identity["key"], *held, *new}
@@ -296,16 +301,30 @@ class CrmWrites(PersonalData, IdentityLinks):
             contact = await self._attach(contact, identity, merge_holder=True)
         for identity in write.typed_identities:
             holder = await self._attach(contact, identity, merge_holder=False)
-            if holder["_id"] != contact["_id"]:
-                await self.suggestions.suggest(
-                    contact_id=contact["_id"],
-                    other_contact_id=holder["_id"],
-                    identity_key=identity["key"],
-                    event_id=write.timeline_entry["event_id"],
-                    occurred_at=write.occurred_at,
-                )
+            await self._suggest(contact, holder, identity, write)
             contact = await self._live(contact["_id"])
+        for identity in write.suggested_identities:
+            other = await self.db.contacts.find_one({"identities.key": identity["key"]})
+            if other is not None:
+                await self._suggest(contact, other, identity, write)
         return contact
+
+    async def _suggest(
+        self,
+        contact: dict[str, Any],
+        holder: dict[str, Any],
+        identity: dict[str, Any],
+        write: CrmWrite,
+    ) -> None:
+        """A merge suggestion when ``holder``, not ``contact``, holds the claimed identity."""
+        if holder["_id"] != contact["_id"]:
+            await self.suggestions.suggest(
+                contact_id=contact["_id"],
+                other_contact_id=holder["_id"],
+                identity_key=identity["key"],
+                event_id=write.timeline_entry["event_id"],
+                occurred_at=write.occurred_at,
+            )
 
     async def update_case(
         self,
