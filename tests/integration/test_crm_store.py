@@ -1,10 +1,12 @@
-"""The CRM store against the real MongoDB-protocol server: idempotent and concurrency-safe."""
+"""The CRM store against the real MongoDB-protocol server: idempotent and concurrency-safe;
+an erased person's records final."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +14,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from socialcrm.v1 import common_pb2, routed_pb2
-from socialcrm_crm_sink.records import plan_write
+from socialcrm_crm_sink.errors import CaseErased
+from socialcrm_crm_sink.records import plan_reply, plan_write
 from socialcrm_crm_sink.store import CrmStore
 from socialcrm_devstack.stack import LOCAL_FINGERPRINT_SECRET
 from tests.conftest import Infra
@@ -100,3 +103,65 @@ async def test_migration_is_idempotent_and_stamps_the_schema(
     assert meta["version"] >= 1
     indexes = await database.contacts.index_information()
     assert indexes["identity_unique"]["unique"]
+
+
+async def test_an_erased_persons_records_move_to_random_ids_and_take_no_change(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Issue 25, finding 7 and the anonymised ids derived from public ids."""
+    store = CrmStore(database, fingerprint_secret=LOCAL_FINGERPRINT_SECRET)
+    await store.migrate()
+    routed = routed_tweet("300", "lise")
+    recorded = await record(store, routed)
+    assert recorded.case_id is not None
+    event_id = routed.header.event_id
+    plan = await store.plan_erasure(recorded.contact_id)
+    await store.erase(plan)
+    await store.erase(plan)  # a retried erasure moves nothing twice
+    assert await database.timeline.find_one({"_id": f"{event_id}:interaction"}) is None
+    assert await database.cases.find_one({"_id": recorded.case_id}) is None
+    [entry] = await database.timeline.find().to_list()
+    [case] = await database.cases.find().to_list()
+    derived = {event_id, recorded.case_id, routed.header.external_id, recorded.contact_id}
+    assert not derived & {str(v) for d in (entry, case) for v in d.values()}
+    assert entry["case_id"] == case["_id"]
+    assert (entry["language"], entry["queue"], case["queue"]) == (
+        "fr",
+        routed.routing.queue,
+        routed.routing.queue,
+    )
+    with pytest.raises(CaseErased):
+        await store.update_case(case["_id"], status=None, assignee=None, note="x", actor="a")
+    assert (await database.cases.find_one({"_id": case["_id"]}) or {})["history"] == []
+    # An agent's reply still in flight is dropped, not retried for minutes.
+    dropped = await store.record_reply(plan_reply(events.reply(routed)))
+    assert dropped is not None
+    assert dropped.contact_id == ""
+
+
+async def test_schema_3_moves_older_anonymised_records_to_random_ids(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    erased_at = datetime(2026, 1, 1, tzinfo=UTC)
+    await database.timeline.insert_one(
+        {
+            "_id": "e-1:interaction",
+            "event_id": "e-1",
+            "case_id": "case-1",
+            "contact_id": None,
+            "erased_at": erased_at,
+            "language": "fr",
+            "text": "",
+        }
+    )
+    await database.cases.insert_one(
+        {"_id": "case-1", "contact_id": None, "erased_at": erased_at, "status": "new"}
+    )
+    await database.meta.insert_one({"_id": "schema", "version": 2})
+    await CrmStore(database, fingerprint_secret=LOCAL_FINGERPRINT_SECRET).migrate()
+    [entry] = await database.timeline.find().to_list()
+    [case] = await database.cases.find().to_list()
+    assert entry["_id"] != "e-1:interaction"
+    assert entry["event_id"] == ""
+    assert entry["case_id"] == case["_id"] != "case-1"
+    assert (entry["language"], case["status"]) == ("fr", "new")

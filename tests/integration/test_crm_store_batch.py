@@ -53,7 +53,11 @@ async def contents(store: CrmStore) -> dict[str, list[dict[str, Any]]]:
                 entry.pop("at", None)
             if "interaction_event_ids" in document:
                 document["interaction_event_ids"].sort()
-        found[name] = documents
+            # Anonymised documents take random ids at erasure: equal up to those.
+            if document.get("ids") == "random":
+                document["_id"] = "anonymised"
+                document["case_id"] = "anonymised" if document.get("case_id") else None
+        found[name] = sorted(documents, key=str)
     return found
 
 

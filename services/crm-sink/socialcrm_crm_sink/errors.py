@@ -30,6 +30,15 @@ class CaseNotFound(CrmError):
         super().__init__(f"no case {case_id}")
 
 
+class CaseErased(CrmError):
+    """The case of an erased person: anonymised for the KPIs, it takes no change any more."""
+
+    status = 410
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"case {case_id} belongs to an erased person and accepts no changes")
+
+
 class SuggestionNotFound(CrmError):
     status = 404
 

@@ -6,14 +6,24 @@ The Kafka side of an erasure (tombstones, the CONTACT_ERASED event) is ``erasure
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
+from socialcrm_crm_sink.anonymised import (
+    ID_SCHEME,
+    NEW_ID,
+    anonymised_case,
+    anonymised_entry,
+    interaction_key,
+)
 from socialcrm_crm_sink.fingerprints import SCHEME, erasure_fingerprint
+from socialcrm_crm_sink.mongo_writes import insert_new
 from socialcrm_crm_sink.records import CrmWrite
 from socialcrm_crm_sink.suggestions import MergeSuggestions
 from socialcrm_crm_sink.views import ContactViews
@@ -81,29 +91,77 @@ class PersonalData(ContactViews):
     async def erase(self, plan: Erased) -> None:
         """Erase the person (GDPR): contacts deleted, timeline and cases anonymised.
 
-        Timeline entries and cases keep what KPIs need (language, polarity, queue, times) and
-        lose the text, the ids that lead back to the person and the link to the contact. The
-        identity keys are remembered only as keyed fingerprints with the time of erasure, so
-        that a replay of the person's older events does not bring them back. Idempotent.
+        Timeline entries and cases keep what KPIs need (``anonymised``) under random ids. The
+        identity keys and the interactions are remembered only as keyed fingerprints with the
+        time of erasure, so that a replay of the person's older events does not bring them
+        back and a reply still in flight is dropped. Idempotent.
         """
         erased_at = datetime.now(UTC)
-        for key in plan.identity_keys:
+        keys = [*plan.identity_keys, *(interaction_key(e) for e, _ in plan.interactions)]
+        for key in keys:
             await self.db.erasures.update_one(
                 {"_id": self._fingerprint(key)},
                 {"$set": {"erased_at": erased_at, "scheme": SCHEME}},
                 upsert=True,
             )
         await self.suggestions.forget(plan.contact_ids)
-        anonymised = {"contact_id": None, "conversation_id": "", "erased_at": erased_at}
-        await self.db.timeline.update_many(
-            {"contact_id": {"$in": plan.contact_ids}},
-            {"$set": {**anonymised, "text": "", "external_id": "", "agent_id": ""}},
+        held = {"contact_id": {"$in": plan.contact_ids}}
+        case_ids = await self._move(
+            self.db.cases, held, lambda case: anonymised_case(case, erased_at)
         )
-        await self.db.cases.update_many(
-            {"contact_id": {"$in": plan.contact_ids}}, {"$set": {**anonymised, "history": []}}
+        await self._move(
+            self.db.timeline, held, lambda entry: anonymised_entry(entry, case_ids, erased_at)
         )
         await self.db.contacts.delete_many({"_id": {"$in": plan.contact_ids}})
         log.info("contact erased", extra={"contact_id": plan.contact_ids[0]})
+
+    async def anonymise_derived_ids(self) -> None:
+        """Store schema 3: documents anonymised with the ids derived from public ids move to
+        random ids (their ``erased_at`` kept)."""
+        older = {"erased_at": {"$exists": True}, "ids": {"$ne": ID_SCHEME}}
+        case_ids = await self._move(
+            self.db.cases, older, lambda case: anonymised_case(case, case["erased_at"])
+        )
+        await self._move(
+            self.db.timeline,
+            older,
+            lambda entry: anonymised_entry(entry, case_ids, entry["erased_at"]),
+        )
+
+    async def _move(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        query: dict[str, Any],
+        anonymised: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> dict[str, str]:
+        """Replace each document matching ``query`` by ``anonymised(document)`` under a random
+        id; the new id of each old one.
+
+        The random id is first kept on the old document: a retry after a failure half-way
+        moves it under the same id, never into a second copy.
+        """
+        missing = await collection.find({**query, NEW_ID: {"$exists": False}}, {"_id": 1}).to_list()
+        if missing:
+            await collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": d["_id"], NEW_ID: {"$exists": False}},
+                        {"$set": {NEW_ID: str(uuid.uuid4())}},
+                    )
+                    for d in missing
+                ]
+            )
+        documents = await collection.find(query).to_list()
+        if not documents:
+            return {}
+        await insert_new(collection, [anonymised(d) for d in documents])
+        await collection.delete_many({"_id": {"$in": [d["_id"] for d in documents]}})
+        return {d["_id"]: d[NEW_ID] for d in documents}
+
+    async def interaction_erased(self, event_id: str) -> bool:
+        """Whether the interaction belonged to a person erased since."""
+        fingerprint = self._fingerprint(interaction_key(event_id))
+        return await self.db.erasures.find_one({"_id": fingerprint}) is not None
 
     async def erased_after(self, identity_key: str, occurred_at: datetime) -> bool:
         """Whether the person behind ``identity_key`` was erased after ``occurred_at``."""

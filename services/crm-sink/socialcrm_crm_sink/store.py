@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 # Bumped when indexes or document shapes change; ``migrate`` brings older stores up to it.
 # 2: erasure fingerprints keyed (HMAC-SHA-256), merge suggestions.
-STORE_SCHEMA_VERSION = 2
+# 3: anonymised timeline entries and cases under random ids, never ids derived from public ids.
+STORE_SCHEMA_VERSION = 3
 
 INDEXES: dict[str, list[IndexModel]] = {
     "contacts": [IndexModel([("identities.key", ASCENDING)], unique=True, name="identity_unique")],
@@ -64,6 +65,8 @@ class CrmStore(CrmWrites):
             legacy = await self.db.erasures.count_documents({"scheme": {"$ne": SCHEME}})
             if legacy:
                 log.warning("unkeyed erasure fingerprints left", extra={"count": legacy})
+        if current < 3:
+            await self.anonymise_derived_ids()
         if current < STORE_SCHEMA_VERSION:
             await self.db.meta.update_one(
                 {"_id": "schema"}, {"$set": {"version": STORE_SCHEMA_VERSION}}, upsert=True

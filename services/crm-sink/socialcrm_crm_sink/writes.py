@@ -16,7 +16,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from socialcrm_crm_sink.errors import BadTransition, CaseNotFound
+from socialcrm_crm_sink.errors import BadTransition, CaseErased, CaseNotFound
 from socialcrm_crm_sink.gdpr import PersonalData
 from socialcrm_crm_sink.identity_links import IdentityLinks
 from socialcrm_crm_sink.limits import history_push
@@ -239,6 +239,10 @@ class CrmWrites(PersonalData, IdentityLinks):
             {"_id": f"{write.interaction_event_id}:interaction"}
         )
         if source is None:
+            if await self.interaction_erased(write.interaction_event_id):
+                return RecordedReply(
+                    contact_id="", case_id=None, case_status="", status_changed=False
+                )
             return None
         contact_id, case_id = source["contact_id"], source.get("case_id")
         if contact_id is None:
@@ -338,6 +342,8 @@ class CrmWrites(PersonalData, IdentityLinks):
         case = await self.db.cases.find_one({"_id": case_id})
         if case is None:
             raise CaseNotFound(case_id)
+        if case.get("erased_at"):
+            raise CaseErased(case_id)
         changes: dict[str, Any] = {}
         if status is not None and status != case["status"]:
             if not can_move(case["status"], status):
@@ -352,7 +358,9 @@ class CrmWrites(PersonalData, IdentityLinks):
         if changes:
             update["$set"] = changes
         # Only the status read above may be replaced: a concurrent change makes this a conflict.
-        result = await self.db.cases.update_one({"_id": case_id, "status": case["status"]}, update)
+        result = await self.db.cases.update_one(
+            {"_id": case_id, "status": case["status"], "erased_at": {"$exists": False}}, update
+        )
         if result.matched_count == 0:
             raise BadTransition(case["status"], status or case["status"])
         updated = await self.db.cases.find_one({"_id": case_id})
