@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from socialcrm import contract
-from socialcrm.v1 import common_pb2
+from socialcrm.v1 import common_pb2, interaction_pb2
 from socialcrm_ingest.formats.payload import PayloadError
 from socialcrm_ingest.formats.registry import NORMALIZERS
 from socialcrm_ingest.formats.reviews import normalize_google_reviews, normalize_tripadvisor_reviews
@@ -36,7 +36,7 @@ def test_google_reviews_keep_their_star_rating() -> None:
         2026, 11, 16, 7, 45, 12, 482000, tzinfo=UTC
     )
     assert happy.rating == 5
-    assert happy.author.handle == "anonymous"  # isAnonymous: no name kept
+    assert happy.author.display_name == ""  # isAnonymous: no name kept
     contract.validate(angry)
 
 
@@ -85,7 +85,7 @@ def test_tripadvisor_reviews_keep_rating_language_title_and_link() -> None:
     assert bad.rating == 2
     assert bad.language_hint == "en"
     assert bad.text.startswith("Disappointing stay\nThe room was not cleaned")
-    assert bad.author.handle == "WanderingSam"
+    assert bad.author.display_name == "WanderingSam"
     assert bad.engagement.likes == 4
     assert bad.links[0].endswith("#review1034567891")
     assert good.rating == 5
@@ -164,3 +164,95 @@ def test_any_field_of_any_type_gives_interactions_or_a_payload_error(
                     contract.validate(interaction)
             except PayloadError:
                 pass
+
+
+# Issue 25, finding 4: public display names acted as identities.
+def google_review(review_id: str, **reviewer: Any) -> dict[str, Any]:
+    review: dict[str, Any] = copy.deepcopy(load("google_reviews/reviews_page1.json")["reviews"][0])
+    review["reviewId"] = review_id
+    review["name"] = review["name"].rsplit("/", 1)[0] + "/" + review_id
+    review["reviewer"] = {"profilePhotoUrl": review["reviewer"]["profilePhotoUrl"], **reviewer}
+    return review
+
+
+def tripadvisor_review(review_id: int, user: dict[str, Any] | None) -> dict[str, Any]:
+    review: dict[str, Any] = copy.deepcopy(load("tripadvisor/location_reviews.json")["data"][0])
+    review["id"] = review_id
+    if user is None:
+        del review["user"]
+    else:
+        review["user"] = user
+    return review
+
+
+def authors(reviews: list[interaction_pb2.Interaction]) -> list[common_pb2.Author]:
+    return [review.author for review in reviews]
+
+
+def test_a_google_reviewers_name_is_only_displayed_never_an_identity() -> None:
+    namesake, other_namesake, email_as_name = authors(
+        normalize_google_reviews(
+            {
+                "reviews": [
+                    google_review("r1", displayName="Jean Dupont", isAnonymous=False),
+                    google_review("r2", displayName="Jean Dupont", isAnonymous=False),
+                    google_review("r3", displayName="camille.martin@example.fr"),
+                ]
+            },
+            "acme",
+            NOW,
+        )
+    )
+    assert namesake.display_name == other_namesake.display_name == "Jean Dupont"
+    # Google gives no reviewer id: each review's author is that review's alone.
+    assert namesake.handle != other_namesake.handle
+    assert email_as_name.display_name == "camille.martin@example.fr"
+    for author in (namesake, other_namesake, email_as_name):
+        assert author.handle.startswith("unidentified/")
+        assert "Jean" not in author.handle
+        assert "@" not in author.handle
+        assert author.channel_user_id == ""
+        assert not author.verified
+
+
+def test_anonymous_reviewers_are_never_pooled() -> None:
+    google = normalize_google_reviews(
+        {
+            "reviews": [
+                google_review(f"anon-{i}", displayName="A Google user", isAnonymous=True)
+                for i in range(3)
+            ]
+        },
+        "acme",
+        NOW,
+    )
+    tripadvisor = normalize_tripadvisor_reviews(
+        {"data": [tripadvisor_review(100 + i, None) for i in range(3)]}, "acme", NOW
+    )
+    handles = [author.handle for author in authors(google + tripadvisor)]
+    assert len(set(handles)) == 6
+    assert "anonymous" not in handles
+    assert all(author.display_name == "" for author in authors(google + tripadvisor))
+
+
+def test_an_authors_handle_is_stable_across_polls_of_the_same_review() -> None:
+    review = google_review("r1", displayName="Jean Dupont")
+    [first] = normalize_google_reviews(review, "acme", NOW)
+    [later] = normalize_google_reviews(review, "acme", datetime.now(UTC))
+    assert first.author.handle == later.author.handle == f"unidentified/{first.header.event_id}"
+
+
+def test_a_tripadvisor_username_is_only_displayed() -> None:
+    first, second = normalize_tripadvisor_reviews(
+        {
+            "data": [
+                tripadvisor_review(1, {"username": "Jean Dupont"}),
+                tripadvisor_review(2, {"username": "Jean Dupont"}),
+            ]
+        },
+        "acme",
+        NOW,
+    )
+    assert first.author.display_name == second.author.display_name == "Jean Dupont"
+    assert first.author.handle != second.author.handle
+    assert first.author.channel_user_id == second.author.channel_user_id == ""

@@ -31,8 +31,8 @@ def test_a_page_gives_each_top_level_comment_and_reply() -> None:
         common_pb2.CHANNEL_YOUTUBE, "UgzDE2tasfmrYLyNkGt4AaABAg"
     )
     assert top.kind == "comment"
-    assert top.author.handle == "@camille_mrt"
-    assert top.author.channel_user_id == "UCq9fQk2Z3t0pLmN4vB8xYwA"
+    assert top.author.handle == top.author.channel_user_id == "UCq9fQk2Z3t0pLmN4vB8xYwA"
+    assert top.author.display_name == "@camille_mrt"
     assert top.engagement.likes == 12
     assert top.engagement.replies == 1
     assert top.header.occurred_at.ToDatetime(tzinfo=UTC) == datetime(
@@ -100,3 +100,50 @@ def test_payloads_out_of_shape_name_the_field(
 def test_a_body_that_is_neither_a_page_nor_a_thread_is_refused() -> None:
     with pytest.raises(PayloadError, match="items is missing"):
         normalize_comment_threads({"kind": "youtube#videoListResponse"}, "acme", NOW)
+
+
+# Issue 25, finding 4: the display name won over the channel id.
+def comment_by(comment_id: str, display_name: str, channel: Any) -> dict[str, Any]:
+    """A thread of one comment, ``comment_id``, by ``display_name`` of ``channel``."""
+    item: dict[str, Any] = copy.deepcopy(page()["items"][0])
+    item.pop("replies", None)
+    item["id"] = item["snippet"]["topLevelComment"]["id"] = comment_id
+    snippet = item["snippet"]["topLevelComment"]["snippet"]
+    snippet["authorDisplayName"] = display_name
+    if channel is None:
+        snippet.pop("authorChannelId", None)
+    else:
+        snippet["authorChannelId"] = channel
+    return item
+
+
+def test_an_author_is_their_channel_id_whatever_name_they_show() -> None:
+    [renamed] = normalize_comment_threads(
+        comment_by("c0", "camille.martin@example.fr", {"value": "UCq9fQk2Z3t0pLmN4vB8xYwA"}),
+        "acme",
+        NOW,
+    )
+    [namesake] = normalize_comment_threads(
+        comment_by("c1", "Jean Dupont", {"value": "UCz7hT1kQ9wR3mP5nV2bX8cE"}), "acme", NOW
+    )
+    [other_namesake] = normalize_comment_threads(
+        comment_by("c2", "Jean Dupont", {"value": "UCa1b2c3d4e5f6g7h8i9j0kL"}), "acme", NOW
+    )
+    assert renamed.author.handle == "UCq9fQk2Z3t0pLmN4vB8xYwA"
+    assert renamed.author.display_name == "camille.martin@example.fr"
+    assert namesake.author.display_name == other_namesake.author.display_name == "Jean Dupont"
+    assert namesake.author.handle != other_namesake.author.handle
+
+
+@pytest.mark.parametrize("channel", [None, {}, {"value": ""}, {"value": 42}, "UC-not-an-object"])
+def test_a_comment_without_an_author_channel_has_an_author_of_its_own(channel: Any) -> None:
+    comments = [
+        normalize_comment_threads(comment_by(comment_id, "anonymous", channel), "acme", NOW)[0]
+        for comment_id in ("c0", "c1", "c2")
+    ]
+    handles = {comment.author.handle for comment in comments}
+    assert len(handles) == 3
+    for comment in comments:
+        assert comment.author.handle == f"unidentified/{comment.header.event_id}"
+        assert comment.author.channel_user_id == ""
+        assert comment.author.display_name == "anonymous"

@@ -11,9 +11,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from socialcrm import contract
 from socialcrm.v1 import common_pb2
 
-
-class PayloadError(ValueError):
-    """The payload does not have the shape the network documents; the message says where."""
+# Defined below both formats and security (whose bounds raise it too): see payload_error.
+from socialcrm_ingest.payload_error import PayloadError as PayloadError
 
 
 def path(where: str, field: str) -> str:
@@ -129,6 +128,15 @@ def header(
         schema_version=contract.SCHEMA_VERSION,
         producer="ingest",
     )
+
+
+def item_author(event_header: common_pb2.EventHeader) -> str:
+    """The handle of an author the network gives no stable user id for: this item's alone.
+
+    Never a display name (anyone may take "Jean Dupont", or a customer's email address as
+    one) nor a placeholder that pools every nameless author into one ("anonymous").
+    """
+    return f"unidentified/{event_header.event_id}"
 
 
 def _timestamp(moment: datetime) -> Timestamp:

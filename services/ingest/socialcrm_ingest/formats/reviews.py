@@ -7,6 +7,12 @@
 - TripAdvisor Content API: the location reviews response (``data[]``) or one review
   (``id``, ``lang``, ``location_id``, ``published_date``, ``rating``, ``title``,
   ``text``, ``url``, ``helpful_votes``, ``user.username``).
+
+Neither API gives a reviewer's stable id: Google's ``reviewer`` is a display name, a photo
+and ``isAnonymous``; TripAdvisor's ``user`` a public username. A name is anyone's to take
+(two "Jean Dupont", or a customer's email address typed as one), so it goes to
+``display_name`` only, and the author's handle is the review's own (``payload.item_author``):
+a reviewer is never linked to anyone by name, and anonymous reviewers are never pooled.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from socialcrm_ingest.formats.payload import (
     count,
     header,
     iso_time,
+    item_author,
     require,
 )
 
@@ -48,16 +55,17 @@ def google_review_to_interaction(
     comment = review.get("comment") or ""
     if not isinstance(comment, str):
         raise PayloadError(f"{where}.comment is not a string")
+    event_header = header(
+        common_pb2.CHANNEL_GOOGLE_REVIEWS,
+        review_id,
+        iso_time(review.get("createTime"), f"{where}.createTime", ingested_at),
+        ingested_at,
+    )
     return interaction_pb2.Interaction(
-        header=header(
-            common_pb2.CHANNEL_GOOGLE_REVIEWS,
-            review_id,
-            iso_time(review.get("createTime"), f"{where}.createTime", ingested_at),
-            ingested_at,
-        ),
+        header=event_header,
         conversation_id=review_id,
         is_public=True,
-        author=common_pb2.Author(handle=display_name or "anonymous", display_name=display_name),
+        author=common_pb2.Author(handle=item_author(event_header), display_name=display_name),
         text=comment,
         raw_ref=f"google-reviews/{review.get('name') or review_id}",
         brand=brand,
@@ -98,16 +106,17 @@ def tripadvisor_review_to_interaction(
     title = str(review.get("title") or "")
     text = str(review.get("text") or "")
     url = str(review.get("url") or "")
+    event_header = header(
+        common_pb2.CHANNEL_TRIPADVISOR,
+        review_id,
+        iso_time(review.get("published_date"), f"{where}.published_date", ingested_at),
+        ingested_at,
+    )
     return interaction_pb2.Interaction(
-        header=header(
-            common_pb2.CHANNEL_TRIPADVISOR,
-            review_id,
-            iso_time(review.get("published_date"), f"{where}.published_date", ingested_at),
-            ingested_at,
-        ),
+        header=event_header,
         conversation_id=review_id,
         is_public=True,
-        author=common_pb2.Author(handle=username or "anonymous", display_name=username),
+        author=common_pb2.Author(handle=item_author(event_header), display_name=username),
         # The title is often the gist of the review ("Never again"): keep it with the text.
         text=f"{title}\n{text}" if title and text else title or text,
         language_hint=str(review.get("lang") or ""),

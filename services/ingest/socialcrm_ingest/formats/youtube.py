@@ -4,6 +4,11 @@ Follows the published ``commentThreads.list`` response: ``items[]`` of
 ``youtube#commentThread`` resources, each with ``snippet.topLevelComment`` (a
 ``youtube#comment``) and, with ``part=replies``, ``replies.comments[]``. A single
 ``youtube#commentThread`` (one line of a backfill file) is accepted as well.
+
+An author is their channel: ``authorChannelId.value`` (``UC...``, stable for the life of the
+channel) is both the handle and ``channel_user_id``. ``authorDisplayName`` (a name, or an
+``@handle`` the owner may change and another may take later) goes to ``display_name`` only.
+A comment without an author channel gets an author of its own (``payload.item_author``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from socialcrm_ingest.formats.payload import (
     count,
     header,
     iso_time,
+    item_author,
     require,
 )
 
@@ -43,19 +49,20 @@ def comment_to_interaction(
     if not isinstance(text, str):
         raise PayloadError(f"{where}.snippet.textDisplay is missing")
     author_channel = snippet.get("authorChannelId") or {}
+    channel_id = author_channel.get("value") if isinstance(author_channel, dict) else None
+    channel_id = channel_id.strip() if isinstance(channel_id, str) else ""
     display_name = str(require(snippet, "authorDisplayName", f"{where}.snippet"))
     published = iso_time(snippet.get("publishedAt"), f"{where}.snippet.publishedAt", ingested_at)
     video = str(snippet.get("videoId") or video_id)
+    event_header = header(CHANNEL, comment_id, published, ingested_at)
     return interaction_pb2.Interaction(
-        header=header(CHANNEL, comment_id, published, ingested_at),
+        header=event_header,
         conversation_id=thread_id,
         in_reply_to=parent,
         is_public=is_public,
         author=common_pb2.Author(
-            handle=display_name,
-            channel_user_id=str(author_channel.get("value") or "")
-            if isinstance(author_channel, dict)
-            else "",
+            handle=channel_id or item_author(event_header),
+            channel_user_id=channel_id,
             display_name=display_name,
         ),
         text=text,
