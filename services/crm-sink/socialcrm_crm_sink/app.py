@@ -61,6 +61,8 @@ def build_app(settings: CrmSinkSettings) -> FastAPI:
             max_attempts=settings.crm_webhook_max_attempts,
             first_backoff_seconds=settings.crm_webhook_backoff_seconds,
             timeout_seconds=settings.crm_webhook_timeout_seconds,
+            max_response_bytes=settings.crm_webhook_max_response_bytes,
+            max_retry_after_seconds=settings.crm_webhook_max_retry_after_seconds,
         )
         components += [
             connector,

@@ -5,6 +5,12 @@ the store and POSTs it (shapes in ``external_crm``). Network errors, 408, 429 an
 retried with doubling pauses; a refusal (other 4xx) or the last failed attempt sends the
 event to ``crm.events.v1.dlq`` with the reason, from where ``socialcrm-dlq replay`` resends it
 once the receiver is fixed. Every request carries the event id as ``Idempotency-Key``.
+
+The receiver is not trusted to behave: each call has a deadline from connecting to the last
+byte (a dripping answer is cut), at most ``max_response_bytes`` of an answer are read (the
+rest is dropped unread), a ``Retry-After`` waits at most ``max_retry_after_seconds``, and the
+credentials in the URL and the signing secret are redacted from every log line, the HTTP
+client's included, and from the dead-letter reason.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -28,13 +35,34 @@ from socialcrm_crm_sink.external_crm import (
     contact_object,
     envelope,
     privacy_deletion,
+    redact,
+    retry_after_seconds,
     signature,
     ticket_object,
+    url_secrets,
 )
 from socialcrm_crm_sink.metrics import EXTERNAL_CRM_REQUESTS
 from socialcrm_crm_sink.store import CrmStore
 
 log = logging.getLogger(__name__)
+
+# The HTTP client logs every request with its URL at INFO.
+CLIENT_LOGGERS = ("httpx", __name__)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a log record with the secrets replaced (message and ``extra`` strings)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        for key, value in vars(record).items():
+            if isinstance(value, str) and key != "msg":
+                setattr(record, key, redact(value, self.secrets))
+        return True
 
 
 class ExternalCrmRefused(Exception):
@@ -53,19 +81,30 @@ class ExternalCrmConnector:
         max_attempts: int,
         first_backoff_seconds: float,
         timeout_seconds: float,
+        max_response_bytes: int,
+        max_retry_after_seconds: float,
     ) -> None:
         self.store = store
         self.url = url
         self.secret = secret
         self.delays = backoff_delays(first_backoff_seconds, max_attempts)
+        self.deadline = timeout_seconds
+        self.max_response_bytes = max_response_bytes
+        self.max_retry_after = max_retry_after_seconds
         self.client = httpx.AsyncClient(timeout=timeout_seconds)
+        self.secrets = [*url_secrets(url), *([secret] if secret else [])]
+        self.redaction = RedactSecrets(self.secrets)
 
     async def start(self) -> None:
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).addFilter(self.redaction)
         if not self.secret:
             log.warning("CRM_WEBHOOK_SECRET is not set: external CRM webhooks are not signed")
 
     async def stop(self) -> None:
         await self.client.aclose()
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).removeFilter(self.redaction)
 
     async def check(self) -> None:
         return None
@@ -114,19 +153,22 @@ class ExternalCrmConnector:
                 headers[SIGNATURE_HEADER] = signature(self.secret, timestamp, body)
             retry_after = 0.0
             try:
-                response = await self.client.post(self.url, content=body, headers=headers)
+                status, answer, retry_header = await self._post(body, headers)
+            except TimeoutError:
+                problem = f"no complete answer within {self.deadline:g} s"
             except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = redact(f"{type(exc).__name__}: {exc}", self.secrets)
             else:
-                if response.status_code < 300:
+                if status < 300:
                     EXTERNAL_CRM_REQUESTS.labels("delivered").inc()
                     return
-                problem = f"HTTP {response.status_code} {response.text[:200]}"
-                if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+                problem = redact(f"HTTP {status} {answer[:200]}", self.secrets)
+                if 400 <= status < 500 and status not in (408, 429):
                     EXTERNAL_CRM_REQUESTS.labels("refused").inc()
                     raise ExternalCrmRefused(f"external CRM refused {what}: {problem}")
-                header = response.headers.get("retry-after", "")
-                retry_after = float(header) if header.isdigit() else 0.0
+                retry_after = retry_after_seconds(
+                    retry_header, now=datetime.now(UTC), ceiling=self.max_retry_after
+                )
             if pause is None:
                 EXTERNAL_CRM_REQUESTS.labels("gave_up").inc()
                 raise ExternalCrmRefused(
@@ -137,3 +179,21 @@ class ExternalCrmConnector:
                 "external CRM call failed, retrying", extra={"what": what, "error": problem}
             )
             await asyncio.sleep(max(pause, retry_after))
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, str]:
+        """One call within the deadline: its status, the head of its answer, its Retry-After.
+
+        The answer is read raw (never inflated) and only up to ``max_response_bytes``;
+        closing the response then drops the connection with the rest unread.
+        """
+        head = bytearray()
+        async with (
+            asyncio.timeout(self.deadline),
+            self.client.stream("POST", self.url, content=body, headers=headers) as response,
+        ):
+            async for chunk in response.aiter_raw():
+                head += chunk[: self.max_response_bytes - len(head)]
+                if len(head) >= self.max_response_bytes:
+                    break
+        answer = head.decode(errors="replace")
+        return response.status_code, answer, response.headers.get("retry-after", "")

@@ -4,6 +4,8 @@ Contacts and tickets look like HubSpot's CRM v3 objects (``id``, ``properties``,
 ``createdAt``, ``updatedAt``, ``archived``) inside a webhook envelope naming the change, so a
 receiver can map them with the code it already has for that CRM. The body is signed like
 Stripe's webhooks: HMAC-SHA256 of ``<timestamp>.<body>``, so a replayed old request fails.
+What the receiver answers is bounded here too: its ``Retry-After``, and the secrets its
+errors might echo (redacted).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from socialcrm.v1 import crm_pb2
 
@@ -116,3 +121,46 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 def backoff_delays(first: float, attempts: int, cap: float = 30.0) -> list[float]:
     """Pauses between ``attempts`` tries: doubling from ``first``, at most ``cap``."""
     return [min(first * 2**n, cap) for n in range(max(attempts - 1, 0))]
+
+
+# A longer HTTP-date is no date: not parsed at all.
+_MAX_DATE_LENGTH = 64
+REDACTED = "[redacted]"
+
+
+def retry_after_seconds(value: str, *, now: datetime, ceiling: float) -> float:
+    """The pause a ``Retry-After`` asks for (delay-seconds or an HTTP-date), at most ``ceiling``.
+
+    A receiver's answer decides nothing unbounded: a delay of a thousand years (or of a
+    5,000-digit number) waits ``ceiling``; a date in the past, or garbage, waits nothing.
+    """
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        seconds = float(value) if len(value) <= 12 else math.inf
+    elif 0 < len(value) <= _MAX_DATE_LENGTH:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    else:
+        return 0.0
+    return min(max(seconds, 0.0), ceiling)
+
+
+def url_secrets(url: str) -> list[str]:
+    """What in the receiver's URL is a credential: its user info and its query values."""
+    parts = urlsplit(url)
+    found = [parts.password or "", parts.username or ""]
+    found += [value for _, value in parse_qsl(parts.query, keep_blank_values=False)]
+    # As written in the URL too (percent-encoded), which is how an HTTP log line shows it.
+    found += [pair.partition("=")[2] for pair in parts.query.split("&")]
+    return [f for f in found if len(f) >= 4]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text

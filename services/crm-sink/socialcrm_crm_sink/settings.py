@@ -31,7 +31,24 @@ class CrmSinkSettings(MongoSettings, ApiSettings):
     crm_webhook_backoff_seconds: float = Field(
         0.5, description="First pause between tries; doubles each time, at most 30 s."
     )
-    crm_webhook_timeout_seconds: float = Field(10.0, description="Timeout of one webhook call.")
+    crm_webhook_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Deadline of one webhook call, from connecting to the last byte of the "
+        "answer read (a slower or dripping answer counts as a failed try).",
+    )
+    crm_webhook_max_response_bytes: int = Field(
+        16_384,
+        ge=0,
+        description="Bytes of the external CRM's answer read at most (the rest is dropped "
+        "unread; only an error's first 200 characters are kept, in the dead-letter reason).",
+    )
+    crm_webhook_max_retry_after_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Longest pause a Retry-After of the external CRM can impose before the "
+        "next try (a longer one waits this long).",
+    )
     crm_fingerprint_secret: SecretStr = Field(
         SecretStr(""),
         description="Key of the HMAC-SHA256 fingerprints of erased identities (required, at "
