@@ -91,6 +91,11 @@ class Setup:
 
 @pytest.fixture
 def setup(infra: Infra, tmp_path: Path) -> Setup:
+    return router_setup(infra, tmp_path)
+
+
+def router_setup(infra: Infra, tmp_path: Path) -> Setup:
+    """A router of its own: consumer group, state topic, brand and rules file."""
     marker = uuid.uuid4().hex[:10]
     brand = f"brand-{marker}"
     rules_file = tmp_path / "rules.yaml"
