@@ -16,9 +16,12 @@ from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.observability import Observability, missing_packages
 from socialcrm_devstack.processes import free_ports
 from socialcrm_devstack.stack import SERVICES, LocalStack
+from socialcrm_kpi.settings import DEFAULT_QUEUES
 from tests.fixtures.otlp import TraceReceiver
 
 REPO = Path(__file__).resolve().parents[1]
+# Queues of the end-to-end KPI tests, each test's own: kpi counts only known queues.
+E2E_QUEUES = ("e2e-dashboards", "e2e-views")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ def platform(infra: Infra, traces: TraceReceiver) -> Iterator[LocalStack]:
             # Other tests publish replies to interactions this stack never saw: dead-letter
             # them at once instead of waiting minutes for the interaction to show up.
             "crm-sink": {**tracing, "CRM_REPLY_WAIT_SECONDS": "2"},
+            # Windows close 5 s after a partition goes idle and 10 s after their end rather
+            # than the failover-proof 45 s and 60 s: the tests publish no failover.
+            "kpi": {
+                **tracing,
+                "KPI_IDLE_PARTITION_SECONDS": "5",
+                "KPI_ALLOWED_LATENESS_SECONDS": "10",
+                "KPI_KNOWN_QUEUES": ",".join((DEFAULT_QUEUES, *E2E_QUEUES)),
+            },
         },
     )
     try:

@@ -38,7 +38,7 @@ def test_every_dashboard_panel_returns_data(
     platform: LocalStack, observability: Observability
 ) -> None:
     prometheus = observability.prometheus
-    brand, queue = f"brand-{uuid.uuid4().hex[:6]}", f"queue-{uuid.uuid4().hex[:6]}"
+    brand, queue = f"brand-{uuid.uuid4().hex[:6]}", "e2e-dashboards"  # a known queue
     two_rounds_scraped(platform, prometheus, brand, queue)
 
     # A brand outside BRANDS is counted under the fixed label "other" (bounded series). The

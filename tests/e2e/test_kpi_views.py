@@ -27,7 +27,7 @@ LAST_10_MINUTES = '#pctc{"duration":600,"endTime":0}'
 def prometheus_with_data(platform: LocalStack, observability: Observability) -> str:
     """The Prometheus's URL once every panel's query has data from two rounds of traffic."""
     prometheus = observability.prometheus
-    brand, queue = f"brand-{uuid.uuid4().hex[:6]}", f"queue-{uuid.uuid4().hex[:6]}"
+    brand, queue = f"brand-{uuid.uuid4().hex[:6]}", "e2e-views"  # a known queue
     two_rounds_scraped(platform, prometheus, brand, queue)
     empty = without_data(
         prometheus, [q.expr for d in DASHBOARDS for p in d.panels for q in p.queries]

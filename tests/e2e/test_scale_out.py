@@ -90,6 +90,8 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePool]:
             "BRANDS": ",".join((*LOAD.brands, LOAD.spike_brand)),
             "KPI_WINDOWS": WINDOWS,
             "KPI_ALLOWED_LATENESS_SECONDS": str(LATENESS_SECONDS),
+            # The faults here are kills of kpi itself, not of an upstream: no failover to wait.
+            "KPI_IDLE_PARTITION_SECONDS": "5",
             "SPIKE_BUCKET_SECONDS": str(LOAD.spike_bucket_seconds),
             "SPIKE_MIN_HISTORY_BUCKETS": str(LOAD.spike_history_buckets),
             "SPIKE_MIN_COUNT": str(SPIKE_MIN_COUNT),

@@ -126,7 +126,11 @@ class Scenario:
         traffic from alerting; the burst (four times the steady volume) clears it.
         """
         steady_per_bucket = steady_rate * self.spike_bucket_seconds
+        # Windows close 5 s after a partition goes idle and 10 s after their end, not the
+        # failover-proof 45 s and 60 s: a five-minute story shows its windows as they close.
         return {
+            "KPI_IDLE_PARTITION_SECONDS": "5",
+            "KPI_ALLOWED_LATENESS_SECONDS": "10",
             "SPIKE_BUCKET_SECONDS": str(self.spike_bucket_seconds),
             "SPIKE_MIN_HISTORY_BUCKETS": str(self.spike_history_buckets),
             "SPIKE_MIN_COUNT": str(max(20, math.ceil(2 * steady_per_bucket))),
