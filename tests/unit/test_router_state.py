@@ -29,7 +29,9 @@ from socialcrm_router.expiry import (
 )
 from socialcrm_router.handlers import Router
 from socialcrm_router.ownership import SlaOwner
+from socialcrm_router.permissions import AgentQueues
 from socialcrm_router.plausibility import IMPLAUSIBLE_TIME, UNKNOWN_AGENT, Plausibility
+from socialcrm_router.reply_desk import NotTracked, ReplyDesk, view_keeps
 from socialcrm_router.rules import RuleSet, parse_rules
 from socialcrm_router.rules_file import RulesSource
 from socialcrm_router.timers import SlaTimers
@@ -405,3 +407,32 @@ def test_a_forged_tool_reply_cannot_back_date_a_first_response() -> None:
     )
     answered = o.store.data[0][honest.header.event_id].first_response_at.ToDatetime(tzinfo=UTC)
     assert answered == o.clock.now - timedelta(minutes=1)
+
+
+def test_the_api_view_holds_open_interactions_until_they_expire_and_notes_tombstones() -> None:
+    """Every replica's view of the whole changelog is bounded as the owner's state is."""
+    o = owner_at(MONDAY_MORNING, {0})
+    event = complaint(MONDAY_MORNING, author="lea")
+    asyncio.run(o.router.handle(event, o.on(0)))
+    written = o.store.changelog[(0, event.header.event_id)]
+    now = MONDAY_MORNING.timestamp()
+    noted = ErasedAuthors(HORIZONS.erasure_horizon)
+    assert view_keeps(written, HORIZONS, noted, now)
+    # Its second level is due at 6 h: then 72 h without a change.
+    assert view_keeps(written, HORIZONS, noted, now + 77 * HOUR)
+    assert not view_keeps(written, HORIZONS, noted, now + 78 * HOUR)
+    desk = ReplyDesk(
+        cast(Any, {event.header.event_id: written}),
+        cast(Any, None),
+        lambda: MONDAY_MORNING + timedelta(hours=78),
+        HORIZONS,
+        AgentQueues(None),
+        cast(Any, None),
+    )
+    with pytest.raises(NotTracked):
+        desk.open_interaction(event.header.event_id)
+    o.clock.now += timedelta(minutes=1)
+    asyncio.run(o.router.handle_command(erase_command(event, o.clock.now), o.on(0)))
+    [tombstone] = [v for (_, k), v in o.store.changelog.items() if k.startswith("erased-author:")]
+    assert not view_keeps(tombstone, HORIZONS, noted, now)
+    assert len(noted) == 1

@@ -31,17 +31,17 @@ from socialcrm.v1 import enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.api import api
 from socialcrm_router.copartition import CoPartitioned
 from socialcrm_router.erasures import ErasedAuthors
-from socialcrm_router.expiry import Horizons, erased_since, is_erased_author, is_expired
+from socialcrm_router.expiry import Horizons
 from socialcrm_router.handlers import Router
 from socialcrm_router.outbound import outbound_components
 from socialcrm_router.ownership import SLA_STATE_CODEC, SlaOwner
 from socialcrm_router.permissions import AgentQueues
 from socialcrm_router.plausibility import Plausibility
 from socialcrm_router.rate_limit import Rate, ReplyLimiter
-from socialcrm_router.reply_desk import ReplyDesk
+from socialcrm_router.reply_desk import ReplyDesk, view_keeps
 from socialcrm_router.rules_file import RulesSource
 from socialcrm_router.settings import RouterSettings
-from socialcrm_router.sla import is_open, strictly_newer
+from socialcrm_router.sla import strictly_newer
 from socialcrm_router.timers import SlaTimers
 
 OUTPUTS = [
@@ -82,22 +82,13 @@ def build_app(
     )
     router = Router(rules, owner, clock, plausibility)
 
-    def in_view(held: bytes) -> bool:
-        """Open interactions not expired; an erasure tombstone of any partition is noted
-        for the owners (erasures.py) and not kept in the view."""
-        state = routed_pb2.InteractionSlaState.FromString(held)
-        if is_erased_author(state):
-            erasures.note(state.interaction_event_id, erased_since(state))
-            return False
-        return is_open(state) and not is_expired(state, horizons, clock().timestamp())
-
     view = ChangelogView(
         name="router-sla-view",
         settings=settings,
         topic=settings.router_state_topic,
         input_topic=enriched_topic,
         codec=Codec[bytes](encode=bytes, decode=bytes),
-        keep=in_view,
+        keep=lambda held: view_keeps(held, horizons, erasures, clock().timestamp()),
     )
     inputs: list[StreamInput[Any]] = [StreamInput(routed_pb2.SlaCommand, router.handle_command)]
     if settings.router_follow_replies:

@@ -4,8 +4,8 @@ Every state has an expiry, so that the owner's memory, the compacted changelog (
 restore) and the API's view stay bounded whatever nobody does:
 
 - ``open`` (waiting for a first response) and ``answered`` (answered, not resolved): an
-  inactivity horizon (``state_ttl``) after the owner's last change, once no escalation
-  level is left to fire;
+  inactivity horizon (``state_ttl``) after the owner's last change, and for an open one
+  after its second escalation level;
 - ``marker`` (resolved or erased) and ``awaiting_interaction`` (a reply read before its
   interaction): ``marker_retention`` after it was closed, long enough that an input record
   still in the topics cannot bring it back;
@@ -84,14 +84,18 @@ def last_change(state: routed_pb2.InteractionSlaState) -> float:
 
 
 def expires_at(state: routed_pb2.InteractionSlaState, horizons: Horizons) -> float:
-    """When (epoch seconds) ``state`` may be deleted, unless changed meanwhile (an open
-    state's escalation levels fire first: see ``timers.SlaTimers.when``)."""
+    """When (epoch seconds) ``state`` may be deleted, unless changed meanwhile. An open state
+    waits for its second level first (whatever its SLA), so that the owner and every
+    replica's view agree without knowing whether the level fired."""
     kind = kind_of(state)
     if kind == ERASED_AUTHOR:
         return _seconds(state.closed_at) + horizons.erasure_horizon
     if kind in (MARKER, AWAITING_INTERACTION):
         return _seconds(state.closed_at) + horizons.marker_retention
-    return last_change(state) + horizons.state_ttl
+    changed = last_change(state)
+    if kind == OPEN and state.escalation_level < 2:
+        changed = max(changed, _seconds(state.second_level_at))
+    return changed + horizons.state_ttl
 
 
 def is_expired(state: routed_pb2.InteractionSlaState, horizons: Horizons, now: float) -> bool:

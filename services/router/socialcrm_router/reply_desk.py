@@ -21,7 +21,8 @@ from socialcrm.errors import DomainError
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.state import ChangelogView
 from socialcrm.v1 import common_pb2, routed_pb2
-from socialcrm_router.expiry import Horizons, is_expired
+from socialcrm_router.erasures import ErasedAuthors
+from socialcrm_router.expiry import Horizons, erased_since, is_erased_author, is_expired
 from socialcrm_router.permissions import AgentQueues
 from socialcrm_router.rate_limit import ReplyLimiter
 from socialcrm_router.sla import is_open
@@ -40,6 +41,17 @@ class Accepted(BaseModel):
     reply_event_id: str
     interaction_event_id: str
     status: Literal["accepted"] = "accepted"
+
+
+def view_keeps(held: bytes, horizons: Horizons, erasures: ErasedAuthors, now: float) -> bool:
+    """What the API's view of the whole changelog holds: open interactions not expired. An
+    erased author's tombstone, from whatever partition, is noted for the owners of this
+    replica (erasures.py) and not held."""
+    state = routed_pb2.InteractionSlaState.FromString(held)
+    if is_erased_author(state):
+        erasures.note(state.interaction_event_id, erased_since(state))
+        return False
+    return is_open(state) and not is_expired(state, horizons, now)
 
 
 class ReplyDesk:
