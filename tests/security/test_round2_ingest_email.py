@@ -10,9 +10,13 @@ Finding 4 (ingest side): display names acted as identities (reviews, YouTube com
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +26,8 @@ from pymongo import MongoClient
 from socialcrm import contract
 from socialcrm.v1 import interaction_pb2
 from socialcrm_devstack.stack import LocalStack
+from socialcrm_ingest.backfill.importer import Options, run_backfill
+from socialcrm_ingest.backfill.settings import BackfillSettings
 from socialcrm_ingest.security.mail_verdict import VERDICT_HEADER
 from tests.fixtures.kafka import read_keyed
 from tests.fixtures.waiting import eventually
@@ -137,3 +143,103 @@ def test_finding_3_a_forged_from_takes_over_no_contact(platform: LocalStack) -> 
     assert held is not None
     assert held["id"] == victim["id"]
     assert f"email:{attacker_address}" not in {i["key"] for i in held["identities"]}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def google_review(marker: str, reviewer: dict[str, Any]) -> dict[str, Any]:
+    """A Google Business Profile ``Review`` resource."""
+    review_id = f"AbFvOq{uuid.uuid4().hex}"
+    return {
+        "name": f"accounts/107254123456789012345/locations/4356745123456789012/reviews/{review_id}",
+        "reviewId": review_id,
+        "reviewer": reviewer,
+        "starRating": "ONE",
+        "comment": f"Avis {marker} : commande jamais livrée",
+        "createTime": now_iso(),
+        "updateTime": now_iso(),
+    }
+
+
+def youtube_thread(marker: str, display_name: str, channel_id: str) -> dict[str, Any]:
+    """A ``youtube#commentThread`` of one top-level comment."""
+    comment_id = f"Ugz{uuid.uuid4().hex}"
+    return {
+        "kind": "youtube#commentThread",
+        "id": comment_id,
+        "snippet": {
+            "channelId": "UCacmeOfficialChannel0001",
+            "videoId": "dQw4w9WgXcQ",
+            "topLevelComment": {
+                "kind": "youtube#comment",
+                "id": comment_id,
+                "snippet": {
+                    "videoId": "dQw4w9WgXcQ",
+                    "textDisplay": f"Commentaire {marker} : toujours pas livré",
+                    "textOriginal": f"Commentaire {marker} : toujours pas livré",
+                    "authorDisplayName": display_name,
+                    "authorChannelId": {"value": channel_id},
+                    "likeCount": 0,
+                    "publishedAt": now_iso(),
+                    "updatedAt": now_iso(),
+                },
+            },
+            "totalReplyCount": 0,
+            "isPublic": True,
+        },
+    }
+
+
+def test_finding_4_public_names_link_nobody(platform: LocalStack, tmp_path: Path) -> None:
+    """Reviews and comments imported through ingest's own normalizers: namesakes stay apart, a
+    name that is a customer's address reaches nobody's contact, anonymous reviewers are not
+    pooled, and a YouTube author renamed is still one person (their channel)."""
+    victim_address, victim = new_customer(platform)
+    marker = uuid.uuid4().hex[:10]
+    namesake = {"displayName": f"Jean Dupont {marker}", "isAnonymous": False}
+    anonymous = {"displayName": "A Google user", "isAnonymous": True}
+    channel = f"UC{uuid.uuid4().hex[:22]}"
+    envelopes = [
+        {"format": "google-business-reviews", "payload": google_review(marker, reviewer)}
+        for reviewer in (namesake, namesake, {"displayName": victim_address}, anonymous, anonymous)
+    ] + [
+        {"format": "youtube-comment-threads", "payload": youtube_thread(marker, name, channel_id)}
+        for name, channel_id in (
+            ("@jean_dupont", channel),
+            ("Jean Dupont", channel),
+            ("Jean Dupont", f"UC{uuid.uuid4().hex[:22]}"),
+        )
+    ]
+    lines = tmp_path / "public.jsonl"
+    lines.write_text("".join(json.dumps(envelope) + "\n" for envelope in envelopes))
+    summary = asyncio.run(
+        run_backfill(
+            Options(path=lines, fmt=None, brand="acme", checkpoint=tmp_path / "cp.json"),
+            BackfillSettings(kafka_bootstrap_servers=platform.kafka.bootstrap),
+            io.StringIO(),
+        )
+    )
+    assert (summary.published, summary.bad) == (8, 0)
+
+    client: MongoClient[dict[str, Any]] = MongoClient(platform.mongo.uri, tz_aware=True)
+    try:
+
+        def all_recorded() -> list[dict[str, Any]] | None:
+            found = client.socialcrm.timeline.find({"text": {"$regex": marker}}).to_list()
+            return found if len(found) == len(envelopes) else None
+
+        recorded = eventually(all_recorded, 30, what="the reviews and comments recorded")
+    finally:
+        client.close()
+    reviews = [e for e in recorded if e["channel"] == "google_reviews"]
+    comments = [e for e in recorded if e["channel"] == "youtube"]
+    # Five reviews, five authors: no name links two reviews, nor one to the customer.
+    assert len({e["contact_id"] for e in reviews}) == 5
+    assert victim["id"] not in {e["contact_id"] for e in recorded}
+    held = contact_by_email(platform, victim_address)
+    assert held is not None
+    assert held["id"] == victim["id"]
+    # Two YouTube channels: the renamed author is one contact, their namesake another.
+    assert len({e["contact_id"] for e in comments}) == 2
