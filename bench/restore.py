@@ -16,6 +16,13 @@ hold the keys the single replica held, nothing changed for 5 s):
   view keys   socialcrm_state_keys{store="router-sla-view"}: the keys of its read view
               of the whole changelog (for the API), held by every replica
   RSS MiB     its resident memory (VmRSS from /proc) at that moment
+  partition   the restore time of one router partition: its restore s over the partitions
+              it owns (socialcrm_state_owned_partitions{store="router-sla"}), exact when
+              its last restore took them all (as at start-up)
+  by kind     socialcrm_router_state_keys{kind}: the keys it owns per kind of state (open,
+              answered, awaiting_interaction, marker, erased_author), each with its expiry
+              (ROUTER_STATE_TTL_HOURS, ROUTER_MARKER_RETENTION_HOURS,
+              ROUTER_ERASURE_HORIZON_HOURS), so that a restore stays bounded
 
 and the seconds from the start of the processes to every /readyz answering 200. A router
 without the partition-owned state store exposes neither metric: its cells then read "not
@@ -30,10 +37,10 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from socialcrm_bench.report import add_json_option, emit, say
-from socialcrm_bench.restore_run import ROUTER, RestoreResults, run
+from socialcrm_bench.restore_run import ROUTER, ReplicaFigures, RestoreResults, run
 from socialcrm_bench.stack_run import exit_status, temporary_stack
 
 from socialcrm_devstack.infra import kafka_version
@@ -43,6 +50,27 @@ NOT_EXPOSED = "not exposed"
 
 def cell(value: float | None, spec: str) -> str:
     return NOT_EXPOSED if value is None else format(value, spec)
+
+
+def by_kind(keys: Mapping[str, float]) -> str:
+    if not keys:
+        return NOT_EXPOSED
+    return ", ".join(f"{kind} {count:,.0f}" for kind, count in keys.items())
+
+
+def partition_seconds(replica: ReplicaFigures) -> float | None:
+    """The restore time of one router partition: the replica's last restore over the
+    partitions it restored (as many as it owns once settled)."""
+    if replica.restore_seconds is None or not replica.partitions:
+        return None
+    return replica.restore_seconds / replica.partitions
+
+
+def per_partition(replica: ReplicaFigures) -> str:
+    seconds = partition_seconds(replica)
+    if seconds is None:
+        return f"restore of one partition: {NOT_EXPOSED}"
+    return f"restore of one partition: {seconds:.3f} s ({replica.partitions:.0f} owned)"
 
 
 def figures(results: RestoreResults, replicas: int) -> dict[str, object]:
@@ -64,6 +92,12 @@ def figures(results: RestoreResults, replicas: int) -> dict[str, object]:
         view_keys = [None if f.view_keys is None else round(f.view_keys) for f in each]
         named[f"router_keys_{count}"] = keys[0] if count == 1 else keys
         named[f"router_view_keys_{count}"] = view_keys[0] if count == 1 else view_keys
+        per_part = [None if (v := partition_seconds(f)) is None else round(v, 3) for f in each]
+        named[f"router_partition_restore_seconds_{count}"] = max(
+            (v for v in per_part if v is not None), default=None
+        )
+        kinds = [{k: round(v) for k, v in f.keys_by_kind.items()} or None for f in each]
+        named[f"router_keys_by_kind_{count}"] = kinds[0] if count == 1 else kinds
         named[f"settled_{count}"] = results.settled[count]
     return named
 
@@ -92,6 +126,8 @@ def report(results: RestoreResults, started: float) -> str:
                 f"{cell(replica.keys, ',.0f'):>14}{cell(replica.view_keys, ',.0f'):>14}"
                 f"{cell(replica.rss_mib, '.0f'):>10}{ready}"
             )
+            lines.append(f"  {'':<10}{'':<12}{per_partition(replica)}")
+            lines.append(f"  {'':<10}{'':<12}by kind: {by_kind(replica.keys_by_kind)}")
         if not results.settled[count]:
             lines.append(f"  ({count} replica(s): the group had not settled at the bound)")
     lines += ["", f"wall time {time.monotonic() - started:.1f} s", ""]

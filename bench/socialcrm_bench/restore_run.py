@@ -25,6 +25,7 @@ from socialcrm_bench.report import say
 from socialcrm_devstack.demo_stream import DemoStream
 from socialcrm_devstack.stack import LocalStack
 from socialcrm_ingest.formats.x_account_activity import normalize_account_activity
+from socialcrm_router.expiry import KINDS
 
 ROUTER = "router"
 # The router's partition-owned state store, as its /metrics labels it.
@@ -34,6 +35,9 @@ ROUTER_STORE = "router-sla"
 ROUTER_VIEW = "router-sla-view"
 RESTORE_METRIC = "socialcrm_state_restore_seconds"
 KEYS_METRIC = "socialcrm_state_keys"
+# The owner's live keys per kind of state (open, answered, markers...), each with its expiry.
+KIND_KEYS_METRIC = "socialcrm_router_state_keys"
+OWNED_METRIC = "socialcrm_state_owned_partitions"
 ENRICHED_TOPIC = contract.topic_of(enriched_pb2.EnrichedInteraction)
 TEMPLATES = 200
 SEND_CHUNK = 5000
@@ -50,6 +54,8 @@ class ReplicaFigures:
     keys: float | None
     view_keys: float | None
     rss_mib: float | None
+    keys_by_kind: Mapping[str, float] = field(default_factory=dict)  # empty: not exposed
+    partitions: float | None = None  # partitions it owns (restored by its last restore)
 
 
 @dataclass
@@ -140,12 +146,16 @@ async def read_replica(client: httpx.AsyncClient, name: str, url: str, pid: int)
     keys = sample_values(text, KEYS_METRIC, store=ROUTER_STORE)
     view_keys = sample_values(text, KEYS_METRIC, store=ROUTER_VIEW)
     rss = rss_kib(pid)
+    by_kind = {kind: sample_values(text, KIND_KEYS_METRIC, kind=kind) for kind in KINDS}
+    owned = sample_values(text, OWNED_METRIC, store=ROUTER_STORE)
     return ReplicaFigures(
         name,
         max(restores) if restores else None,
         sum(keys) if keys else None,
         sum(view_keys) if view_keys else None,
         None if rss is None else rss / 1024,
+        {kind: sum(values) for kind, values in by_kind.items() if values},
+        sum(owned) if owned else None,
     )
 
 
