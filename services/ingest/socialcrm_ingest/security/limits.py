@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TypeAlias
 
 from socialcrm.v1 import common_pb2, interaction_pb2
-from socialcrm_ingest.formats.payload import PayloadError
+from socialcrm_ingest.payload_error import PayloadError
 
 Channel: TypeAlias = common_pb2.Channel.ValueType
 
