@@ -436,3 +436,14 @@ def test_the_api_view_holds_open_interactions_until_they_expire_and_notes_tombst
     [tombstone] = [v for (_, k), v in o.store.changelog.items() if k.startswith("erased-author:")]
     assert not view_keeps(tombstone, HORIZONS, noted, now)
     assert len(noted) == 1
+
+
+def test_a_reply_read_before_its_interaction_cannot_date_its_answer_before_it() -> None:
+    o = owner_at(MONDAY_MORNING, {0})
+    event = complaint(MONDAY_MORNING)
+    forged = tool_reply(event, MONDAY_MORNING - timedelta(days=1))
+    o.clock.now += timedelta(minutes=2)
+    asyncio.run(o.router.handle_reply(forged, o.on(0)))
+    asyncio.run(o.router.handle(event, o.on(0)))
+    state = o.store.data[0][event.header.event_id]
+    assert state.first_response_at.ToDatetime(tzinfo=UTC) == o.clock.now

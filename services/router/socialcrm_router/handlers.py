@@ -74,6 +74,7 @@ class Router:
         # closed one stays closed; one whose replies were read first starts from them.
         if routed.routing.needs_response and (held is None or is_placeholder(held)):
             if held is not None:
+                held = self._plausible_early_reply(state, held, now)
                 # Levels due before the first reply (or the status change) fire first.
                 escalations, state = self.owner.escalate(
                     record.partition, state, answered_at(held) or noted_at(held)
@@ -184,6 +185,22 @@ class Router:
         outcome = record_reply(answered, at, has_text=bool(reply.text), status=reply.status)
         self.owner.put(partition, outcome.state)
         return escalations
+
+    def _plausible_early_reply(
+        self,
+        state: routed_pb2.InteractionSlaState,
+        held: routed_pb2.InteractionSlaState,
+        now: datetime,
+    ) -> routed_pb2.InteractionSlaState:
+        """The replies read before ``state``'s interaction, their first response dated now
+        when the time they stated is implausible for it (e.g. before it occurred)."""
+        stated = answered_at(held)
+        if stated is None or self.plausibility.reply_time(state, stated, now) == stated:
+            return held
+        corrected = routed_pb2.InteractionSlaState()
+        corrected.CopyFrom(held)
+        corrected.first_response_at.CopyFrom(contract.timestamp(now))
+        return corrected
 
     def _counted_at(
         self, kind: str, state: routed_pb2.InteractionSlaState, stated: datetime, now: datetime
