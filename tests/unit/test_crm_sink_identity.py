@@ -9,6 +9,7 @@ import pytest
 
 from socialcrm.v1 import common_pb2, interaction_pb2
 from socialcrm_crm_sink.identities import (
+    MAX_KEYS_PER_TEXT,
     MAX_TEXT_SCANNED,
     IdentityKind,
     author_keys,
@@ -189,3 +190,10 @@ def test_only_a_member_platform_vouches_for_an_account_email() -> None:
     tweet = mail("paul@example.com", "bonjour", verified=False)
     tweet.header.channel = common_pb2.CHANNEL_X
     assert author_keys(tweet).verified == []
+
+
+def test_a_message_gives_a_bounded_number_of_keys() -> None:
+    listed = " ".join(f"client{i}@example.com" for i in range(500))
+    found = keys(listed)
+    assert len(found) == MAX_KEYS_PER_TEXT
+    assert found[0] == "email:client0@example.com"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -70,7 +71,10 @@ class CrmHandlers:
         self,
         batch: Sequence[tuple[routed_pb2.RoutedInteraction, ConsumerRecord[bytes, bytes]]],
     ) -> Sequence[Sequence[Message]]:
-        recorded = await self.store.record_many([plan_write(routed) for routed, _ in batch])
+        # Searching a batch's texts for keys is linear but not free (a few milliseconds per
+        # long message): a worker thread does it, so that the API goes on answering.
+        writes = await asyncio.to_thread(lambda: [plan_write(routed) for routed, _ in batch])
+        recorded = await self.store.record_many(writes)
         return [announced(routed, r) for (routed, _), r in zip(batch, recorded, strict=True)]
 
     async def handle_reply(

@@ -30,6 +30,9 @@ _CUSTOMER_NUMBER = re.compile(
 # Only the head of a message is searched for a person's keys: whoever gives their address does
 # so in what they write, not 30 KB below it (an email's quoted history is someone else's).
 MAX_TEXT_SCANNED = 20_000
+# A person gives a key or two about themself: more in one message is a list (or an attack),
+# and each key found costs database round trips.
+MAX_KEYS_PER_TEXT = 10
 # RFC 5321's longest address: a longer handle is no address.
 MAX_ADDRESS_LENGTH = 320
 
@@ -120,7 +123,7 @@ def strong_identities_in_text(text: str) -> list[dict[str, Any]]:
     for match in _PHONE.finditer(_CUSTOMER_NUMBER.sub(" ", without_emails)):
         given = strong_identity(IdentityKind.PHONE, normalize_phone(match.group()))
         found.setdefault(given["key"], given)
-    return list(found.values())
+    return list(found.values())[:MAX_KEYS_PER_TEXT]
 
 
 def address_of(handle: str) -> str | None:
