@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from socialcrm.runtime import run_service
 from socialcrm_ingest.poller.app import build_app
 from socialcrm_ingest.poller.settings import PollerSettings
+from socialcrm_ingest.poller.sources import KINDS
 
 DESCRIPTION = """\
 Ingest pollers: poll YouTube comment threads, Google Business Profile reviews and
@@ -20,9 +21,12 @@ POLL_SOURCES is a JSON (or YAML) list of sources, or the path of a file holding 
     "target": "accounts/123/locations/456", "brand": "acme"},
    {"name": "acme-paris-tripadvisor", "kind": "tripadvisor", "target": "187147",
     "language": "fr", "interval_seconds": 900}]
-Fields: name (unique; key of the saved cursor), kind (youtube, google_reviews,
-tripadvisor), target, and optionally brand, interval_seconds, base_url, language.
-Credentials: YOUTUBE_API_KEY, GOOGLE_BUSINESS_ACCESS_TOKEN, TRIPADVISOR_API_KEY."""
+Fields: name (unique; key of the saved cursor), kind, target, and optionally brand,
+interval_seconds, base_url, language.
+""" + (
+    f"Kinds: {', '.join(KINDS)}.\n"
+    f"Credentials: {', '.join(kind.credential_setting.upper() for kind in KINDS.values())}."
+)
 
 
 def main() -> None:

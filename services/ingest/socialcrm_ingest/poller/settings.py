@@ -81,15 +81,7 @@ class PollerSettings(ServiceSettings):
     def base_url(self, source: PollSource) -> str:
         if source.base_url:
             return source.base_url
-        return {
-            "youtube": self.youtube_api_base_url,
-            "google_reviews": self.google_business_api_base_url,
-            "tripadvisor": self.tripadvisor_api_base_url,
-        }[source.kind]
+        return str(getattr(self, KINDS[source.kind].base_url_setting))
 
     def credential(self, source: PollSource) -> str:
-        return {
-            "youtube": self.youtube_api_key,
-            "google_reviews": self.google_business_access_token,
-            "tripadvisor": self.tripadvisor_api_key,
-        }[source.kind]
+        return str(getattr(self, KINDS[source.kind].credential_setting))
