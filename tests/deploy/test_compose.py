@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from socialcrm import contract
 from tests.deploy.tools import REPO, SERVICES, Service, find_tool
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -77,20 +78,68 @@ def test_compose_builds_and_wires_each_service(service: Service) -> None:
     assert spec["image"] == f"ghcr.io/socialcrm/{service.name}:0.1.0"
     env = spec["environment"]
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert_kafka_client(spec, service.name)
     assert env["HTTP_PORT"] == str(service.port)
     assert env["OTEL_TRACES_EXPORTER"] == "otlp"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
     assert spec["depends_on"]["kafka"] == {"condition": "service_healthy"}
+    assert spec["depends_on"]["kafka-setup"] == {"condition": "service_completed_successfully"}
     assert f"{service.port}:{service.port}" in spec["ports"]
     if service.name == "crm-sink":
         assert "replicaSet=rs0" in env["MONGODB_URI"]
         assert spec["depends_on"]["mongodb"] == {"condition": "service_healthy"}
 
 
+def assert_kafka_client(spec: dict[str, Any], user: str) -> None:
+    """A client of the compose broker: its own user over SASL_SSL, the password from the
+    shell or .env, the CA and not the broker's key."""
+    env = spec["environment"]
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["KAFKA_SSL_CAFILE"] == "/etc/socialcrm/kafka-ca/ca.crt"
+    assert env["KAFKA_SASL_USERNAME"] == user
+    variable = "KAFKA_PASSWORD_" + user.upper().replace("-", "_")
+    assert env["KAFKA_SASL_PASSWORD"] == f"${{{variable}:-}}"
+    assert "kafka-ca:/etc/socialcrm/kafka-ca:ro" in spec["volumes"]
+    assert not [v for v in spec["volumes"] if v.startswith("kafka-tls:")]
+
+
+def test_compose_pollers_are_ingest_kafka_clients() -> None:
+    assert_kafka_client(load_compose()["services"]["ingest-poller"], "ingest")
+
+
+def test_compose_kafka_authenticates_every_client() -> None:
+    services = load_compose()["services"]
+    broker = services["kafka"]
+    assert broker["entrypoint"] == ["/bin/bash", "/etc/socialcrm/compose/kafka-broker.sh"]
+    script = (REPO / "deploy" / "compose" / "kafka-broker.sh").read_text()
+    listeners = re.search(r"^listeners=(.*)$", script, re.MULTILINE)
+    protocols = re.search(r"^listener.security.protocol.map=(.*)$", script, re.MULTILINE)
+    assert listeners
+    assert protocols
+    assert listeners[1] == "BROKER://:9092,HOST://:29092,CONTROLLER://127.0.0.1:9093"
+    # PLAINTEXT only for the controller, on the container's own loopback.
+    assert protocols[1] == "BROKER:SASL_SSL,HOST:SASL_SSL,CONTROLLER:PLAINTEXT"
+    assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in (
+        script
+    )
+    assert "process.roles=broker,controller" in script
+    assert "--command-config" in " ".join(broker["healthcheck"]["test"])
+    assert broker["depends_on"]["kafka-tls"] == {"condition": "service_completed_successfully"}
+    setup = services["kafka-setup"]
+    assert "./deploy/k8s/base/kafka:/etc/socialcrm/kafka-setup:ro" in setup["volumes"]
+    assert setup["environment"]["TOPICS"].split() == [
+        t for t in contract.all_topics() if not t.endswith(contract.DLQ_SUFFIX)
+    ]
+    for name, spec in services.items():
+        for variable, value in (spec.get("environment") or {}).items():
+            if "PASSWORD" in variable and name != "grafana":
+                assert str(value).startswith("${KAFKA_PASSWORD_"), f"{name} {variable}"
+
+
 def test_compose_infrastructure() -> None:
     services = load_compose()["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     mongo = services["mongodb"]
     assert mongo["image"].startswith("mongo:8")
     assert "--replSet" in mongo["command"]

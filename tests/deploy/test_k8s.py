@@ -16,7 +16,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from socialcrm import contract
-from tests.deploy.tools import REPO, SERVICES, find_tool
+from tests.deploy.tools import REPO, SERVICES, find_tool, kafka_acls
 
 K8S_VERSION = "1.34.0"
 K8S_DIR = REPO / "deploy" / "k8s"
@@ -137,6 +137,19 @@ def test_deployments(overlay: str, manifests: tuple[Manifest, ...]) -> None:
             }
         else:
             assert "API_KEYS" not in env
+        # Its own Kafka user; the password from a Secret; the brokers' CA mounted.
+        assert env["KAFKA_SASL_USERNAME"]["value"] == service.name
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"] == {
+            "secretKeyRef": {"name": "socialcrm-kafka-users", "key": service.name}
+        }
+        assert {
+            "name": "kafka-ca",
+            "mountPath": "/etc/socialcrm/kafka-ca",
+            "readOnly": True,
+        } in main["volumeMounts"]
+        assert {"name": "kafka-ca", "secret": {"secretName": "socialcrm-kafka-ca"}} in pod[
+            "volumes"
+        ]
         if service.name in AUTOSCALED:
             assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
         elif overlay == "local":
@@ -146,9 +159,17 @@ def test_deployments(overlay: str, manifests: tuple[Manifest, ...]) -> None:
             assert deployment["spec"]["replicas"] >= 2
 
 
+def settings_config_map(manifests: tuple[Manifest, ...]) -> Manifest:
+    (config,) = (
+        m
+        for name, m in of_kind(manifests, "ConfigMap").items()
+        if name.startswith("socialcrm-config-")
+    )
+    return config
+
+
 def test_config_map_has_the_common_settings(manifests: tuple[Manifest, ...]) -> None:
-    (config,) = of_kind(manifests, "ConfigMap").values()
-    data = config["data"]
+    data = settings_config_map(manifests)["data"]
     for key in (
         "KAFKA_BOOTSTRAP_SERVERS",
         "TOPIC_PARTITIONS",
@@ -159,6 +180,11 @@ def test_config_map_has_the_common_settings(manifests: tuple[Manifest, ...]) -> 
     ):
         assert data[key], key
     assert "MONGODB_URI" not in data, "the connection string is a secret"
+    # Kafka is a trust boundary: every client authenticates over TLS (README, security).
+    assert data["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert data["KAFKA_SASL_MECHANISM"].startswith("SCRAM-SHA-")
+    assert data["KAFKA_SSL_CAFILE"] == "/etc/socialcrm/kafka-ca/ca.crt"
+    assert not {key for key in data if "PASSWORD" in key}
 
 
 def test_services_and_disruption_budgets(manifests: tuple[Manifest, ...]) -> None:
@@ -196,15 +222,85 @@ def test_network_policy_admits_the_service_ports(manifests: tuple[Manifest, ...]
         assert selected.items() <= labels.items()
 
 
-def test_topic_job_creates_every_contract_topic(manifests: tuple[Manifest, ...]) -> None:
+def test_kafka_setup_job_sets_users_acls_and_every_contract_topic(
+    manifests: tuple[Manifest, ...],
+) -> None:
     (job,) = of_kind(manifests, "Job").values()
     main = container(job)
-    env = {e["name"]: e.get("value") for e in main["env"]}
-    topics = env["TOPICS"].split()
+    pod = job["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in main["env"]}
+    topics = env["TOPICS"]["value"].split()
     assert [*topics, *(t + ".dlq" for t in topics)] == contract.all_topics()
-    script = main["args"][0]
-    assert "--if-not-exists" in script
-    assert '"$topic.dlq"' in script
-    assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
-    (config,) = of_kind(manifests, "ConfigMap").values()
-    assert config["data"]["TOPIC_PARTITIONS"] == "12"
+    # The script and the ACL table come from the files in deploy/k8s/base/kafka.
+    (setup,) = (v for v in pod["volumes"] if v["name"] == "setup")
+    files = of_kind(manifests, "ConfigMap")[setup["configMap"]["name"]]["data"]
+    kafka_dir = K8S_DIR / "base" / "kafka"
+    assert files == {
+        "setup.sh": (kafka_dir / "setup.sh").read_text(),
+        "acls.txt": (kafka_dir / "acls.txt").read_text(),
+    }
+    assert main["command"] == ["/bin/bash", "/etc/socialcrm/kafka-setup/setup.sh"]
+    assert env["ACLS"]["value"] == "/etc/socialcrm/kafka-setup/acls.txt"
+    assert "--if-not-exists" in files["setup.sh"]
+    assert '"$topic.dlq"' in files["setup.sh"]
+    for key in ("username", "password"):
+        variable = f"KAFKA_SASL_{key.upper()}"
+        assert env[variable]["valueFrom"] == {
+            "secretKeyRef": {"name": "socialcrm-kafka-admin", "key": key}
+        }
+    for service in SERVICES:
+        variable = "KAFKA_PASSWORD_" + service.name.upper().replace("-", "_")
+        assert env[variable]["valueFrom"] == {
+            "secretKeyRef": {"name": "socialcrm-kafka-users", "key": service.name, "optional": True}
+        }
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert settings_config_map(manifests)["data"]["TOPIC_PARTITIONS"] == "12"
+
+
+# Who writes which topic: each service its own, and the dead letters of what it reads.
+WRITERS = {
+    "social.interactions.v1": {"ingest"},
+    "social.enriched.v1": {"sentiment"},
+    "social.routed.v1": {"router"},
+    "social.escalations.v1": {"router"},
+    "social.replies.v1": {"router"},
+    # The router's reply API, and crm-sink's erase commands to the router's owners.
+    "router.sla-commands.v1": {"router", "crm-sink"},
+    "alerts.v1": {"router", "kpi"},
+    "crm.events.v1": {"crm-sink"},
+    "kpi.snapshots.v1": {"kpi"},
+    # Compacted state: written and created by its owner only.
+    "ingest.poll-state.v1": {"ingest"},
+    "router.sla-state.v2": {"router"},
+    "crm.contacts.v1": {"crm-sink"},
+    "kpi.state.v2": {"kpi"},
+}
+
+
+def test_kafka_acls_let_each_service_write_only_its_own_topics() -> None:
+    acls = kafka_acls()
+    assert {acl.user for acl in acls} == {s.name for s in SERVICES}
+    topic_acls = [a for a in acls if a.resource == "topic"]
+    assert all(a.pattern == "literal" for a in topic_acls), "no wildcard writes"
+
+    def who(operation: str, topic: str) -> set[str]:
+        return {a.user for a in topic_acls if a.name == topic and operation in a.operations}
+
+    for topic in [*contract.all_topics(), *WRITERS]:
+        if topic.endswith(contract.DLQ_SUFFIX):
+            source = topic.removesuffix(contract.DLQ_SUFFIX)
+            # A dead letter comes from a reader of the source (or its writer, refusing input).
+            assert who("Write", topic) <= who("Read", source) | who("Write", source), topic
+            assert who("Read", source) <= who("Write", topic), f"{topic}: a reader cannot DLQ"
+        else:
+            assert who("Write", topic) == WRITERS[topic], topic
+            assert who("Create", topic) <= WRITERS[topic], topic
+    written = {a.name for a in topic_acls if "Write" in a.operations}
+    assert written <= set(contract.all_topics()) | set(WRITERS)
+    for acl in acls:
+        if acl.name == "*":
+            assert acl.operations == ("Describe",), "every service may list topics, no more"
+        elif acl.resource in ("group", "transactional-id"):
+            # Groups and transactional ids start with the service's name (SERVICE_NAME).
+            assert acl.pattern == "prefixed"
+            assert acl.name == acl.user
