@@ -13,7 +13,8 @@ import pytest
 
 from socialcrm_devstack.stack import LOCAL_WEBHOOK_SECRETS
 from socialcrm_devstack.webhook_signing import signed_headers
-from socialcrm_ingest.security.doors import WEBHOOK_CHANNELS, Doors, MissingWebhookSecrets
+from socialcrm_ingest.channels import WEBHOOKS
+from socialcrm_ingest.security.doors import Doors, MissingWebhookSecrets
 from socialcrm_ingest.webhooks.settings import IngestSettings
 
 NOW = 1_790_000_000.0
@@ -56,12 +57,12 @@ def test_the_insecure_local_setting_accepts_unsigned_calls_of_channels_without_s
     assert doors.problem("forum", BODY, {}, NOW) == "missing x-signature-timestamp header"
 
 
-@pytest.mark.parametrize("channel", WEBHOOK_CHANNELS)
+@pytest.mark.parametrize("channel", WEBHOOKS)
 def test_calls_signed_as_the_senders_do_are_accepted(channel: str) -> None:
     assert Doors(settings()).problem(channel, BODY, signed(channel), NOW) is None
 
 
-@pytest.mark.parametrize("channel", WEBHOOK_CHANNELS)
+@pytest.mark.parametrize("channel", WEBHOOKS)
 def test_unsigned_and_tampered_calls_are_refused_naming_the_header(channel: str) -> None:
     doors = Doors(settings())
     unsigned = doors.problem(channel, BODY, {}, NOW)

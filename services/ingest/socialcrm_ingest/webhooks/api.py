@@ -1,12 +1,14 @@
 """HTTP of the webhooks: routes that read the request and call ``WebhookHandlers``.
 
-A body is read chunk by chunk under MAX_BODY_BYTES before any signature work; the one
-exception handler answers each ``WebhookRefused`` with the status on its class, in the
-shared error shape, and counts it.
+One POST route per row of ``socialcrm_ingest.channels.WEBHOOKS``, documented from it, and
+the handshakes of X and Meta. A body is read chunk by chunk under MAX_BODY_BYTES before any
+signature work; the one exception handler answers each ``WebhookRefused`` with the status
+on its class, in the shared error shape, and counts it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -16,6 +18,7 @@ from opentelemetry import propagate, trace
 
 from socialcrm.errors import ErrorResponse
 from socialcrm.labels import require_brand
+from socialcrm_ingest.channels import WEBHOOKS
 from socialcrm_ingest.security.x_signatures import CRC_TOKEN, MAX_CRC_TOKEN_LENGTH
 from socialcrm_ingest.webhooks import openapi
 from socialcrm_ingest.webhooks.errors import BrokerUnavailable, WebhookRefused
@@ -70,6 +73,25 @@ def add_webhook_routes(app: FastAPI, handlers: WebhookHandlers) -> None:
             body = await read_body(request, channel)
             return asdict(await handlers.receive(channel, body, request.headers, brand))
 
+    def webhook_endpoint(channel: str) -> Callable[..., Awaitable[dict[str, object]]]:
+        async def endpoint(request: Request, brand: str | None = brand_query) -> dict[str, object]:
+            return await receive(request, channel, brand)
+
+        return endpoint
+
+    for webhook in WEBHOOKS.values():
+        app.add_api_route(
+            f"/v1/webhooks/{webhook.channel}",
+            webhook_endpoint(webhook.channel),
+            methods=["POST"],
+            name=webhook.route,
+            tags=["webhooks"],
+            summary=webhook.summary,
+            openapi_extra=openapi.request_body(webhook.schema, *webhook.body.media_types),
+            response_model=None,
+            responses=openapi.webhook_responses(decodes_json=webhook.body.is_json),
+        )
+
     @app.get(
         "/v1/webhooks/x",
         tags=["webhooks"],
@@ -91,34 +113,6 @@ def add_webhook_routes(app: FastAPI, handlers: WebhookHandlers) -> None:
     ) -> dict[str, str]:
         return handlers.crc(crc_token)
 
-    @app.post(
-        "/v1/webhooks/x",
-        tags=["webhooks"],
-        summary="X Account Activity events (tweets, replies, quotes, direct messages)",
-        openapi_extra=openapi.request_body(openapi.X_ACCOUNT_ACTIVITY),
-        response_model=None,
-        responses=openapi.webhook_responses(),
-    )
-    async def x_account_activity(
-        request: Request, brand: str | None = brand_query
-    ) -> dict[str, object]:
-        return await receive(request, "x", brand)
-
-    @app.post(
-        "/v1/webhooks/x-stream",
-        tags=["webhooks"],
-        summary="X API v2 filtered-stream messages (one JSON object, or one per line)",
-        openapi_extra=openapi.request_body(
-            openapi.X_FILTERED_STREAM, "application/json", "application/x-ndjson"
-        ),
-        response_model=None,
-        responses=openapi.webhook_responses(),
-    )
-    async def x_filtered_stream(
-        request: Request, brand: str | None = brand_query
-    ) -> dict[str, object]:
-        return await receive(request, "x-stream", brand)
-
     @app.get(
         "/v1/webhooks/meta",
         tags=["webhooks"],
@@ -132,52 +126,6 @@ def add_webhook_routes(app: FastAPI, handlers: WebhookHandlers) -> None:
         challenge: str | None = Query(None, alias="hub.challenge"),
     ) -> str:
         return handlers.meta_handshake(mode, token, challenge)
-
-    @app.post(
-        "/v1/webhooks/meta",
-        tags=["webhooks"],
-        summary="Meta Graph webhooks: Page feed, Messenger, Instagram comments and mentions",
-        openapi_extra=openapi.request_body(openapi.META),
-        response_model=None,
-        responses=openapi.webhook_responses(),
-    )
-    async def meta_events(request: Request, brand: str | None = brand_query) -> dict[str, object]:
-        return await receive(request, "meta", brand)
-
-    @app.post(
-        "/v1/webhooks/forum",
-        tags=["webhooks"],
-        summary="Forum / community posts and replies (signed, see the README)",
-        openapi_extra=openapi.request_body(openapi.FORUM),
-        response_model=None,
-        responses=openapi.webhook_responses(),
-    )
-    async def forum_events(request: Request, brand: str | None = brand_query) -> dict[str, object]:
-        return await receive(request, "forum", brand)
-
-    @app.post(
-        "/v1/webhooks/email",
-        tags=["webhooks"],
-        summary="Inbound email: one RFC 5322 message",
-        openapi_extra=openapi.request_body(openapi.EMAIL, "message/rfc822"),
-        response_model=None,
-        responses=openapi.webhook_responses(decodes_json=False),
-    )
-    async def inbound_email(request: Request, brand: str | None = brand_query) -> dict[str, object]:
-        return await receive(request, "email", brand)
-
-    @app.post(
-        "/v1/webhooks/chat",
-        tags=["webhooks"],
-        summary="Live-chat transcripts: one interaction per visitor message",
-        openapi_extra=openapi.request_body(openapi.CHAT),
-        response_model=None,
-        responses=openapi.webhook_responses(),
-    )
-    async def chat_transcript(
-        request: Request, brand: str | None = brand_query
-    ) -> dict[str, object]:
-        return await receive(request, "chat", brand)
 
     # Undocumented: its path template overlaps every webhook above, whose answers it
     # never gives; a call to an unknown channel gets a 404 naming the known ones.

@@ -2,7 +2,7 @@ from pydantic import Field, field_validator
 
 from socialcrm.labels import BrandSettings
 from socialcrm.settings import ServiceSettings
-from socialcrm_ingest.security.doors import WEBHOOK_CHANNELS
+from socialcrm_ingest.channels import WEBHOOKS
 
 # Said of every secret: without it an enabled channel keeps ingest from starting.
 FAIL_CLOSED = (
@@ -86,9 +86,9 @@ class IngestSettings(ServiceSettings, BrandSettings):
         "X-Signature-Timestamp and the body. " + FAIL_CLOSED,
     )
     ingest_channels: str = Field(
-        ",".join(WEBHOOK_CHANNELS),
+        ",".join(WEBHOOKS),
         description="Comma-separated webhook channels this ingest serves (others answer "
-        "404, and need no secret): " + ", ".join(WEBHOOK_CHANNELS) + ".",
+        "404, and need no secret): " + ", ".join(WEBHOOKS) + ".",
     )
     webhooks_insecure_local: bool = Field(
         False,
@@ -112,11 +112,9 @@ class IngestSettings(ServiceSettings, BrandSettings):
     @classmethod
     def known_channels(cls, value: str) -> str:
         names = [name.strip() for name in value.split(",") if name.strip()]
-        unknown = sorted(set(names) - set(WEBHOOK_CHANNELS))
+        unknown = sorted(set(names) - set(WEBHOOKS))
         if unknown:
-            raise ValueError(
-                f"unknown channels {', '.join(unknown)}; known: {', '.join(WEBHOOK_CHANNELS)}"
-            )
+            raise ValueError(f"unknown channels {', '.join(unknown)}; known: {', '.join(WEBHOOKS)}")
         return ",".join(names)
 
     @property
