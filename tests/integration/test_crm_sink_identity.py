@@ -244,3 +244,22 @@ async def test_a_spoofed_sender_takes_over_nobody(store: CrmStore) -> None:
     # The same sender verified later is the customer.
     proven = await record(store, email("m53", "victim@example.com", "Re", 3))
     assert proven.contact_id == victim.contact_id
+
+
+async def test_a_youtube_author_is_their_channel_found_by_its_id(store: CrmStore) -> None:
+    """Issue 25, finding 4: the channel id, not the display name, is the author."""
+    comments = [x_post(f"95{i}", "unused", i) for i in range(3)]
+    for routed, (name, channel_id) in zip(
+        comments,
+        [("Jean Dupont", "UCa9B"), ("Jean Dupont", "UCz0Q"), ("Jeannot", "UCa9B")],
+        strict=True,
+    ):
+        interaction = routed.enriched.interaction
+        interaction.header.channel = common_pb2.CHANNEL_YOUTUBE
+        interaction.author.handle = channel_id
+        interaction.author.channel_user_id = channel_id
+        interaction.author.display_name = name
+    recorded = [await record(store, routed) for routed in comments]
+    assert recorded[0].contact_id == recorded[2].contact_id != recorded[1].contact_id
+    [found] = await store.search(handle="UCa9B", email=None, name=None, limit=10)
+    assert found["_id"] == recorded[0].contact_id

@@ -68,8 +68,10 @@ class ContactViews:
             kinds = (IdentityKind.EMAIL, IdentityKind.UNVERIFIED_EMAIL)
             query: dict[str, Any] = {"identities.key": {"$in": [f"{k}:{address}" for k in kinds]}}
         elif handle:
-            value = handle.strip().lstrip("@").lower()
-            keys = [f"{kind}:{value}" for kind in IdentityKind if kind.handle]
+            given = handle.strip().lstrip("@")
+            # Handles are case-insensitive; stable ids (a YouTube channel's) are kept as given.
+            values = {given.lower(), given}
+            keys = [f"{kind}:{v}" for kind in IdentityKind if kind.handle for v in values]
             query = {"identities.key": {"$in": keys}}
         elif name:
             # No text index on the local server: a case-insensitive substring match instead.
