@@ -47,20 +47,17 @@ class LagProbe:
 
     def __init__(self, bootstrap: str, group_topics: Mapping[str, str] = GROUP_TOPICS) -> None:
         self.group_topics = dict(group_topics)
-        settings = bench_settings(bootstrap, "bench-lag")
-        self.admin = connection.admin(settings)
-        self.consumer = connection.consumer(settings, enable_auto_commit=False)
+        self.settings = bench_settings(bootstrap, "bench-lag")
+        self.admin = connection.admin(self.settings)
+        self.consumer = connection.consumer(self.settings, enable_auto_commit=False)
         self.partitions: dict[str, list[Any]] = {}
 
     async def start(self) -> None:
         await self.admin.start()
         await self.consumer.start()
-        topics = sorted(set(self.group_topics.values()))
-        for described in await self.admin.describe_topics(topics):
-            self.partitions[described["topic"]] = [
-                TopicPartition(described["topic"], p["partition"])
-                for p in sorted(described["partitions"], key=lambda p: int(p["partition"]))
-            ]
+        for topic in sorted(set(self.group_topics.values())):
+            count = await connection.partitions_of(self.settings, topic)
+            self.partitions[topic] = [TopicPartition(topic, n) for n in range(count)]
 
     async def stop(self) -> None:
         await self.consumer.stop()

@@ -1,5 +1,7 @@
 """Kafka plumbing, one concept per module.
 
+- ``connection``: how every client reaches Kafka (brokers, client ids, TLS, SASL), one
+  ``partitions_of``;
 - ``admin``: topics (event topics with bounded retention, compacted topics);
 - ``producer``: the event producer (keyed, traced, size-checked) and dead letters;
 - ``processor``: the at-least-once stream processor, its rebalance and punctuation hooks;
