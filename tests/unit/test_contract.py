@@ -36,6 +36,26 @@ def test_topics_are_versioned_and_read_from_the_proto_options() -> None:
     assert "social.enriched.v1.dlq" in contract.all_topics()
 
 
+def test_internal_topics_are_versioned_and_apart_from_the_event_topics() -> None:
+    names = [topic.name for topic in contract.INTERNAL_TOPICS]
+    assert len(set(names)) == len(names)
+    assert not set(names) & set(contract.all_topics())
+    assert all(name.rsplit(".", 1)[1].startswith("v") for name in names)
+    assert all(topic.compacted for topic in contract.INTERNAL_TOPICS)
+
+
+def test_state_topics_take_their_name_and_key_from_the_proto_options() -> None:
+    state = contract.ROUTER_SLA_STATE
+    assert state.message is routed_pb2.InteractionSlaState
+    assert (state.name, state.key) == ("router.sla-state.v2", "interaction_event_id")
+    assert state.name == contract.topic_of(routed_pb2.InteractionSlaState)
+    assert contract.KPI_STATE.name == "kpi.state.v2"
+    assert [t.codec for t in contract.INTERNAL_TOPICS if t.message is None] == [
+        "json",
+        "tombstone",
+    ]
+
+
 def test_keys_are_business_keys() -> None:
     interaction = _interaction()
     enriched = enriched_pb2.EnrichedInteraction(header=interaction.header, interaction=interaction)

@@ -1,14 +1,16 @@
 """The topic contract in code: names, keys, event ids, encoding and validation.
 
 Topic names and key fields are read from the options in ``proto/`` so that the
-``.proto`` files stay the single source of truth.
+``.proto`` files stay the single source of truth. The internal topics (a service's own
+state, tombstones) are listed here too, each with its owner, key and value.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -45,13 +47,28 @@ TOPIC_MESSAGES: tuple[type[Message], ...] = (
 M = TypeVar("M", bound=Message)
 
 
-class ContractError(ValueError):
-    """A record that does not honour the contract; ``error_type`` names the failure."""
+@dataclass(frozen=True)
+class InternalTopic:
+    """A topic that is no event stream: the durable state of its ``owner`` (the only
+    service writing it, which creates it) or tombstones telling mirrors to forget.
 
-    def __init__(self, error_type: str, reason: str) -> None:
-        super().__init__(reason)
-        self.error_type = error_type
-        self.reason = reason
+    ``key`` is what a record's key holds (for ``protobuf``, the message's key field);
+    ``codec`` says how a value is written: ``protobuf`` (``message``, whose options give
+    the name and key), ``json``, or ``tombstone`` (keys only, every value empty).
+    """
+
+    name: str
+    key: str
+    codec: Literal["protobuf", "json", "tombstone"]
+    owner: str
+    compacted: bool = True
+    message: type[Message] | None = None
+
+
+def _state_topic(message: type[Message], owner: str) -> InternalTopic:
+    """An internal topic whose values are ``message``: its name and key from the options."""
+    key = message.DESCRIPTOR.GetOptions().Extensions[options_pb2.key_field]
+    return InternalTopic(topic_of(message), key, "protobuf", owner, message=message)
 
 
 def topic_of(message_type: type[Message]) -> str:
@@ -59,6 +76,30 @@ def topic_of(message_type: type[Message]) -> str:
     if not topic:
         raise LookupError(f"{message_type.DESCRIPTOR.full_name} has no topic option")
     return topic
+
+
+# The pollers' cursors (socialcrm_ingest.poller.schedule.Cursor as JSON), per source name.
+POLL_STATE = InternalTopic("ingest.poll-state.v1", "source name", "json", "ingest")
+# Erased contacts: a tombstone per contact id, for the systems that mirror CRM contacts.
+CRM_CONTACTS = InternalTopic("crm.contacts.v1", "contact id", "tombstone", "crm-sink")
+# The SLA state of input partition N in partition N; kpi's whole state in partition 0.
+ROUTER_SLA_STATE = _state_topic(routed_pb2.InteractionSlaState, "router")
+KPI_STATE = _state_topic(kpi_pb2.KpiState, "kpi")
+INTERNAL_TOPICS: tuple[InternalTopic, ...] = (
+    POLL_STATE,
+    CRM_CONTACTS,
+    ROUTER_SLA_STATE,
+    KPI_STATE,
+)
+
+
+class ContractError(ValueError):
+    """A record that does not honour the contract; ``error_type`` names the failure."""
+
+    def __init__(self, error_type: str, reason: str) -> None:
+        super().__init__(reason)
+        self.error_type = error_type
+        self.reason = reason
 
 
 def dlq_topic(topic: str) -> str:

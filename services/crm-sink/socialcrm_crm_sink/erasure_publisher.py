@@ -20,7 +20,7 @@ from socialcrm_crm_sink.gdpr import Erased
 
 log = logging.getLogger(__name__)
 
-CONTACTS_TOPIC = "crm.contacts.v1"
+CONTACTS_TOPIC = contract.CRM_CONTACTS.name
 
 
 def contact_erased_event(contact_id: str, erased_at: datetime) -> crm_pb2.CrmEvent:

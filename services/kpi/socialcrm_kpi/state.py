@@ -34,7 +34,7 @@ from socialcrm.state import Codec, PartitionedStore
 from socialcrm.v1 import kpi_pb2
 from socialcrm_kpi.engine import STATE_KINDS, KpiEngine
 
-STATE_TOPIC = contract.topic_of(kpi_pb2.KpiState)
+STATE_TOPIC = contract.KPI_STATE.name
 STATE_PARTITION = 0
 CHECKPOINT = "checkpoint"
 JOURNAL = "journal/"

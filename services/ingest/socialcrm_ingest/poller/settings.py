@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from socialcrm import contract
 from socialcrm.settings import ServiceSettings
 from socialcrm_ingest.poller.sources import KINDS, PollSource, parse_sources
 
@@ -20,7 +21,7 @@ class PollerSettings(ServiceSettings):
         "holding one (see --help above).",
     )
     poll_state_topic: str = Field(
-        "ingest.poll-state.v1",
+        contract.POLL_STATE.name,
         description="Compacted topic of the pollers' cursors, keyed by source name.",
     )
     poll_interval_seconds: float = Field(
