@@ -137,6 +137,17 @@ async def test_a_service_produces_and_consumes_its_topics_with_its_credentials(
         await consumer.stop()
 
 
+@pytest.mark.parametrize("user", USERS)
+async def test_a_service_starts_under_its_acls(broker: KafkaBroker, user: str) -> None:
+    """What a service does at start: finds every topic (none looks missing, none is
+    created), and a stateful one finds its changelog and the partitions of its input."""
+    settings = broker.client_settings(user)
+    await ensure_topics(settings, contract.all_topics())
+    if user == "router":
+        await ensure_compacted_topic(settings, "router.sla-state.v2")
+        assert await connection.partitions_of(settings, ENRICHED) >= 1
+
+
 async def test_a_service_cannot_write_another_services_topic(broker: KafkaBroker) -> None:
     """The finding's attack: a forged command on the router's command topic, now from a
     client authenticated as sentiment, which may write social.enriched.v1 only."""
