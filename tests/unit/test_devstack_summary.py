@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from socialcrm_devstack.agents import AgentStats
@@ -19,6 +19,7 @@ class FakePage:
     runbook_url: str
     status: str
     received_at: float
+    notification: int = 1
 
 
 def kpi_samples() -> Samples:
@@ -65,7 +66,7 @@ def story(pages: int) -> Story:
         burst_began_at=BURST_BEGAN,
         burst_posts=60,
         agents=AgentStats(planned=9, replies=4, within_sla=3, late=1, resolved=2),
-        pages=[page] * pages,
+        pages=[replace(page, notification=n) for n in range(1, pages + 1)],
     )
 
 
@@ -110,3 +111,16 @@ def test_the_pipeline_is_drained_when_every_stage_handled_every_post_kpi_once() 
     assert drained(counts)
     assert not drained({**counts, "crm-sink": 9})
     assert not drained({**counts, "kpi": 11})
+
+
+def test_the_alerts_of_one_notification_are_one_page_led_by_the_most_severe() -> None:
+    critical = FakePage(
+        "NegativeViralSpike", "critical", "acme", "docs/runbook.md#x", "firing", BURST_BEGAN + 42
+    )
+    warning = replace(critical, alertname="ViralSpike", severity="warning")
+    incident = replace(story(pages=0), pages=[warning, critical])
+    lines = render(figures(), incident, BURST_BEGAN + 60)
+    assert "received=1" in line(lines, "pages ")
+    page = next(item for item in lines if "NegativeViralSpike" in item)
+    assert page.strip().startswith("firing   NegativeViralSpike (critical)")
+    assert page.endswith("grouped: ViralSpike")

@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +48,9 @@ class Page:
     received_at: float
     # Every label of the alert (brand, topic, job...), sorted by name.
     labels: tuple[tuple[str, str], ...] = ()
+    # The notification it came in, numbered from 1 by the receiver: the alerts Alertmanager
+    # grouped (one incident) share it, and on-call is paged once per notification.
+    notification: int = 0
 
     @property
     def firing(self) -> bool:
@@ -123,6 +126,7 @@ class PageReceiver:
         self.port = port
         self.read_timeout_seconds = read_timeout_seconds
         self._pages: list[Page] = []
+        self._notifications = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -143,9 +147,20 @@ class PageReceiver:
         with self._lock:
             return [page for page in self._pages if page.received_at >= moment]
 
-    def add(self, pages: list[Page]) -> None:
+    @property
+    def notifications(self) -> list[tuple[Page, ...]]:
+        """The pages of each notification received so far, oldest first."""
         with self._lock:
-            self._pages.extend(pages)
+            grouped: dict[int, list[Page]] = {}
+            for page in self._pages:
+                grouped.setdefault(page.notification, []).append(page)
+            return [tuple(pages) for pages in grouped.values()]
+
+    def add(self, pages: list[Page]) -> None:
+        """Keep the pages of one notification."""
+        with self._lock:
+            self._notifications += 1
+            self._pages.extend(replace(page, notification=self._notifications) for page in pages)
 
     def start(self) -> None:
         receiver = self

@@ -46,6 +46,8 @@ class PageView(Protocol):
     def status(self) -> str: ...
     @property
     def received_at(self) -> float: ...
+    @property
+    def notification(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -130,15 +132,32 @@ def burst_lines(story: Story, kpi: Samples) -> list[str]:
     return [f"burst             none in this scenario  {detected}"]
 
 
+SEVERITY_ORDER = {"critical": 0, "warning": 1}
+
+
+def _notifications(pages: Sequence[PageView]) -> list[list[PageView]]:
+    """The pages of each notification, oldest first, its most severe alert first."""
+    grouped: dict[int, list[PageView]] = {}
+    for page in pages:
+        grouped.setdefault(page.notification, []).append(page)
+    return [
+        sorted(alerts, key=lambda page: SEVERITY_ORDER.get(page.severity, 2))
+        for alerts in grouped.values()
+    ]
+
+
 def page_lines(story: Story, max_pages: int | None) -> list[str]:
-    pages = list(story.pages)
+    """One line per page: a notification of Alertmanager, led by its most severe alert, with
+    the alerts it grouped (one incident)."""
+    pages = _notifications(story.pages)
     lines = [f"pages             received={len(pages)}  (Alertmanager to the demo's receiver)"]
     shown = pages if max_pages is None else pages[-max_pages:] if max_pages > 0 else []
-    for page in shown:
+    for lead, *grouped in shown:
+        also = f"  grouped: {', '.join(p.alertname for p in grouped)}" if grouped else ""
         lines.append(
-            f"  {page.status:<8} {page.alertname} ({page.severity}) "
-            f"{_since_burst(page, story.burst_began_at)}  runbook {page.runbook_url}  "
-            f"{page.summary}"
+            f"  {lead.status:<8} {lead.alertname} ({lead.severity}) "
+            f"{_since_burst(lead, story.burst_began_at)}  runbook {lead.runbook_url}  "
+            f"{lead.summary}{also}"
         )
     return lines
 
