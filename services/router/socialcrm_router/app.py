@@ -20,13 +20,13 @@ from fastapi import FastAPI
 
 from socialcrm import contract
 from socialcrm.auth import ApiKeys
+from socialcrm.kafka.connection import partitions_of
 from socialcrm.kafka.processor import StreamProcessor
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.kafka.topic_route import StreamInput
 from socialcrm.lifecycle import Component
 from socialcrm.runtime import TopicsReady, create_app
 from socialcrm.state import ChangelogView, Codec, PartitionedStore
-from socialcrm.state.changelog import partitions_of
 from socialcrm.v1 import enriched_pb2, kpi_pb2, reply_pb2, routed_pb2
 from socialcrm_router.api import api
 from socialcrm_router.copartition import CoPartitioned
