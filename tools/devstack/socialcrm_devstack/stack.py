@@ -12,6 +12,7 @@ import httpx
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.processes import ManagedProcess, StartError, free_ports
+from socialcrm_ingest.channels import WEBHOOKS
 
 # The local stack's API keys, one per scope, each bound to an agent (the actor recorded):
 # a local run has no secrets to protect. Router and crm-sink take the same keys.
@@ -31,14 +32,11 @@ LOCAL_FINGERPRINT_SECRET = "local-crm-fingerprint-secret"
 # Ingest's webhook secrets on the local stack: real ones, so every door is checked locally as
 # in production (webhooks fail closed without them); the demo, tests and benchmarks sign
 # with them (socialcrm_devstack.webhook_signing).
+# A local secret for every secret setting of ingest's channels ("local-x-consumer-secret"...).
 LOCAL_WEBHOOK_SECRETS: dict[str, str] = {
-    "X_CONSUMER_SECRET": "local-x-consumer-secret",
-    "X_STREAM_WEBHOOK_SECRET": "local-x-stream-webhook-secret",
-    "META_APP_SECRET": "local-meta-app-secret",
-    "META_VERIFY_TOKEN": "local-meta-verify-token",
-    "FORUM_WEBHOOK_SECRET": "local-forum-webhook-secret",
-    "EMAIL_WEBHOOK_SECRET": "local-email-webhook-secret",
-    "CHAT_WEBHOOK_SECRET": "local-chat-webhook-secret",
+    name.upper(): "local-" + name.replace("_", "-")
+    for webhook in WEBHOOKS.values()
+    for name in webhook.secrets
 }
 
 
