@@ -213,6 +213,36 @@ def test_html_to_text_costs_time_linear_in_its_length(unit: str) -> None:
     assert ratio < 9, f"4 times the input took {ratio:.1f} times as long"
 
 
+# The other patterns that read what a sender wrote: the attribution line of a quote (one
+# long last line), the quoted lines, and the Message-ID list.
+HOSTILE_PLAIN = {
+    "attribution": "On wrote  ",
+    "attribution-colons": "Le a écrit : ",
+    "quoted-lines": ">\n",
+    "blank-lines": "\n",
+}
+
+
+@pytest.mark.parametrize("unit", HOSTILE_PLAIN.values(), ids=HOSTILE_PLAIN.keys())
+def test_hostile_plain_text_costs_time_linear_in_its_length(unit: str) -> None:
+    def read(body: str) -> object:
+        message = b"From: a@example.com\nMessage-ID: <plain@example.com>\n\nHello\n"
+        return normalize_email(message + body.encode(), "acme", NOW)
+
+    ratio = growth(read, unit, 16_384)
+    assert ratio < 9, f"4 times the input took {ratio:.1f} times as long"
+
+
+def test_a_hostile_references_list_costs_time_linear_in_its_length() -> None:
+    def read(ids: str) -> object:
+        message = f"From: a@example.com\nMessage-ID: <r@example.com>\nReferences: {ids}\n\nhi"
+        return normalize_email(message.encode(), "acme", NOW)
+
+    # "<aaaa...": a Message-ID that never closes; kept under the header's own bound.
+    ratio = growth(read, "<" + "a" * 63, 8_192)
+    assert ratio < 9, f"4 times the input took {ratio:.1f} times as long"
+
+
 def test_a_hostile_megabyte_is_cut_before_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[int] = []
 
