@@ -269,11 +269,8 @@ WRITERS = {
     "alerts.v1": {"router", "kpi"},
     "crm.events.v1": {"crm-sink"},
     "kpi.snapshots.v1": {"kpi"},
-    # Compacted state: written and created by its owner only.
-    "ingest.poll-state.v1": {"ingest"},
-    "router.sla-state.v2": {"router"},
-    "crm.contacts.v1": {"crm-sink"},
-    "kpi.state.v2": {"kpi"},
+    # Compacted state: written and created by its owner only (test_internal_topics.py).
+    **{topic.name: {topic.owner} for topic in contract.INTERNAL_TOPICS},
 }
 
 
