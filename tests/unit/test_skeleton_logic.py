@@ -70,6 +70,6 @@ def test_crm_events_announce_creation_only_for_the_creating_event() -> None:
 
 def test_kpi_bounds_label_values() -> None:
     routed = _routed("Merci pour tout", "11")
-    dims = dimensions_of(routed, {"acme"})
+    dims = dimensions_of(routed, {"acme"}, {"customer-service-fr"})
     assert dims.channel == "x"
     assert dims.language in ("fr", "en", "other")
