@@ -8,7 +8,8 @@ from importlib import resources
 from socialcrm.labels import OTHER
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2, routed_pb2
 from socialcrm_kpi.counting import AuthorPseudonyms, dimensions_of
-from socialcrm_kpi.engine import KpiEngine, RoutedFacts
+from socialcrm_kpi.engine import KpiEngine
+from socialcrm_kpi.journal import RoutedFacts
 from socialcrm_kpi.settings import KpiSettings
 from socialcrm_kpi.spikes import SpikeSettings
 from socialcrm_kpi.windows import ShareOfVoice, WindowSpec

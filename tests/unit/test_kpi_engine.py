@@ -10,7 +10,8 @@ from socialcrm import contract
 from socialcrm.v1 import common_pb2, kpi_pb2
 from socialcrm_kpi.backlog import Backlog
 from socialcrm_kpi.counting import InteractionDimensions
-from socialcrm_kpi.engine import KpiEngine, ReplyFacts, RoutedFacts
+from socialcrm_kpi.engine import KpiEngine
+from socialcrm_kpi.journal import ReplyFacts, RoutedFacts
 from socialcrm_kpi.messages import alert_of, event_time, snapshot_of
 from socialcrm_kpi.settings import KpiSettings
 from socialcrm_kpi.spikes import SpikeSettings

@@ -10,7 +10,8 @@ from socialcrm import contract
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import kpi_pb2
 from socialcrm_kpi.counting import InteractionDimensions
-from socialcrm_kpi.engine import KpiEngine, ReplyFacts, RoutedFacts
+from socialcrm_kpi.engine import KpiEngine
+from socialcrm_kpi.journal import ReplyFacts, RoutedFacts
 from socialcrm_kpi.spikes import SpikeSettings
 from socialcrm_kpi.state import part_bytes, restore_engine, state_writes
 from socialcrm_kpi.windows import ShareOfVoice, WindowSpec, dimensions

@@ -17,6 +17,16 @@ from typing import Any
 MAX_EARLY_REPLIES = 100_000
 
 
+def open_entry(event_id: str, queue: str, occurred_at: float) -> list[Any]:
+    """The snapshot entry of an open item (read back by ``Backlog.restore``)."""
+    return ["open", event_id, queue, occurred_at]
+
+
+def answered_entry(event_id: str, occurred_at: float) -> list[Any]:
+    """The snapshot entry of a reply read before its interaction."""
+    return ["answered", event_id, occurred_at]
+
+
 @dataclass(frozen=True)
 class QueueBacklog:
     items: int
@@ -63,10 +73,10 @@ class Backlog:
         self._answered = {k: at for k, at in self._answered.items() if at >= horizon}
 
     def to_entries(self) -> list[list[Any]]:
-        """JSON-compatible state, one small entry per item: ``["open", id, queue, at]`` or
-        ``["answered", id, at]``."""
-        entries: list[list[Any]] = [["open", k, q, at] for k, (q, at) in self._open.items()]
-        entries.extend(["answered", k, at] for k, at in self._answered.items())
+        """JSON-compatible state, one small entry per item (``open_entry``,
+        ``answered_entry``)."""
+        entries = [open_entry(k, q, at) for k, (q, at) in self._open.items()]
+        entries.extend(answered_entry(k, at) for k, at in self._answered.items())
         return entries
 
     def restore(self, entries: Iterable[list[Any]]) -> None:

@@ -4,55 +4,27 @@
 the spike detector and the backlog, and returns what fired; ``advance`` moves the
 watermark (from the input partitions' watermarks, or the wall clock when they are all
 idle) and returns the windows it closed, for the service to publish. Everything it
-applies, advances included, is also appended to a journal: the state is a snapshot
-(``to_state``) plus the journal entries applied since, replayed in order by ``replay``
-(event sourcing: the computations are deterministic, so a restore closes the same
-windows at the same points of the stream).
+applies, advances included, is also appended to a journal (named records, see
+``journal``): the state is a snapshot (``to_state``) plus the journal entries applied
+since, replayed in order by ``replay`` (event sourcing: the computations are
+deterministic, so a restore closes the same windows at the same points of the stream).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from socialcrm_kpi import journal
 from socialcrm_kpi.backlog import Backlog, QueueBacklog
-from socialcrm_kpi.counting import InteractionDimensions
 from socialcrm_kpi.dedup import SeenEvents
+from socialcrm_kpi.journal import Advance, JournalEntry, ReplyFacts, RoutedFacts
 from socialcrm_kpi.spikes import Post, Spike, SpikeDetector, SpikeSettings
 from socialcrm_kpi.windows import ClosedWindow, ShareOfVoice, WindowedKpis, WindowSpec, dimensions
 
 # The kinds of entry of a snapshot (``to_state``), in the order a restore reads them.
 STATE_KINDS = ("meta", "seen", "spikes", "windows.interactions", "windows.replies", "backlog")
-
-
-@dataclass(frozen=True)
-class RoutedFacts:
-    """What the KPIs need of one routed interaction."""
-
-    event_id: str
-    occurred_at: float
-    dims: InteractionDimensions
-    sentiment_score: float
-    escalated: bool
-    needs_response: bool
-    # Opaque key of the author (counting.AuthorPseudonyms): the journal holds no handle.
-    author: str
-    reach: float
-
-
-@dataclass(frozen=True)
-class ReplyFacts:
-    """What the KPIs need of one reply."""
-
-    interaction_event_id: str
-    occurred_at: float
-    queue: str
-    first_response: bool
-    first_response_seconds: float
-    sla_met: bool | None
-    resolution_seconds: float
-    event_id: str = ""
 
 
 @dataclass
@@ -82,7 +54,7 @@ class KpiEngine:
         self.spikes = SpikeDetector(spike_settings)
         self.backlog = Backlog(backlog_max_age_seconds)
         self.seen = SeenEvents(dedup_horizon_seconds)
-        self._journal: list[list[Any]] = []
+        self._journal: list[JournalEntry] = []
 
     @property
     def watermark(self) -> float:
@@ -95,31 +67,21 @@ class KpiEngine:
         return bool(self._journal)
 
     def take_journal(self) -> list[list[Any]]:
-        """JSON-compatible entries applied since the last call, in order."""
-        journal, self._journal = self._journal, []
-        return journal
+        """The entries applied since the last call, in order, in their JSON-compatible
+        form (``journal.encode``)."""
+        entries, self._journal = self._journal, []
+        return [journal.encode(entry) for entry in entries]
 
-    def replay(self, journal: Iterable[list[Any]]) -> None:
-        """Apply journal entries again (after a restore); their outcomes were published."""
-        for kind, *fields in journal:
-            if kind == "advance":
-                self.advance(*fields)
-            elif kind == "routed":
-                event_id, at, dims, score, escalated, needs_response, author, reach = fields
-                self.on_routed(
-                    RoutedFacts(
-                        event_id,
-                        at,
-                        InteractionDimensions(*dims),
-                        score,
-                        escalated,
-                        needs_response,
-                        author,
-                        reach,
-                    )
-                )
-            elif kind == "reply":
-                self.on_reply(ReplyFacts(*fields))
+    def replay(self, entries: Iterable[Sequence[Any]]) -> None:
+        """Apply journal entries (as ``take_journal`` gave them) again, after a restore;
+        their outcomes were published."""
+        for entry in map(journal.decode, entries):
+            if isinstance(entry, Advance):
+                self.advance(entry.watermark)
+            elif isinstance(entry, RoutedFacts):
+                self.on_routed(entry)
+            elif isinstance(entry, ReplyFacts):
+                self.on_reply(entry)
         self._journal = []
 
     def on_routed(self, facts: RoutedFacts) -> Outcome:
@@ -150,19 +112,7 @@ class KpiEngine:
                 outcome.spikes.append(spike)
         if facts.needs_response:
             self.backlog.open(facts.event_id, d.queue, at)
-        self._journal.append(
-            [
-                "routed",
-                facts.event_id,
-                at,
-                [d.brand, d.channel, d.language, d.polarity, d.queue],
-                facts.sentiment_score,
-                facts.escalated,
-                facts.needs_response,
-                facts.author,
-                facts.reach,
-            ]
-        )
+        self._journal.append(facts)
         return outcome
 
     def on_reply(self, facts: ReplyFacts) -> Outcome:
@@ -185,19 +135,7 @@ class KpiEngine:
             facts.occurred_at, dimensions(queue=facts.queue), sums, durations
         )
         self.backlog.answer(facts.interaction_event_id, facts.occurred_at)
-        self._journal.append(
-            [
-                "reply",
-                facts.interaction_event_id,
-                facts.occurred_at,
-                facts.queue,
-                facts.first_response,
-                facts.first_response_seconds,
-                facts.sla_met,
-                facts.resolution_seconds,
-                facts.event_id,
-            ]
-        )
+        self._journal.append(facts)
         return Outcome(refused=refused)
 
     def advance(self, watermark: float) -> Outcome:
@@ -210,7 +148,7 @@ class KpiEngine:
         ]
         if not closes or watermark < min(closes) or watermark <= self.watermark:
             return Outcome()
-        self._journal.append(["advance", watermark])
+        self._journal.append(Advance(watermark))
         self.seen.forget_before(watermark)
         return Outcome(
             closed=self.interactions.advance(watermark) + self.replies.advance(watermark)

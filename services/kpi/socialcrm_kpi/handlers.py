@@ -19,7 +19,8 @@ from socialcrm import contract
 from socialcrm.v1 import reply_pb2, routed_pb2
 from socialcrm_kpi import metrics
 from socialcrm_kpi.counting import AuthorPseudonyms, dimensions_of, queue_label
-from socialcrm_kpi.engine import KpiEngine, Outcome, ReplyFacts, RoutedFacts
+from socialcrm_kpi.engine import KpiEngine, Outcome
+from socialcrm_kpi.journal import ReplyFacts, RoutedFacts
 from socialcrm_kpi.messages import alert_of, event_time, severity_name, snapshot_of
 from socialcrm_kpi.watermarks import PartitionId, PartitionWatermarks
 

@@ -32,7 +32,9 @@ from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import Codec, PartitionedStore
 from socialcrm.v1 import kpi_pb2
+from socialcrm_kpi.backlog import open_entry
 from socialcrm_kpi.engine import STATE_KINDS, KpiEngine
+from socialcrm_kpi.windows import figures_entry
 
 STATE_TOPIC = contract.KPI_STATE.name
 STATE_PARTITION = 0
@@ -137,12 +139,14 @@ def _legacy_state(parts: Mapping[str, Any]) -> dict[str, list[Any]]:
         elif name == "spikes":
             state["spikes"].extend([k, series] for k, series in part.items())
         elif name == "backlog":
-            state["backlog"].extend(["open", k, q, at] for k, (q, at) in part["open"].items())
+            state["backlog"].extend(open_entry(k, q, at) for k, (q, at) in part["open"].items())
         elif key in ("windows.interactions", "windows.replies"):
             meta[key.removeprefix("windows.")] = part
         elif name in ("windows.interactions", "windows.replies"):
             state[name].extend(
-                [w["size"], w["step"], w["start"], f["dims"], f["sums"], f["histograms"]]
+                figures_entry(
+                    w["size"], w["step"], w["start"], f["dims"], f["sums"], f["histograms"]
+                )
                 for w in part
                 for f in w["figures"]
             )

@@ -95,6 +95,19 @@ class Figures:
         return values
 
 
+def figures_entry(
+    size: int,
+    step: int,
+    start: int,
+    dims: Iterable[Iterable[str]],
+    sums: Mapping[str, float],
+    histograms: Mapping[str, list[int]],
+) -> list[Any]:
+    """The snapshot entry of one window's figures under one dimension key (read back by
+    ``WindowedKpis.restore``)."""
+    return [size, step, start, [list(pair) for pair in dims], sums, histograms]
+
+
 def histogram_quantile(quantile: float, counts: list[int]) -> float:
     """Quantile estimated from bucket counts, interpolating linearly inside a bucket."""
     total = sum(counts)
@@ -232,14 +245,9 @@ class WindowedKpis:
             "watermark": None if self.watermark == -math.inf else self.watermark,
             "late_events": self.late_events,
             "figures": [
-                [
-                    spec.size_seconds,
-                    spec.step_seconds,
-                    start,
-                    list(map(list, dims)),
-                    f.sums,
-                    f.histograms,
-                ]
+                figures_entry(
+                    spec.size_seconds, spec.step_seconds, start, dims, f.sums, f.histograms
+                )
                 for (spec, start), by_dims in self._open.items()
                 for dims, f in by_dims.items()
             ],
