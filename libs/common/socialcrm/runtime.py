@@ -20,13 +20,9 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from socialcrm import contract
 from socialcrm.errors import install_error_handling
 from socialcrm.http_server import HttpTimeouts, timed_protocol
 from socialcrm.kafka.admin import ensure_topics
-from socialcrm.kafka.processor import StreamProcessor
-from socialcrm.kafka.producer import EventProducer
-from socialcrm.kafka.topic_route import Handler, In
 from socialcrm.lifecycle import Component
 from socialcrm.logs import configure_logging
 from socialcrm.settings import ServiceSettings, help_epilog
@@ -142,38 +138,6 @@ def run_service(
     parser.parse_args()
     settings = settings_type()
     serve(build_app(settings), settings)
-
-
-def create_stream_app(
-    settings: ServiceSettings,
-    *,
-    input_type: type[In],
-    handler: Handler[In],
-    title: str,
-    description: str,
-    resources: Sequence[Component] = (),
-    transient_errors: tuple[type[BaseException], ...] = (),
-) -> FastAPI:
-    """The app of a service that consumes one topic in its own consumer group.
-
-    ``resources`` (e.g. the database) start before the consumer and stop after it.
-    """
-    producer = EventProducer(settings)
-    processor = StreamProcessor(
-        settings=settings,
-        group_id=settings.service_name,
-        input_type=input_type,
-        handler=handler,
-        producer=producer,
-        transient_errors=transient_errors,
-    )
-    return create_app(
-        settings,
-        [*resources, producer, processor],
-        before_start=[TopicsReady(settings, contract.all_topics())],
-        title=title,
-        description=description,
-    )
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
