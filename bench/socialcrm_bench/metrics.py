@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,28 +12,16 @@ import httpx
 
 from socialcrm_bench.lag import GROUP_TOPICS
 from socialcrm_bench.replicas import Replicas
+from socialcrm_devstack import metrics_page
 from socialcrm_devstack.stack import LocalStack
 
 KPI_POLL_SECONDS = 0.25
-KPI_SAMPLE = "socialcrm_interactions_total{"
-_SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)"
-)
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def sample_values(text: str, name: str, **labels: str) -> list[float]:
+def sample_values(text: str, name: str, /, **labels: str) -> list[float]:
     """The values of the samples ``name`` carrying ``labels`` (and maybe others) in an
     exposition text; empty when the page has none."""
-    values = []
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match is None or match["name"] != name:
-            continue
-        found = dict(_LABEL.findall(match["labels"] or ""))
-        if all(found.get(key) == value for key, value in labels.items()):
-            values.append(float(match["value"]))
-    return values
+    return metrics_page.values(metrics_page.parse(text), name, **labels)
 
 
 async def scrape(client: httpx.AsyncClient, url: str) -> str:
@@ -46,10 +33,7 @@ async def scrape(client: httpx.AsyncClient, url: str) -> str:
 
 
 async def kpi_total(client: httpx.AsyncClient, url: str) -> float:
-    text = await scrape(client, url)
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(KPI_SAMPLE)
-    )
+    return sum(sample_values(await scrape(client, url), "socialcrm_interactions_total"))
 
 
 @dataclass
@@ -100,10 +84,10 @@ async def stage_seconds(stack: LocalStack, replicas: Replicas) -> dict[str, tupl
         for service in GROUP_TOPICS:
             count = total = 0.0
             for url in [stack.url(service), *replicas.of(service)]:
-                for line in (await scrape(client, url)).splitlines():
-                    if line.startswith("socialcrm_event_processing_seconds_count{"):
-                        count += float(line.rsplit(" ", 1)[1])
-                    elif line.startswith("socialcrm_event_processing_seconds_sum{"):
-                        total += float(line.rsplit(" ", 1)[1])
+                samples = metrics_page.parse(await scrape(client, url))
+                count += sum(
+                    metrics_page.values(samples, "socialcrm_event_processing_seconds_count")
+                )
+                total += sum(metrics_page.values(samples, "socialcrm_event_processing_seconds_sum"))
             stages[service] = (count, total)
     return stages

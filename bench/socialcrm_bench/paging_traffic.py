@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import httpx
 
 from socialcrm_bench.load import request_headers
-from socialcrm_bench.metrics import kpi_total
+from socialcrm_bench.metrics import kpi_total, sample_values
 from socialcrm_bench.paging_figures import PAGE_ALERT, Options, Timeline
 from socialcrm_devstack.demo_stream import Delivery, DemoStream
 from socialcrm_devstack.observability import Observability
@@ -25,8 +25,9 @@ BURST_BATCH = 50
 PROBE_SECONDS = 0.5
 # Longest wait for kpi to count a replayed bucket before the next one is sent.
 BARRIER_SECONDS = 60
-# The demo stream's brand is ingest's default one.
-SPIKE_SAMPLE = 'socialcrm_viral_spike_active{brand="acme",topic="negative"} 1.0'
+# kpi's spike gauge, for the demo stream's brand (ingest's default one).
+SPIKE_GAUGE = "socialcrm_viral_spike_active"
+SPIKE_LABELS = {"brand": "acme", "topic": "negative"}
 
 
 class Sender:
@@ -137,7 +138,7 @@ async def watch(
         try:
             if timeline.burst_started is not None and timeline.spike_seen is None:
                 metrics = (await client.get(f"{kpi_url}/metrics")).text
-                if SPIKE_SAMPLE in metrics:
+                if 1.0 in sample_values(metrics, SPIKE_GAUGE, **SPIKE_LABELS):
                     timeline.spike_seen = time.time()
             if timeline.burst_started is not None and timeline.alert_firing is None:
                 url = f"{observability.prometheus_url}/api/v1/alerts"

@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from socialcrm_devstack.agents import AgentStats
-from socialcrm_devstack.summary import Figures, Samples, Story, drained, render
+from socialcrm_devstack.metrics_page import Samples
+from socialcrm_devstack.summary import Figures, Story, drained, render
 
 BURST_BEGAN = datetime(2026, 11, 30, 22, 0, tzinfo=UTC).timestamp()
 

@@ -12,19 +12,18 @@ import shutil
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
+from socialcrm_devstack import metrics_page
 from socialcrm_devstack.agents import AgentStats
+from socialcrm_devstack.metrics_page import Samples
 
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 OPEN_CASE_STATUSES = ["new", "open", "pending_customer"]
 CHANNELS = ("x", "facebook", "instagram", "email", "chat", "community")
 # Lines kept for notes (e.g. an answer of ingest other than 200) below the screen.
@@ -76,25 +75,15 @@ class Story:
 
 def scrape(url: str) -> Samples:
     """Metric samples of one service, by sample name and labels; empty when unreachable."""
-    samples: Samples = defaultdict(dict)
     try:
         text = httpx.get(f"{url}/metrics", timeout=5).text
     except httpx.HTTPError:
-        return samples
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[sample.name][tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
+        return {}
+    return metrics_page.parse(text)
 
 
 def total(samples: Samples, name: str, **match: str) -> int:
-    return round(
-        sum(
-            value
-            for labels, value in samples.get(name, {}).items()
-            if all((k, v) in labels for k, v in match.items())
-        )
-    )
+    return round(sum(metrics_page.values(samples, name, **match)))
 
 
 def collect(urls: dict[str, str], mongo: MongoClient[dict[str, object]]) -> Figures:
