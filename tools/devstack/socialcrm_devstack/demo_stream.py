@@ -18,6 +18,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from socialcrm_devstack.webhook_signing import LOCAL_MAIL_GATEWAY_SECRET
+from socialcrm_ingest.security.mail_verdict import VERDICT_HEADER, signed_verdict
+
 BRAND_HANDLE = "AcmeFrance"
 META_PAGE_ID = "104650388876123"
 INSTAGRAM_ACCOUNT_ID = "17841405309211844"
@@ -318,6 +321,13 @@ class DemoStream:
         message["Date"] = format_datetime(moment)
         message["Message-ID"] = make_msgid(idstring=self._new_id(), domain="mail.example.com")
         message["Content-Language"] = language
+        # The brand's mail gateway checked the sender's domain (DMARC) and says so, signed.
+        domain = address.rpartition("@")[2]
+        verdict = f"dmarc=pass; dkim=pass; header.from={domain}; header.d={domain}"
+        message_id = str(message["Message-ID"]).strip("<>")
+        message[VERDICT_HEADER] = signed_verdict(
+            LOCAL_MAIL_GATEWAY_SECRET, verdict, address, message_id
+        )
         message.set_content(f"{'Bonjour' if language == 'fr' else 'Hello'},\n\n{text}\n")
         return bytes(message)
 

@@ -12,6 +12,7 @@ import httpx
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.processes import ManagedProcess, StartError, free_ports
+from socialcrm_devstack.webhook_signing import LOCAL_MAIL_GATEWAY_SECRET
 from socialcrm_ingest.channels import WEBHOOKS
 
 # The local stack's API keys, one per scope, each bound to an agent (the actor recorded):
@@ -49,7 +50,12 @@ class ServiceSpec:
 
 
 SERVICES = (
-    ServiceSpec("ingest", "socialcrm_ingest", 8001, LOCAL_WEBHOOK_SECRETS),
+    ServiceSpec(
+        "ingest",
+        "socialcrm_ingest",
+        8001,
+        {**LOCAL_WEBHOOK_SECRETS, "MAIL_GATEWAY_SECRET": LOCAL_MAIL_GATEWAY_SECRET},
+    ),
     ServiceSpec("sentiment", "socialcrm_sentiment", 8002),
     ServiceSpec("router", "socialcrm_router", 8003, {"API_KEYS": LOCAL_API_KEYS}),
     ServiceSpec(

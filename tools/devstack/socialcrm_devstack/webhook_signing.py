@@ -32,6 +32,10 @@ class Door:
     secret_env: str
 
 
+# The local mail gateway's verdict secret (ingest's MAIL_GATEWAY_SECRET): the demo's emails
+# come through a gateway that checked their senders, as a deployment's do.
+LOCAL_MAIL_GATEWAY_SECRET = "local-mail-gateway-secret"
+
 SCHEMES = {
     SignatureScheme.X_BASE64: "x",
     SignatureScheme.META_HEX: "meta",
