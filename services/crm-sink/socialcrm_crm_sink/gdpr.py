@@ -9,11 +9,10 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 
 from socialcrm_crm_sink.anonymised import (
     ID_SCHEME,
@@ -22,8 +21,9 @@ from socialcrm_crm_sink.anonymised import (
     anonymised_entry,
     interaction_key,
 )
+from socialcrm_crm_sink.clock import Clock
 from socialcrm_crm_sink.fingerprints import SCHEME, erasure_fingerprint
-from socialcrm_crm_sink.mongo_writes import insert_new
+from socialcrm_crm_sink.mongo_writes import Collection, insert_new
 from socialcrm_crm_sink.records import CrmWrite
 from socialcrm_crm_sink.suggestions import MergeSuggestions
 from socialcrm_crm_sink.views import ContactViews
@@ -41,19 +41,41 @@ class Erased:
     interactions: list[tuple[str, str]]
 
 
-class PersonalData(ContactViews):
-    """Export, erasure, and the check that keeps an erased person's replayed events out."""
+class PersonalData:
+    """Export, erasure, and the check that keeps an erased person's replayed events out.
 
-    fingerprint_secret: str
-    suggestions: MergeSuggestions
+    ``erasures`` holds the fingerprints (keyed with ``fingerprint_secret``) of erased
+    identities and interactions, dated by ``clock``; ``views`` finds the live contact.
+    """
+
+    def __init__(
+        self,
+        *,
+        contacts: Collection,
+        timeline: Collection,
+        cases: Collection,
+        erasures: Collection,
+        views: ContactViews,
+        suggestions: MergeSuggestions,
+        fingerprint_secret: str,
+        clock: Clock,
+    ) -> None:
+        self.contacts = contacts
+        self.timeline = timeline
+        self.cases = cases
+        self.erasures = erasures
+        self.views = views
+        self.suggestions = suggestions
+        self.fingerprint_secret = fingerprint_secret
+        self.clock = clock
 
     async def _family(self, contact_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The live contact and every contact merged into it, directly or through others."""
-        contact = await self._live(contact_id)
+        contact = await self.views.live(contact_id)
         merged: list[dict[str, Any]] = []
         frontier = [contact["_id"]]
         while frontier:
-            found = await self.db.contacts.find({"merged_into": {"$in": frontier}}).to_list()
+            found = await self.contacts.find({"merged_into": {"$in": frontier}}).to_list()
             merged.extend(found)
             frontier = [c["_id"] for c in found]
         return contact, merged
@@ -65,10 +87,10 @@ class PersonalData(ContactViews):
         return {
             "contact": contact,
             "merged_contacts": merged,
-            "timeline": await self.db.timeline.find({"contact_id": {"$in": ids}})
+            "timeline": await self.timeline.find({"contact_id": {"$in": ids}})
             .sort([("occurred_at", ASCENDING)])
             .to_list(),
-            "cases": await self.db.cases.find({"contact_id": {"$in": ids}}).to_list(),
+            "cases": await self.cases.find({"contact_id": {"$in": ids}}).to_list(),
         }
 
     async def plan_erasure(self, contact_id: str) -> Erased:
@@ -78,7 +100,7 @@ class PersonalData(ContactViews):
         keys = [i["key"] for i in contact["identities"]]
         for loser in merged:
             keys.extend(i["key"] for i in loser.get("merged_identities", []))
-        entries = await self.db.timeline.find(
+        entries = await self.timeline.find(
             {"contact_id": {"$in": ids}, "type": "interaction"},
             {"event_id": 1, "conversation_id": 1},
         ).to_list()
@@ -96,23 +118,21 @@ class PersonalData(ContactViews):
         time of erasure, so that a replay of the person's older events does not bring them
         back and a reply still in flight is dropped. Idempotent.
         """
-        erased_at = datetime.now(UTC)
+        erased_at = self.clock()
         keys = [*plan.identity_keys, *(interaction_key(e) for e, _ in plan.interactions)]
         for key in keys:
-            await self.db.erasures.update_one(
+            await self.erasures.update_one(
                 {"_id": self._fingerprint(key)},
                 {"$set": {"erased_at": erased_at, "scheme": SCHEME}},
                 upsert=True,
             )
         await self.suggestions.forget(plan.contact_ids)
         held = {"contact_id": {"$in": plan.contact_ids}}
-        case_ids = await self._move(
-            self.db.cases, held, lambda case: anonymised_case(case, erased_at)
-        )
+        case_ids = await self._move(self.cases, held, lambda case: anonymised_case(case, erased_at))
         await self._move(
-            self.db.timeline, held, lambda entry: anonymised_entry(entry, case_ids, erased_at)
+            self.timeline, held, lambda entry: anonymised_entry(entry, case_ids, erased_at)
         )
-        await self.db.contacts.delete_many({"_id": {"$in": plan.contact_ids}})
+        await self.contacts.delete_many({"_id": {"$in": plan.contact_ids}})
         log.info("contact erased", extra={"contact_id": plan.contact_ids[0]})
 
     async def anonymise_derived_ids(self) -> None:
@@ -120,17 +140,17 @@ class PersonalData(ContactViews):
         random ids (their ``erased_at`` kept)."""
         older = {"erased_at": {"$exists": True}, "ids": {"$ne": ID_SCHEME}}
         case_ids = await self._move(
-            self.db.cases, older, lambda case: anonymised_case(case, case["erased_at"])
+            self.cases, older, lambda case: anonymised_case(case, case["erased_at"])
         )
         await self._move(
-            self.db.timeline,
+            self.timeline,
             older,
             lambda entry: anonymised_entry(entry, case_ids, entry["erased_at"]),
         )
 
     async def _move(
         self,
-        collection: AsyncCollection[dict[str, Any]],
+        collection: Collection,
         query: dict[str, Any],
         anonymised: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> dict[str, str]:
@@ -161,22 +181,22 @@ class PersonalData(ContactViews):
     async def interaction_erased(self, event_id: str) -> bool:
         """Whether the interaction belonged to a person erased since."""
         fingerprint = self._fingerprint(interaction_key(event_id))
-        return await self.db.erasures.find_one({"_id": fingerprint}) is not None
+        return await self.erasures.find_one({"_id": fingerprint}) is not None
 
     async def erased_after(self, identity_key: str, occurred_at: datetime) -> bool:
         """Whether the person behind ``identity_key`` was erased after ``occurred_at``."""
-        erasure = await self.db.erasures.find_one({"_id": self._fingerprint(identity_key)})
+        erasure = await self.erasures.find_one({"_id": self._fingerprint(identity_key)})
         return erasure is not None and occurred_at <= erasure["erased_at"]
 
     def _fingerprint(self, identity_key: str) -> str:
         return erasure_fingerprint(identity_key, self.fingerprint_secret)
 
-    async def _erased_before(self, writes: Sequence[CrmWrite]) -> set[str]:
+    async def erased_before(self, writes: Sequence[CrmWrite]) -> set[str]:
         """Identity keys of the writes whose person was erased after the event occurred."""
         if not writes:
             return set()
         fingerprints = {w.identity["key"]: self._fingerprint(w.identity["key"]) for w in writes}
-        found = await self.db.erasures.find({"_id": {"$in": list(fingerprints.values())}}).to_list()
+        found = await self.erasures.find({"_id": {"$in": list(fingerprints.values())}}).to_list()
         erased_at = {e["_id"]: e["erased_at"] for e in found}
         return {
             w.identity["key"]

@@ -10,8 +10,11 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 DUPLICATE_KEY = 11000
 
+# A collection of the CRM database, as each part of the store is given the ones it uses.
+Collection = AsyncCollection[dict[str, Any]]
 
-async def bulk(collection: AsyncCollection[dict[str, Any]], operations: list[UpdateOne]) -> None:
+
+async def bulk(collection: Collection, operations: list[UpdateOne]) -> None:
     """Apply idempotent upserts in order; those that lost a race on a unique key are retried
     (they then update the winner's document)."""
     for _ in range(3):
@@ -26,9 +29,7 @@ async def bulk(collection: AsyncCollection[dict[str, Any]], operations: list[Upd
     raise RuntimeError(f"upserts in {collection.name} lost every race")
 
 
-async def insert_new(
-    collection: AsyncCollection[dict[str, Any]], documents: list[dict[str, Any]]
-) -> None:
+async def insert_new(collection: Collection, documents: list[dict[str, Any]]) -> None:
     """Insert the documents whose _id is not there yet (a redelivery inserts nothing)."""
     try:
         await collection.insert_many(documents, ordered=False)
@@ -38,7 +39,7 @@ async def insert_new(
 
 
 async def upsert(
-    collection: AsyncCollection[dict[str, Any]], query: dict[str, Any], update: dict[str, Any]
+    collection: Collection, query: dict[str, Any], update: dict[str, Any]
 ) -> dict[str, Any]:
     """Upsert and return the document, safe against a concurrent writer of the same key.
 

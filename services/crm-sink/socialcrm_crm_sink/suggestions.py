@@ -9,14 +9,15 @@ contacts are then merged) or rejects it. Who decided and when stays on the sugge
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from socialcrm_crm_sink.clock import Clock
 from socialcrm_crm_sink.errors import SuggestionDecided, SuggestionNotFound
+from socialcrm_crm_sink.mongo_writes import Collection
 
 _NAMESPACE = uuid.UUID("5d0c1f9a-8e0b-4a51-9a43-1f6f3e2b7c10")
 
@@ -35,8 +36,11 @@ def suggestion_id(contact_id: str, other_contact_id: str) -> str:
 
 
 class MergeSuggestions:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.collection = db[COLLECTION]
+    """The collection ``COLLECTION``; ``clock`` dates suggestions and decisions."""
+
+    def __init__(self, collection: Collection, *, clock: Clock) -> None:
+        self.collection = collection
+        self.clock = clock
 
     async def suggest(
         self,
@@ -58,7 +62,7 @@ class MergeSuggestions:
                 "other_contact_id": other_contact_id,
                 "event_id": event_id,
                 "status": "pending",
-                "created_at": datetime.now(UTC),
+                "created_at": self.clock(),
             },
             # Bounded: the keys are held by the other contact, whose identities are bounded.
             "$addToSet": {"identity_keys": identity_key},
@@ -82,7 +86,7 @@ class MergeSuggestions:
 
     async def claim(self, suggestion_id: str, *, status: str, actor: str) -> dict[str, Any]:
         """Decide a pending suggestion (who, when); raises when none is pending under that id."""
-        decided = {"status": status, "decided_by": actor, "decided_at": datetime.now(UTC)}
+        decided = {"status": status, "decided_by": actor, "decided_at": self.clock()}
         result = await self.collection.update_one(
             {"_id": suggestion_id, "status": "pending"}, {"$set": decided}
         )

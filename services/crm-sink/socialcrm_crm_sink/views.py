@@ -6,10 +6,10 @@ import re
 from typing import Any
 
 from pymongo import DESCENDING
-from pymongo.asynchronous.database import AsyncDatabase
 
 from socialcrm_crm_sink.errors import ContactNotFound
 from socialcrm_crm_sink.identities import IdentityKind
+from socialcrm_crm_sink.mongo_writes import Collection
 from socialcrm_crm_sink.trend import TREND_ENTRIES, sentiment_trend
 
 # Merges chain (a merged contact may absorb others): more hops than this is a loop.
@@ -17,14 +17,17 @@ MAX_REDIRECTS = 16
 
 
 class ContactViews:
-    """The reads; the other parts of ``CrmStore`` build on ``_live``."""
+    """The reads; the other parts of ``CrmStore`` find a contact with ``live``."""
 
-    db: AsyncDatabase[dict[str, Any]]
+    def __init__(self, *, contacts: Collection, timeline: Collection, cases: Collection) -> None:
+        self.contacts = contacts
+        self.timeline = timeline
+        self.cases = cases
 
-    async def _live(self, contact_id: str) -> dict[str, Any]:
+    async def live(self, contact_id: str) -> dict[str, Any]:
         """The contact, following merge redirects."""
         for _ in range(MAX_REDIRECTS):
-            contact = await self.db.contacts.find_one({"_id": contact_id})
+            contact = await self.contacts.find_one({"_id": contact_id})
             if contact is None:
                 raise ContactNotFound(contact_id)
             if not contact.get("merged_into"):
@@ -34,23 +37,23 @@ class ContactViews:
 
     async def contact_view(self, contact_id: str, *, limit: int, cursor: int) -> dict[str, Any]:
         """Profile, identities, a page of timeline (newest first), open cases, sentiment trend."""
-        contact = await self._live(contact_id)
+        contact = await self.live(contact_id)
         timeline = (
-            await self.db.timeline.find({"contact_id": contact["_id"]})
+            await self.timeline.find({"contact_id": contact["_id"]})
             .sort([("occurred_at", DESCENDING), ("_id", DESCENDING)])
             .skip(cursor)
             .limit(limit + 1)
             .to_list()
         )
         recent = (
-            await self.db.timeline.find(
+            await self.timeline.find(
                 {"contact_id": contact["_id"]}, {"occurred_at": 1, "sentiment_score": 1}
             )
             .sort([("occurred_at", DESCENDING)])
             .limit(TREND_ENTRIES)
             .to_list()
         )
-        cases = await self.db.cases.find({"contact_id": contact["_id"]}).to_list()
+        cases = await self.cases.find({"contact_id": contact["_id"]}).to_list()
         return {
             "contact": contact,
             "timeline": timeline[:limit],
@@ -78,11 +81,11 @@ class ContactViews:
             query = {"display_name": {"$regex": re.escape(name.strip()), "$options": "i"}}
         else:
             return []
-        found = await self.db.contacts.find(query).limit(limit).to_list()
+        found = await self.contacts.find(query).limit(limit).to_list()
         return [c for c in found if not c.get("merged_into")]
 
-    async def cases(self, *, queue: str | None, status: str | None, limit: int) -> list[Any]:
+    async def list_cases(
+        self, *, queue: str | None, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         query = {k: v for k, v in (("queue", queue), ("status", status)) if v}
-        return (
-            await self.db.cases.find(query).sort([("opened_at", DESCENDING)]).limit(limit).to_list()
-        )
+        return await self.cases.find(query).sort([("opened_at", DESCENDING)]).limit(limit).to_list()

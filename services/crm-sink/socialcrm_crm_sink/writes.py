@@ -10,17 +10,17 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
+from socialcrm_crm_sink.clock import Clock
 from socialcrm_crm_sink.errors import BadTransition, CaseErased, CaseNotFound
 from socialcrm_crm_sink.gdpr import PersonalData
 from socialcrm_crm_sink.identity_links import IdentityLinks
 from socialcrm_crm_sink.limits import history_push
-from socialcrm_crm_sink.mongo_writes import bulk, insert_new, upsert
+from socialcrm_crm_sink.mongo_writes import Collection, bulk, insert_new, upsert
 from socialcrm_crm_sink.policy import can_move
 from socialcrm_crm_sink.records import CrmWrite, ReplyWrite, case_status_after_reply
 
@@ -49,8 +49,30 @@ def claimed(write: CrmWrite) -> list[dict[str, Any]]:
     return [*write.strong_identities, *write.typed_identities, *write.suggested_identities]
 
 
-class CrmWrites(PersonalData, IdentityLinks):
-    """Records interactions and replies, batch by batch; applies agents' case changes."""
+class CrmWrites:
+    """Records interactions and replies, batch by batch; applies agents' case changes.
+
+    ``links`` links, merges or suggests for the identities a message claims;
+    ``personal_data`` tells which events belong to a person erased since; ``clock`` dates
+    what is recorded and agents' changes.
+    """
+
+    def __init__(
+        self,
+        *,
+        contacts: Collection,
+        timeline: Collection,
+        cases: Collection,
+        links: IdentityLinks,
+        personal_data: PersonalData,
+        clock: Clock,
+    ) -> None:
+        self.contacts = contacts
+        self.timeline = timeline
+        self.cases = cases
+        self.links = links
+        self.personal_data = personal_data
+        self.clock = clock
 
     async def record(self, write: CrmWrite) -> Recorded | None:
         """Record the interaction; None when it belongs to a person erased since."""
@@ -60,13 +82,13 @@ class CrmWrites(PersonalData, IdentityLinks):
         contact_id = contact["_id"]
         # A redelivered event is already on the timeline: its _id is derived from the event.
         with contextlib.suppress(DuplicateKeyError):
-            await self.db.timeline.insert_one(
-                {**write.timeline_entry, "contact_id": contact_id, "recorded_at": datetime.now(UTC)}
+            await self.timeline.insert_one(
+                {**write.timeline_entry, "contact_id": contact_id, "recorded_at": self.clock()}
             )
         if write.case_id is None:
             return Recorded(contact_id, contact["created_by_event_id"], None, None, "")
         case = await upsert(
-            self.db.cases,
+            self.cases,
             {"_id": write.case_id},
             {
                 "$setOnInsert": {**write.case_on_insert, "contact_id": contact_id},
@@ -97,7 +119,7 @@ class CrmWrites(PersonalData, IdentityLinks):
         contacts = await self._contacts_of(
             [w for w in writes if w.identity["key"] not in one_by_one]
         )
-        one_by_one |= await self._erased_before(
+        one_by_one |= await self.personal_data.erased_before(
             [
                 w
                 for w in writes
@@ -106,7 +128,7 @@ class CrmWrites(PersonalData, IdentityLinks):
             ]
         )
         simple = {i: w for i, w in enumerate(writes) if w.identity["key"] not in one_by_one}
-        now = datetime.now(UTC)
+        now = self.clock()
         entries = [
             {
                 **w.timeline_entry,
@@ -116,7 +138,7 @@ class CrmWrites(PersonalData, IdentityLinks):
             for w in simple.values()
         ]
         if entries:
-            await insert_new(self.db.timeline, entries)
+            await insert_new(self.timeline, entries)
         cases = await self._cases_of(
             [(w, contacts[w.identity["key"]]["_id"]) for w in simple.values() if w.case_id]
         )
@@ -147,7 +169,7 @@ class CrmWrites(PersonalData, IdentityLinks):
             return set()
         keys = {w.identity["key"] for w in linking}
         keys |= {s["key"] for w in linking for s in claimed(w)}
-        found = await self.db.contacts.find({"identities.key": {"$in": list(keys)}}).to_list()
+        found = await self.contacts.find({"identities.key": {"$in": list(keys)}}).to_list()
         holders = {i["key"]: c for c in found for i in c["identities"]}
         involved: set[str] = set()
         for write in linking:
@@ -173,7 +195,7 @@ class CrmWrites(PersonalData, IdentityLinks):
         new = [w for key, w in first_by_key.items() if key not in contacts]
         if new:
             await bulk(
-                self.db.contacts,
+                self.contacts,
                 [
                     UpdateOne(
                         {"identities.key": w.identity["key"]},
@@ -192,7 +214,7 @@ class CrmWrites(PersonalData, IdentityLinks):
     async def _holders(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The contact holding each of ``keys``, by key (keys nobody holds are absent)."""
         wanted = set(keys)
-        found = await self.db.contacts.find({"identities.key": {"$in": keys}}).to_list()
+        found = await self.contacts.find({"identities.key": {"$in": keys}}).to_list()
         return {i["key"]: c for c in found for i in c["identities"] if i["key"] in wanted}
 
     async def _cases_of(self, writes: Sequence[tuple[CrmWrite, str]]) -> dict[str, dict[str, Any]]:
@@ -207,7 +229,7 @@ class CrmWrites(PersonalData, IdentityLinks):
         for write, contact_id in writes:
             by_case.setdefault(str(write.case_id), []).append((write, contact_id))
         await bulk(
-            self.db.cases,
+            self.cases,
             [
                 UpdateOne(
                     {"_id": case_id},
@@ -227,7 +249,7 @@ class CrmWrites(PersonalData, IdentityLinks):
             ],
         )
         ids = list(by_case)
-        return {c["_id"]: c for c in await self.db.cases.find({"_id": {"$in": ids}}).to_list()}
+        return {c["_id"]: c for c in await self.cases.find({"_id": {"$in": ids}}).to_list()}
 
     async def record_reply(self, write: ReplyWrite) -> RecordedReply | None:
         """Put the reply on the timeline of the interaction's contact and update its case.
@@ -235,11 +257,9 @@ class CrmWrites(PersonalData, IdentityLinks):
         None when the interaction is not recorded (yet). Idempotent: the timeline entry's id
         and the case history entry are keyed by the reply's event id.
         """
-        source = await self.db.timeline.find_one(
-            {"_id": f"{write.interaction_event_id}:interaction"}
-        )
+        source = await self.timeline.find_one({"_id": f"{write.interaction_event_id}:interaction"})
         if source is None:
-            if await self.interaction_erased(write.interaction_event_id):
+            if await self.personal_data.interaction_erased(write.interaction_event_id):
                 return RecordedReply(
                     contact_id="", case_id=None, case_status="", status_changed=False
                 )
@@ -249,17 +269,17 @@ class CrmWrites(PersonalData, IdentityLinks):
             # The person was erased: their conversations are no longer followed.
             return RecordedReply(contact_id="", case_id=None, case_status="", status_changed=False)
         with contextlib.suppress(DuplicateKeyError):
-            await self.db.timeline.insert_one(
+            await self.timeline.insert_one(
                 {
                     **write.timeline_entry,
                     "contact_id": contact_id,
                     "case_id": case_id,
-                    "recorded_at": datetime.now(UTC),
+                    "recorded_at": self.clock(),
                 }
             )
         if case_id is None:
             return RecordedReply(contact_id, None, "", status_changed=False)
-        case = await self.db.cases.find_one({"_id": case_id})
+        case = await self.cases.find_one({"_id": case_id})
         if case is None:
             return RecordedReply(contact_id, None, "", status_changed=False)
         # The history keeps its newest entries only: a reply redelivered after 200 newer
@@ -278,7 +298,7 @@ class CrmWrites(PersonalData, IdentityLinks):
         if write.has_text:
             update["$min"] = {"first_response_at": write.occurred_at}
         # Guarded by the status read above: a concurrent change makes the retry re-decide.
-        result = await self.db.cases.update_one({"_id": case_id, "status": case["status"]}, update)
+        result = await self.cases.update_one({"_id": case_id, "status": case["status"]}, update)
         if result.matched_count == 0:
             return await self.record_reply(write)
         return RecordedReply(contact_id, case_id, status, status_changed=status != case["status"])
@@ -286,49 +306,22 @@ class CrmWrites(PersonalData, IdentityLinks):
     async def _contact(self, write: CrmWrite) -> dict[str, Any] | None:
         # A known customer's event changes nothing about the contact: read, write only if new.
         query = {"identities.key": write.identity["key"]}
-        contact = await self.db.contacts.find_one(query) or await upsert(
-            self.db.contacts,
+        contact = await self.contacts.find_one(query) or await upsert(
+            self.contacts,
             query,
             {"$setOnInsert": {**write.contact_on_insert, "identities": [write.identity]}},
         )
         # Only an event as old as the contact can predate an erasure (a replay): the check
         # costs a read, so the steady stream of newer events skips it.
-        if write.occurred_at <= contact["created_at"] and await self.erased_after(
+        if write.occurred_at <= contact["created_at"] and await self.personal_data.erased_after(
             write.identity["key"], write.occurred_at
         ):
-            await self.db.contacts.delete_one(
+            await self.contacts.delete_one(
                 {"_id": contact["_id"], "created_by_event_id": write.timeline_entry["event_id"]}
             )
             log.info("event of an erased person ignored", extra={"contact_id": contact["_id"]})
             return None
-        for identity in write.strong_identities:
-            contact = await self._attach(contact, identity, merge_holder=True)
-        for identity in write.typed_identities:
-            holder = await self._attach(contact, identity, merge_holder=False)
-            await self._suggest(contact, holder, identity, write)
-            contact = await self._live(contact["_id"])
-        for identity in write.suggested_identities:
-            other = await self.db.contacts.find_one({"identities.key": identity["key"]})
-            if other is not None:
-                await self._suggest(contact, other, identity, write)
-        return contact
-
-    async def _suggest(
-        self,
-        contact: dict[str, Any],
-        holder: dict[str, Any],
-        identity: dict[str, Any],
-        write: CrmWrite,
-    ) -> None:
-        """A merge suggestion when ``holder``, not ``contact``, holds the claimed identity."""
-        if holder["_id"] != contact["_id"]:
-            await self.suggestions.suggest(
-                contact_id=contact["_id"],
-                other_contact_id=holder["_id"],
-                identity_key=identity["key"],
-                event_id=write.timeline_entry["event_id"],
-                occurred_at=write.occurred_at,
-            )
+        return await self.links.claim(contact, write)
 
     async def update_case(
         self,
@@ -339,7 +332,7 @@ class CrmWrites(PersonalData, IdentityLinks):
         note: str | None,
         actor: str,
     ) -> dict[str, Any]:
-        case = await self.db.cases.find_one({"_id": case_id})
+        case = await self.cases.find_one({"_id": case_id})
         if case is None:
             raise CaseNotFound(case_id)
         if case.get("erased_at"):
@@ -351,18 +344,18 @@ class CrmWrites(PersonalData, IdentityLinks):
             changes["status"] = status
         if assignee is not None:
             changes["assignee"] = assignee
-        entry = {"at": datetime.now(UTC), "by": actor, **changes}
+        entry = {"at": self.clock(), "by": actor, **changes}
         if note:
             entry["note"] = note
         update = history_push(entry, len(case.get("history", [])))
         if changes:
             update["$set"] = changes
         # Only the status read above may be replaced: a concurrent change makes this a conflict.
-        result = await self.db.cases.update_one(
+        result = await self.cases.update_one(
             {"_id": case_id, "status": case["status"], "erased_at": {"$exists": False}}, update
         )
         if result.matched_count == 0:
             raise BadTransition(case["status"], status or case["status"])
-        updated = await self.db.cases.find_one({"_id": case_id})
+        updated = await self.cases.find_one({"_id": case_id})
         assert updated is not None
         return updated
