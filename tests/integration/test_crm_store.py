@@ -165,3 +165,25 @@ async def test_schema_3_moves_older_anonymised_records_to_random_ids(
     assert entry["event_id"] == ""
     assert entry["case_id"] == case["_id"] != "case-1"
     assert (entry["language"], case["status"]) == ("fr", "new")
+
+
+async def test_the_stores_clock_dates_what_its_parts_write(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Every part of the store is given the store's clock: a fixed one dates every write."""
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    store = CrmStore(database, fingerprint_secret=LOCAL_FINGERPRINT_SECRET, clock=lambda: now)
+    await store.migrate()
+    first = await record(store, routed_tweet("400", "anna"))
+    second = await record(store, routed_tweet("401", "anna_2"))
+    assert first.case_id is not None
+    case = await store.update_case(
+        first.case_id, status=None, assignee="agent-1", note=None, actor="agent-1"
+    )
+    merged = await store.merge(first.contact_id, second.contact_id)
+    loser = await database.contacts.find_one({"_id": second.contact_id}) or {}
+    recorded_at = {e["recorded_at"] for e in await database.timeline.find().to_list()}
+    assert (case["history"][-1]["at"], loser["merged_at"], recorded_at) == (now, now, {now})
+    await store.erase(await store.plan_erasure(merged["_id"]))
+    erased_at = {e["erased_at"] for e in await database.erasures.find().to_list()}
+    assert erased_at == {now}
