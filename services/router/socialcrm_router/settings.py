@@ -6,9 +6,8 @@ from pydantic import Field
 
 from socialcrm import contract
 from socialcrm.settings import ApiSettings
-from socialcrm.v1 import routed_pb2
 
-STATE_TOPIC = contract.topic_of(routed_pb2.InteractionSlaState)
+STATE_TOPIC = contract.ROUTER_SLA_STATE.name
 
 
 class RouterSettings(ApiSettings):
