@@ -1,4 +1,5 @@
-"""The shared partition-owned state store and its read-only view, on the real broker."""
+"""The shared partition-owned state store and its read-only view, on the real broker:
+restores, partitions given back, fenced writes of a former owner."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import ChangelogView, Codec, PartitionedStore
+from socialcrm.state.fencing import Writer
 from tests.conftest import Infra
 from tests.fixtures.waiting import eventually_async
 
@@ -126,4 +128,116 @@ async def test_the_view_follows_every_partition_and_tombstones(infra: Infra) -> 
         await eventually_async(followed)
     finally:
         await view.stop()
+        await producer.stop()
+
+
+def fenced_store(
+    settings: ServiceSettings, producer: EventProducer, topic: str, changelog: str, member: str
+) -> tuple[PartitionedStore[str], list[int]]:
+    """A fenced store and its writer's generation (a one-item list the test moves on)."""
+    generation = [1]
+    store = store_of(settings, producer, topic, changelog)
+    store.writer = lambda: Writer(generation[0], member)
+    return store, generation
+
+
+async def test_assign_owns_exactly_the_partitions_given(infra: Infra) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap)
+    topic = await input_topic(infra, partitions=2)
+    changelog = f"{topic}-changelog"
+    producer = EventProducer(settings)
+    await producer.start()
+    try:
+        store = store_of(settings, producer, topic, changelog)
+        other = store_of(settings, producer, topic, changelog)
+        await store.start()
+        await store.assign({0, 1})
+        store.put(0, "a", "open@1")
+        await store.flush()
+        # A restore that raced a revocation: partition 0 is not given any more.
+        await store.assign({1})
+        assert store.owned == frozenset({1})
+        await other.assign({0})
+        other.put(0, "a", "answered@2")
+        await other.flush()
+        # Given back later: restored, not the stale copy.
+        await store.assign({0, 1})
+        assert dict(store.items(0)) == {"a": "answered@2"}
+    finally:
+        await producer.stop()
+
+
+async def test_a_former_owners_late_writes_never_win(infra: Infra) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap)
+    topic = await input_topic(infra, partitions=1)
+    changelog = f"{topic}-changelog"
+    producer = EventProducer(settings)
+    await producer.start()
+    view = ChangelogView(
+        name=f"it-view-{changelog}",
+        settings=settings,
+        topic=changelog,
+        input_topic=topic,
+        codec=TEXT,
+    )
+    try:
+        zombie, _ = fenced_store(settings, producer, topic, changelog, "zombie")
+        await zombie.start()
+        await zombie.assign({0})
+        zombie.put(0, "a", "open@1")
+        await zombie.flush()
+        # The zombie is paused past its session; the partition moves to a new owner.
+        owner, owner_generation = fenced_store(settings, producer, topic, changelog, "owner")
+        owner_generation[0] = 2
+        await owner.assign({0})
+        assert dict(owner.items(0)) == {"a": "open@1"}
+        owner.put(0, "a", "answered@1")  # the same revision as the zombie's next write
+        await owner.flush()
+        # The zombie wakes up and writes what it did meanwhile, newer by its revisions.
+        zombie.put(0, "a", "escalated@3")
+        zombie.put(0, "z", "open@1")
+        await zombie.flush()
+
+        reader, reader_generation = fenced_store(settings, producer, topic, changelog, "reader")
+        reader_generation[0] = 3
+        await reader.assign({0})
+        assert dict(reader.items(0)) == {"a": "answered@1"}
+        await view.start()
+        assert view.get("a") == "answered@1"
+        assert view.get("z") is None
+    finally:
+        await view.stop()
+        await producer.stop()
+
+
+async def test_a_partition_given_back_reads_what_another_member_wrote_meanwhile(
+    infra: Infra,
+) -> None:
+    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap)
+    topic = await input_topic(infra, partitions=1)
+    changelog = f"{topic}-changelog"
+    producer = EventProducer(settings)
+    await producer.start()
+    try:
+        first, first_generation = fenced_store(settings, producer, topic, changelog, "first")
+        await first.start()
+        await first.assign({0})
+        first.put(0, "a", "open@1")
+        first.put(0, "gone", "open@1")
+        await first.flush()
+        first.revoke({0})  # kept aside: most rebalances give it back
+
+        second, second_generation = fenced_store(settings, producer, topic, changelog, "second")
+        second_generation[0] = 2
+        await second.assign({0})
+        second.put(0, "a", "answered@1")  # equal revisions from two writers
+        second.put(0, "b", "open@1")
+        second.put(0, "gone", None)
+        await second.flush()
+        second.revoke({0})
+
+        first_generation[0] = 3
+        await first.assign({0})
+        assert dict(first.items(0)) == {"a": "answered@1", "b": "open@1"}
+    finally:
         await producer.stop()

@@ -1,7 +1,9 @@
 """A read-only view of every partition of a changelog, kept up to date in the background.
 
 For replicas that answer about state they may not own (an API in front of partitioned
-state): what the owners wrote, a few milliseconds late. It never writes.
+state): what the owners wrote, a few milliseconds late. It never writes. Like a restore
+(``socialcrm.state.fencing``), it skips a record stamped lower than one read before it in
+its partition: a former owner's late writes never show.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from socialcrm.state.changelog import (
     read_to_end,
 )
 from socialcrm.state.codec import Codec
+from socialcrm.state.fencing import FENCE_KEY, Fences
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class ChangelogView(Generic[V]):
         self.codec = codec
         self.keep = keep
         self._values: dict[str, V] = {}
+        self._fences = Fences()
         self._consumer: AIOKafkaConsumer | None = None
         self._follower = BackgroundTask(name, self._follow)
 
@@ -88,7 +92,9 @@ class ChangelogView(Generic[V]):
         return self._follower.alive
 
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        if record.key is None:
+        if record.key is None or not self._fences.admit(record.partition, record.headers):
+            return
+        if record.key == FENCE_KEY:
             return
         key = record.key.decode()
         value = None if record.value is None else self.codec.decode(record.value)
