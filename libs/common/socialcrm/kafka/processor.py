@@ -7,8 +7,18 @@ that harmless by deduplicating on ``event_id``. No record stops the stream: one 
 cannot be decoded, handled or produced goes to ``<topic>.dlq`` with the reason.
 
 Stateful processors (a ``partition_listener`` owning partition-keyed state, a
-``punctuator`` firing timers) are single writers: rebalance callbacks, batches and
-punctuations never run at the same time.
+``punctuator`` firing timers) follow Kafka Streams' task semantics (``tasks``): a
+partition's records are handled, punctuated and committed only once its state is
+restored (a failed restore pauses the partition and is retried with backoff); a refused
+commit or a lost membership closes every task dirty (state dropped, no flush, no
+timers until the next assignment); a revocation waits for the step in hand at most half
+the rebalance timeout. Steps never run at the same time as each other or as a task's
+restore or close: they hold the tasks' lock. A stateful partition commits a batch of
+one topic partition whole or not at all: when part of it fails, the partition number
+goes back to its committed offsets and its state is restored again.
+
+With a fenced store (``store.writer = processor.writer``), a former owner's late state
+writes never win over its successor's (``socialcrm.state.fencing``).
 """
 
 from __future__ import annotations
@@ -20,23 +30,24 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     CommitFailedError,
     IllegalGenerationError,
     IllegalStateError,
     RebalanceInProgressError,
+    UnknownMemberIdError,
 )
 from aiokafka.structs import OffsetAndMetadata
 from google.protobuf.message import Message
 
 from socialcrm.kafka.consumer import PartitionLag, group_consumer
+from socialcrm.kafka.handling import Backoff
 from socialcrm.kafka.outputs import RetryLater, Sent
 from socialcrm.kafka.producer import EventProducer
+from socialcrm.kafka.tasks import TaskListener, Tasks, writer_of
 from socialcrm.kafka.time_order import by_partition_number, first_offsets, runs_in_time_order
 from socialcrm.kafka.topic_route import (
-    FIRST_RETRY_SECONDS,
-    LAST_RETRY_SECONDS,
     BatchHandler,
     Handler,
     In,
@@ -44,8 +55,18 @@ from socialcrm.kafka.topic_route import (
     TopicRoute,
 )
 from socialcrm.settings import ServiceSettings
+from socialcrm.state.fencing import FencingError, Writer
 
 log = logging.getLogger(__name__)
+
+# A commit (or a fenced state write) refused because the group moved on without this member.
+_REFUSED = (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+    FencingError,
+)
 
 
 class PartitionListener(Protocol):
@@ -53,14 +74,18 @@ class PartitionListener(Protocol):
     the processor's topics are co-partitioned)."""
 
     async def on_assigned(self, partitions: set[int]) -> None:
-        """Restore the state of ``partitions`` before their records are handled."""
+        """Own exactly ``partitions`` (all the partition numbers assigned): restore those
+        not held; their records wait, paused, until it returns. What it raises is logged
+        and it is called again after a backoff."""
 
     async def on_revoked(self, partitions: set[int]) -> None:
-        """Give up ``partitions``, whose writes were flushed with their last commit."""
+        """Give up ``partitions``, whose writes were flushed with their last commit (a copy
+        may be kept aside for a quick restore if they come back)."""
 
     async def on_lost(self, partitions: set[int]) -> None:
         """Drop the state of ``partitions`` without keeping it: writes of records that are
-        processed again may be in it (their outputs were not all acknowledged)."""
+        processed again may be in it (their outputs were not all acknowledged, their
+        commit was refused, or the member was expelled)."""
 
 
 class Punctuator(Protocol):
@@ -109,6 +134,10 @@ class StreamProcessor(Generic[In]):
         punctuator: Punctuator | None = None,
     ) -> None:
         self._stopping = asyncio.Event()
+        self.tasks = Tasks(
+            name=f"consumer:{group_id}",
+            state=None if partition_listener is None else _ListenerState(partition_listener),
+        )
         inputs: list[StreamInput[Any]] = [StreamInput(input_type, handler, batch_handler)]
         self.routes = {
             route.topic: route
@@ -118,7 +147,8 @@ class StreamProcessor(Generic[In]):
                     producer=producer,
                     group_id=group_id,
                     transient_errors=transient_errors,
-                    stopping=self._stopping,
+                    # Transient retries end on shutdown and on a revocation.
+                    stopping=self.tasks.interrupt,
                 )
                 for stream_input in [*inputs, *extra_inputs]
             )
@@ -134,9 +164,7 @@ class StreamProcessor(Generic[In]):
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._lag = PartitionLag(group_id)
-        self._retry_delay = FIRST_RETRY_SECONDS
-        # Held while a batch, a punctuation or a rebalance callback runs: one at a time.
-        self.exclusive = asyncio.Lock()
+        self._backoff = Backoff(self.tasks.interrupt)
         self._caught_up: set[int] = set()
 
     @property
@@ -147,13 +175,15 @@ class StreamProcessor(Generic[In]):
 
     async def start(self) -> None:
         self._consumer = group_consumer(self.settings, self.group_id)
-        self._consumer.subscribe(list(self.routes), listener=_Rebalance(self))
+        self.tasks.bind(self._consumer)
+        self._consumer.subscribe(list(self.routes), listener=TaskListener(self.tasks))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         """Finish the batch in hand, commit what was processed, leave the group."""
         self._stopping.set()
+        self.tasks.stop()
         if self._task is not None:
             await self._task
         if self._consumer is not None:
@@ -168,25 +198,36 @@ class StreamProcessor(Generic[In]):
     def alive(self) -> bool:
         return self._task is not None and (not self._task.done() or self._stopping.is_set())
 
+    def writer(self) -> Writer:
+        """The group generation and member id this processor writes state as (for a fenced
+        ``PartitionedStore``: ``store.writer = processor.writer``)."""
+        return writer_of(self.consumer) if self._consumer is not None else Writer(-1, "")
+
     async def _run(self) -> None:
         punctuated_at = 0.0
         while not self._stopping.is_set():
             try:
+                async with self.tasks.lock:
+                    await self.tasks.settle()
+                epoch = self.tasks.epoch
                 batches = await self.consumer.getmany(timeout_ms=500)
-                async with self.exclusive:
-                    assigned = self.consumer.assignment()
-                    # Not revoked since they were fetched.
-                    fetched = {p: records for p, records in batches.items() if p in assigned}
-                    await self._process_fetched(fetched)
+                async with self.tasks.lock:
+                    if self.tasks.interrupted(epoch):
+                        continue  # fetched before a rebalance: the new assignment reads again
+                    # Paused partitions (state not restored) have nothing fetched; a batch
+                    # of a partition reset since it was fetched is read again.
+                    fetched = {p: r for p, r in batches.items() if p in self.tasks.ready}
+                    await self._process_fetched(fetched, epoch)
+                    if self.tasks.interrupted(epoch):
+                        continue
                     await self._note_caught_up()
                     if (
                         self.punctuator is not None
-                        # Stopping: batches were left unhandled, so nothing is caught up.
-                        and not self._stopping.is_set()
+                        and self.tasks.ready  # no timers of tasks not restored, or closed
                         and time.monotonic() - punctuated_at >= self.punctuator.interval_seconds
                     ):
                         punctuated_at = time.monotonic()
-                        await self._punctuate(self.punctuator)
+                        await self._punctuate(self.punctuator, epoch)
             except Exception:
                 # Like Kafka Streams' "continue" handlers: whatever escapes, the stream goes
                 # on from what was committed, rather than leaving the service dead.
@@ -194,80 +235,59 @@ class StreamProcessor(Generic[In]):
                     "stream processor failed unexpectedly; resuming from the committed offsets",
                     extra={"topic": self.topic},
                 )
-                await self._rewind()
-                await self._back_off()
+                async with self.tasks.lock:
+                    await self.tasks.reset(
+                        self.tasks.assigned | self.tasks.held, "unexpected failure"
+                    )
+                await self._backoff.wait()
 
     async def _note_caught_up(self) -> None:
-        """Report the lag; note the partition numbers whose every topic was consumed to
-        its end (as of the last fetch)."""
-        assigned = self.consumer.assignment()
+        """Report the lag; note the partition numbers ready whose every topic was consumed
+        to its end (as of the last fetch)."""
         caught_up = await self._lag.measure(self.consumer)
-        behind = {p.partition for p in assigned - caught_up}
-        self._caught_up = {p.partition for p in assigned} - behind
+        ready = self.tasks.ready
+        behind = {p.partition for p in ready - caught_up}
+        self._caught_up = {p.partition for p in ready} - behind
 
-    async def _punctuate(self, punctuator: Punctuator) -> None:
+    async def _punctuate(self, punctuator: Punctuator, epoch: int) -> None:
         outputs = await punctuator.punctuate(set(self._caught_up))
-        if not outputs:
-            if self.before_commit is not None:
-                await self.before_commit()
-            return
         try:
             pending = [await self.producer.publish(message) for message in outputs]
             await asyncio.gather(*pending)
-            if self.before_commit is not None:
+            if self.before_commit is not None and await self._still_owner(epoch):
                 await self.before_commit()
         except Exception:
             # The state already holds what the lost outputs did: drop it and restore it
             # from the changelog, so that the next punctuation fires them again.
-            await self._reset_state(
-                {p.partition for p in self.consumer.assignment()}, "punctuation failed"
-            )
-            raise
+            log.exception("punctuation failed", extra={"topic": self.topic})
+            await self.tasks.reset(self.tasks.assigned | self.tasks.held, "punctuation failed")
 
-    async def _rewind(self) -> None:
-        """Go back to the committed offset of every assigned partition (and to the state
-        those offsets describe)."""
-        try:
-            assigned = self.consumer.assignment()
-            async with self.exclusive:
-                await self._reset_state({p.partition for p in assigned}, "rewind")
-            for partition in assigned:
-                committed = await self.consumer.committed(partition)
-                if committed is None:
-                    await self.consumer.seek_to_beginning(partition)
-                else:
-                    self.consumer.seek(partition, committed)
-        except Exception:
-            log.exception("could not rewind to the committed offsets", extra={"topic": self.topic})
-
-    async def _reset_state(self, partitions: set[int], why: str) -> None:
-        if self.partition_listener is None or not partitions or self._stopping.is_set():
-            return  # stopping: the state goes with the process
-        log.warning(
-            "state restored again from its changelog",
-            extra={"topic": self.topic, "partitions": sorted(partitions), "reason": why},
-        )
-        await self.partition_listener.on_lost(partitions)
-        await self.partition_listener.on_assigned(partitions)
-
-    async def _back_off(self) -> None:
-        """Wait before a retry, longer each time in a row, and not past shutdown."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self._retry_delay)
-        self._retry_delay = min(self._retry_delay * 2, LAST_RETRY_SECONDS)
+    async def _still_owner(self, epoch: int) -> bool:
+        """Whether a step begun in ``epoch`` may flush state and commit. A rebalance since
+        (its revocation gave up waiting): no, its tasks close dirty at the next settle. A
+        generation reset under it (expelled): no, and every task closes dirty now."""
+        if self.tasks.current(epoch):
+            return True
+        if epoch == self.tasks.epoch:
+            await self.tasks.lose_membership("the group generation changed under a batch")
+        return False
 
     async def _process_fetched(
-        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], epoch: int
     ) -> None:
         if self.partition_listener is None or len(self.routes) == 1:
             for partition, records in fetched.items():
-                await self._process_batch(partition, records)
+                if self.tasks.interrupted(epoch):
+                    return  # a rebalance: what is left is read again by the new assignment
+                await self._process_batch(partition, records, epoch)
             return
         # State fed by several topics: each partition number's records oldest first.
         for same_number in by_partition_number(fetched).values():
             runs = runs_in_time_order(same_number)
             for index, (partition, records) in enumerate(runs):
-                if not await self._process_batch(partition, records):
+                if self.tasks.interrupted(epoch):
+                    return
+                if not await self._process_batch(partition, records, epoch):
                     # The rest waits for the next fetch, still in order behind this run.
                     for later, offset in first_offsets(runs[index + 1 :]).items():
                         if later != partition:
@@ -276,20 +296,20 @@ class StreamProcessor(Generic[In]):
                     break
 
     async def _process_batch(
-        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], epoch: int
     ) -> bool:
         """Handle a batch of one topic partition; False when some records must be handled
         again (the partition went back to them)."""
         route = self.routes[partition.topic]
         until = route.outputs.one_at_a_time_until(partition, records[0].offset)
         if until is None:
-            return await self._process_records(route, partition, records, one_at_a_time=False)
+            return await self._process_records(route, partition, records, epoch, False)
         for index, record in enumerate(records):
-            if not await self._process_records(route, partition, [record], one_at_a_time=True):
+            if not await self._process_records(route, partition, [record], epoch, True):
                 return False
             if record.offset >= until:
                 if rest := records[index + 1 :]:
-                    return await self._process_records(route, partition, rest, one_at_a_time=False)
+                    return await self._process_records(route, partition, rest, epoch, False)
                 return True
         return True
 
@@ -298,13 +318,14 @@ class StreamProcessor(Generic[In]):
         route: TopicRoute[Any],
         partition: TopicPartition,
         records: list[ConsumerRecord[bytes, bytes]],
-        *,
+        epoch: int,
         one_at_a_time: bool,
     ) -> bool:
         """Handle ``records``, wait for their outputs, commit those acknowledged.
 
         False when some must be processed again: the partition then goes back to the first
-        one not acknowledged, after a pause."""
+        one not acknowledged (a stateful one: to its last commit, its state restored again),
+        after a pause; or when the member is no longer the partition's owner."""
         sent: list[Sent] = []
         retry = False
         try:
@@ -319,13 +340,22 @@ class StreamProcessor(Generic[In]):
             partition, records, sent, one_at_a_time=one_at_a_time
         )
         complete = not retry and acknowledged == records[-1].offset
-        if acknowledged is not None and not complete and self.partition_listener is not None:
+        stateful = self.partition_listener is not None
+        if acknowledged is not None and not complete and stateful:
             # State writes cannot be told apart by record: a stateful partition commits a
             # batch whole or not at all, and its state goes back to the last commit.
             acknowledged = None
         if acknowledged is not None:
+            if not await self._still_owner(epoch):
+                return False
             try:
-                await self._commit(route, partition, acknowledged)
+                if not await self._commit(route, partition, acknowledged, epoch):
+                    return False
+            except _REFUSED as error:
+                # Expelled while the batch was in hand: the partition's new owner starts
+                # again from the last committed offset, and handlers are idempotent.
+                await self.tasks.lose_membership(f"commit refused: {type(error).__name__}")
+                return False
             except Exception:
                 log.exception(
                     "could not commit; the records will be processed again",
@@ -333,52 +363,46 @@ class StreamProcessor(Generic[In]):
                 )
                 acknowledged = None
                 complete = False
-        if not complete:
-            await self._reset_state({partition.partition}, "outputs not acknowledged")
         if self._stopping.is_set():
             return False  # what was not committed is processed again after the restart
         if complete:
-            self._retry_delay = FIRST_RETRY_SECONDS
+            self._backoff.reset()
             return True
         route.retries.inc()
-        resume_at = records[0].offset if acknowledged is None else acknowledged + 1
-        with contextlib.suppress(IllegalStateError):  # the partition was revoked meanwhile
-            self.consumer.seek(partition, resume_at)
-        await self._back_off()
+        if stateful:
+            await self.tasks.reset([partition], "outputs not acknowledged")
+        else:
+            resume_at = records[0].offset if acknowledged is None else acknowledged + 1
+            with contextlib.suppress(IllegalStateError):  # the partition was revoked meanwhile
+                self.consumer.seek(partition, resume_at)
+        await self._backoff.wait()
         return False
 
-    async def _commit(self, route: TopicRoute[Any], partition: TopicPartition, offset: int) -> None:
+    async def _commit(
+        self, route: TopicRoute[Any], partition: TopicPartition, offset: int, epoch: int
+    ) -> bool:
+        """Flush the state, then commit up to ``offset``; False when the member stopped
+        being the owner meanwhile (nothing committed)."""
         if self.before_commit is not None:
             await self.before_commit()
+            if not await self._still_owner(epoch):
+                return False
         route.outputs.committed(partition, offset)
-        try:
-            await self.consumer.commit({partition: OffsetAndMetadata(offset + 1, "")})
-        except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError) as error:
-            # The group rebalanced while the batch was in hand: the partition's new owner
-            # starts again from the last committed offset, and handlers are idempotent.
-            log.warning(
-                "commit refused after a rebalance; the records will be processed again",
-                extra={"topic": route.topic, "partition": partition.partition, "error": str(error)},
-            )
+        await self.consumer.commit({partition: OffsetAndMetadata(offset + 1, "")})
+        return True
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hands assignment changes to the processor's partition listener, never in the
-    middle of a batch or a punctuation."""
+class _ListenerState:
+    """A ``PartitionListener`` (partition numbers) as the tasks' ``TaskState``."""
 
-    def __init__(self, processor: StreamProcessor[Any]) -> None:
-        self.processor = processor
+    def __init__(self, listener: PartitionListener) -> None:
+        self.listener = listener
 
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        listener = self.processor.partition_listener
-        if listener is None or not revoked:
-            return
-        async with self.processor.exclusive:
-            await listener.on_revoked({p.partition for p in revoked})
+    async def restore(self, owned: frozenset[TopicPartition]) -> None:
+        await self.listener.on_assigned({p.partition for p in owned})
 
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        listener = self.processor.partition_listener
-        if listener is None:
-            return
-        async with self.processor.exclusive:
-            await listener.on_assigned({p.partition for p in assigned})
+    async def close_clean(self, partitions: frozenset[TopicPartition]) -> None:
+        await self.listener.on_revoked({p.partition for p in partitions})
+
+    async def close_dirty(self, partitions: frozenset[TopicPartition]) -> None:
+        await self.listener.on_lost({p.partition for p in partitions})

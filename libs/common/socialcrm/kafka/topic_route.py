@@ -1,5 +1,6 @@
-"""How a stream processor handles the records of one input topic: decode, handle with
-retries of transient failures, trace, and produce the outputs or the dead letter."""
+"""How the at-least-once processor handles the records of one input topic: the shared
+decode → handle → dead-letter step (``handling``) with retries of transient failures,
+tracing, and the outputs or the dead letter produced."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from socialcrm import contract
+from socialcrm.kafka.handling import Backoff, Interrupted, Rejected, handle_record
 from socialcrm.kafka.metrics import CONSUMED, PROCESSING_SECONDS, TRANSIENT_RETRIES
 from socialcrm.kafka.outputs import Outputs, Sent
 from socialcrm.kafka.producer import EventProducer
@@ -24,9 +26,6 @@ from socialcrm.telemetry import consumer_span, extract_context
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("socialcrm.stream")
-
-FIRST_RETRY_SECONDS = 0.2
-LAST_RETRY_SECONDS = 5.0
 
 In = TypeVar("In", bound=Message)
 T = TypeVar("T")
@@ -44,10 +43,6 @@ class StreamInput(Generic[In]):
     input_type: type[In]
     handler: Handler[In]
     batch_handler: BatchHandler[In] | None = None
-
-
-class Interrupted(Exception):
-    """Shutdown arrived while a record was waiting on a transient failure: leave it uncommitted."""
 
 
 class TopicRoute(Generic[In]):
@@ -100,21 +95,14 @@ class TopicRoute(Generic[In]):
                 refused = self.outputs.refusal_of(record)
                 if refused is not None:
                     return await self.outputs.dead_letter(record, refused)
-                try:
-                    event = contract.decode(self.input_type, record.value)
-                    outputs = await self._with_retries(lambda: self.handler(event, record), record)
-                except contract.ContractError as error:
-                    return await self.outputs.dead_letter(record, error)
-                except Interrupted:
-                    raise
-                except Exception as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    failure = contract.ContractError("handler_error", reason)
-                    log.exception(
-                        "handler failed", extra={"topic": self.topic, "offset": record.offset}
-                    )
-                    return await self.outputs.dead_letter(record, failure)
-                return await self.outputs.publish(record, outputs)
+                outcome = await handle_record(
+                    self.input_type,
+                    record,
+                    lambda event: self._with_retries(lambda: self.handler(event, record), record),
+                )
+                if isinstance(outcome, Rejected):
+                    return await self.outputs.dead_letter(record, outcome.error)
+                return await self.outputs.publish(record, outcome)
         finally:
             self.processing_seconds.observe(time.perf_counter() - started)
 
@@ -187,7 +175,7 @@ class TopicRoute(Generic[In]):
     async def _with_retries(
         self, attempt: Callable[[], Awaitable[T]], record: ConsumerRecord[bytes, Any]
     ) -> T:
-        delay = FIRST_RETRY_SECONDS
+        backoff = Backoff(self.stopping)
         while True:
             try:
                 return await attempt()
@@ -201,8 +189,7 @@ class TopicRoute(Generic[In]):
                         "topic": self.topic,
                         "offset": record.offset,
                         "error": str(exc),
-                        "retry_in_s": delay,
+                        "retry_in_s": backoff.delay,
                     },
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, LAST_RETRY_SECONDS)
+                await backoff.wait()

@@ -7,13 +7,22 @@ that could not be decoded or handled (with the reason), the state changes
 producer) and the batch's input offsets (``send_offsets_to_transaction``). Readers with
 ``isolation_level="read_committed"`` see all of it or none of it. On a failure the
 transaction is aborted, the state is restored from its changelog and the consumer goes
-back to the committed offsets: nothing is lost, nothing is repeated.
+back to the committed offsets: nothing is lost, nothing is repeated. The abort and the
+drop of the state happen in the same step as the failure, under the processor's lock,
+so a revocation waiting for it never keeps a copy holding the aborted batch.
 
 The producer is created when partitions are assigned; its transactional id is fixed per
 service, so its initialisation aborts the open transaction of a former owner and fences
 it (a zombie that wakes up gets ``ProducerFenced``, stops processing and leaves the
 group). With ``SingleOwnerAssignor`` one member holds every partition and the others
-wait as hot standbys; rebalances wait for the batch in hand before the state is dropped.
+wait as hot standbys.
+
+The partition lifecycle is Kafka Streams' (``socialcrm.kafka.tasks``, shared with the
+at-least-once processor): the partitions assigned stay paused until the producer is
+started and the state restored, a failed takeover is retried with backoff, and nothing
+is processed meanwhile; a revocation waits for the transaction in hand at most half the
+rebalance timeout, after which that transaction aborts instead of committing; a member
+found expelled at its revocation drops its state without keeping a copy.
 """
 
 from __future__ import annotations
@@ -27,13 +36,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 from google.protobuf.message import Message
 
 from socialcrm import contract
 from socialcrm.kafka.consumer import PartitionLag, group_consumer
+from socialcrm.kafka.handling import Backoff, Rejected, handle_record
 from socialcrm.kafka.single_owner import SingleOwnerAssignor
+from socialcrm.kafka.tasks import TaskListener, Tasks
 from socialcrm.kafka.transactional_producer import TransactionalProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.telemetry import consumer_span
@@ -57,8 +67,6 @@ log = logging.getLogger(__name__)
 
 # What a producer gets once a newer one with its transactional id initialised.
 _FENCED = (ProducerFenced, InvalidProducerEpoch)
-_FIRST_RETRY_SECONDS = 0.2
-_LAST_RETRY_SECONDS = 5.0
 
 In = TypeVar("In", bound=Message)
 # (topic, partition): partitions as the pure logic of services sees them.
@@ -84,14 +92,15 @@ class TransactionalState(Protocol):
     lock: never while a batch is in hand."""
 
     async def assigned(self, partitions: frozenset[PartitionId]) -> None:
-        """Restore the state of ``partitions`` (all the member holds now) from its changelog."""
+        """Restore the state of ``partitions`` (all the member holds now) from its changelog.
+        What it raises is logged; it is called again after a backoff, the partitions paused."""
 
     async def revoked(self, partitions: frozenset[PartitionId]) -> None:
         """Drop the state of ``partitions``: all of it is committed, a rebalance moves them."""
 
     async def lost(self, partitions: frozenset[PartitionId]) -> None:
         """Drop the state of ``partitions`` and any copy of it: the transaction in hand was
-        aborted, so it holds changes the changelog does not."""
+        aborted (so it holds changes the changelog does not), or the member was expelled."""
 
     def punctuate(self, now: float, caught_up: Collection[PartitionId]) -> Sequence[Message]:
         """After each batch, and every punctuation interval: what time closed or fired.
@@ -103,6 +112,10 @@ class TransactionalState(Protocol):
 
 class _Fenced(Exception):
     """A newer producer with the same transactional id took over: this member is a zombie."""
+
+
+class _Superseded(Exception):
+    """A rebalance or an expulsion came while the transaction was in hand: it must abort."""
 
 
 class TransactionalProcessor:
@@ -127,21 +140,13 @@ class TransactionalProcessor:
         self.state = state
         self.session_timeout_ms = session_timeout_ms
         self.punctuation_seconds = punctuation_seconds
+        # One state for everything held: restored, reset and closed together.
+        self.tasks = Tasks(name=self.name, state=_Takeover(self), scope="all")
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._held: frozenset[TopicPartition] = frozenset()
-        # Assigned, not yet taken over (producer, offsets and state).
-        self._pending: frozenset[TopicPartition] = frozenset()
-        # Bumped by every rebalance: a batch fetched before one is not processed after it.
-        self._generation = 0
-        # After a failure the consumer's positions are past records not committed; a new
-        # assignment starts from the committed offsets anyway (and rewinding costs 2.5 s
-        # for 12 partitions on the local broker: one offset fetch each).
-        self._rewind_needed = False
         self._fenced = False
-        self._retry_delay = _FIRST_RETRY_SECONDS
+        self._backoff = Backoff(self.tasks.interrupt)
         self._active = ACTIVE_OWNER.labels(group_id)
         self._lag = PartitionLag(group_id)
         self._committed = TRANSACTIONS.labels(group_id, "committed")
@@ -155,8 +160,8 @@ class TransactionalProcessor:
 
     @property
     def active(self) -> bool:
-        """Whether this member holds partitions (else it is a standby)."""
-        return bool(self._held)
+        """Whether this member holds partitions, state restored (else it is a standby)."""
+        return bool(self.tasks.ready)
 
     @property
     def alive(self) -> bool:
@@ -175,19 +180,20 @@ class TransactionalProcessor:
             # The broker wants heartbeats well within the session: a third of it.
             heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
         )
+        self.tasks.bind(self._consumer)
         await self._consumer.start()
-        self._consumer.subscribe(sorted(self.inputs), listener=_Listener(self))
+        self._consumer.subscribe(sorted(self.inputs), listener=TaskListener(self.tasks))
         self._active.set(0)
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         """Finish the batch in hand, drop the state, leave the group."""
         self._stopping.set()
+        self.tasks.stop()
         if self._task is not None:
             await self._task
-        async with self._lock:
-            self._pending = frozenset()
-            await self._release()
+        async with self.tasks.lock:
+            await self.tasks.close(clean=True)
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -199,69 +205,50 @@ class TransactionalProcessor:
     async def _run(self) -> None:
         last_transaction = time.monotonic()
         while not self._stopping.is_set():
+            failed = False
             try:
+                async with self.tasks.lock:
+                    await self.tasks.settle()
+                epoch = self.tasks.epoch
                 batches = await self.consumer.getmany(
                     timeout_ms=int(self.punctuation_seconds * 1000)
                 )
-                generation = self._generation
-                async with self._lock:
+                async with self.tasks.lock:
                     if self._stopping.is_set():
                         break
-                    if self._pending and await self._take_over():
-                        continue  # rewound: the batch in hand is read again
-                    if not self._held or generation != self._generation:
-                        # A standby, or a batch fetched before a rebalance: the new
-                        # assignment starts again from the committed offsets.
+                    if not self.tasks.ready or self.tasks.interrupted(epoch):
+                        # A standby, a takeover not done, or a batch fetched before a
+                        # rebalance: the new assignment starts from the committed offsets.
                         continue
+                    ready = {p: r for p, r in batches.items() if p in self.tasks.ready}
                     due = time.monotonic() - last_transaction >= self.punctuation_seconds
-                    if batches or due:
-                        await self._transact(batches)
-                        last_transaction = time.monotonic()
-                        self._retry_delay = _FIRST_RETRY_SECONDS
+                    if ready or due:
+                        try:
+                            await self._transact(ready, epoch)
+                        except _Fenced:
+                            raise
+                        except Exception:
+                            log.exception(
+                                "transaction failed; aborting and resuming from the "
+                                "committed offsets",
+                                extra={"group": self.group_id},
+                            )
+                            await self._recover()
+                            failed = True
+                        else:
+                            last_transaction = time.monotonic()
+                            self._backoff.reset()
             except _Fenced:
                 await self._leave_fenced()
                 return
             except Exception:
-                log.exception(
-                    "transaction failed; aborting and resuming from the committed offsets",
-                    extra={"group": self.group_id},
-                )
-                async with self._lock:
-                    await self._recover()
-                await self._back_off()
-
-    async def _take_over(self) -> bool:
-        """Become the active member of the partitions assigned: a new producer (fencing any
-        former owner), the committed offsets after a failure, the state restored from its
-        changelog. Whether the consumer was rewound."""
-        partitions, self._pending = self._pending, frozenset()
-        started = time.monotonic()
-        rewound = self._rewind_needed
-        try:
-            await self.producer.start()
-            if rewound:
-                await self._rewind(partitions)
-                self._rewind_needed = False
-            await self.state.assigned(_ids(partitions))
-        except BaseException:
-            self._pending = partitions  # tried again after a pause
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
-            raise
-        self._held = partitions
-        self._active.set(1)
-        log.info(
-            "active: partitions assigned and state restored",
-            extra={
-                "group": self.group_id,
-                "partitions": len(partitions),
-                "takeover_seconds": round(time.monotonic() - started, 3),
-            },
-        )
-        return rewound
+                log.exception("stream processor failed; retrying", extra={"group": self.group_id})
+                failed = True
+            if failed:
+                await self._backoff.wait()
 
     async def _transact(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], epoch: int
     ) -> None:
         """Process ``batches`` and what time closed in one transaction."""
         started = time.perf_counter()
@@ -277,8 +264,10 @@ class TransactionalProcessor:
             caught_up = await self._caught_up()
             for message in self.state.punctuate(time.time(), caught_up):
                 pending.append(await self.producer.publish(message))
+            self._check_current(epoch)
             await self.state.commit_state()
             await asyncio.gather(*pending)
+            self._check_current(epoch)
             await self.producer.commit(offsets, self.group_id)
         except _FENCED as exc:
             raise _Fenced from exc
@@ -290,49 +279,35 @@ class TransactionalProcessor:
                 for _ in batch:
                     observe(share)
 
+    def _check_current(self, epoch: int) -> None:
+        if not self.tasks.current(epoch):
+            raise _Superseded("a rebalance came while the transaction was in hand")
+
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> list[asyncio.Future[object]]:
         spec = self.inputs[record.topic]
+
+        async def handle(event: Message) -> Sequence[Message]:
+            return spec.handler(event, record)
+
         with consumer_span(record.topic, record.partition, record.offset, record.headers):
-            try:
-                event = contract.decode(spec.input_type, record.value)
-                messages = spec.handler(event, record)
-            except contract.ContractError as error:
-                return [await self.producer.dead_letter(record, error, self.group_id)]
-            except Exception as exc:
-                log.exception(
-                    "handler failed", extra={"topic": record.topic, "offset": record.offset}
-                )
-                failure = contract.ContractError("handler_error", f"{type(exc).__name__}: {exc}")
-                return [await self.producer.dead_letter(record, failure, self.group_id)]
-            return [await self.producer.publish(message) for message in messages]
+            outcome = await handle_record(spec.input_type, record, handle)
+            if isinstance(outcome, Rejected):
+                return [await self.producer.dead_letter(record, outcome.error, self.group_id)]
+            return [await self.producer.publish(message) for message in outcome]
 
     async def _caught_up(self) -> frozenset[PartitionId]:
         """Held partitions whose position reached the last stable offset."""
         caught_up = await self._lag.measure(self.consumer)
-        return frozenset((p.topic, p.partition) for p in caught_up & self._held)
+        return frozenset((p.topic, p.partition) for p in caught_up & self.tasks.ready)
 
     async def _recover(self) -> None:
-        """After a failed transaction: abort it, drop the state (it holds the batch's
-        changes) and the producer; the next loop takes over again from what was committed."""
+        """After a failed transaction: abort it; its state (it holds the batch's changes) and
+        producer go, and the next settle takes over again from what was committed. All in
+        the step that failed: a revocation waiting for it never sees that state."""
         self._aborted.inc()
         with contextlib.suppress(Exception):
             await self.producer.abort()
-        held, self._held = self._held, frozenset()
-        self._active.set(0)
-        if held:
-            await self.state.lost(_ids(held))
-        with contextlib.suppress(Exception):
-            await self.producer.stop()
-        self._pending = held | self._pending
-        self._rewind_needed = True
-
-    async def _rewind(self, partitions: Collection[TopicPartition]) -> None:
-        for partition in partitions:
-            committed = await self.consumer.committed(partition)
-            if committed is None:
-                await self.consumer.seek_to_beginning(partition)
-            else:
-                self.consumer.seek(partition, committed)
+        await self.tasks.reset(self.tasks.held, "transaction aborted")
 
     async def _leave_fenced(self) -> None:
         self._fenced = True
@@ -341,52 +316,58 @@ class TransactionalProcessor:
             "processing and leaves the group",
             extra={"group": self.group_id, "transactional_id": self.producer.transactional_id},
         )
-        async with self._lock:
-            await self._release()
+        async with self.tasks.lock:
+            with contextlib.suppress(Exception):
+                await self.producer.abort()
+            await self.tasks.close(clean=False)
         self.consumer.unsubscribe()
 
-    async def _release(self) -> None:
-        """Drop the state and the producer of the partitions held."""
-        held, self._held = self._held, frozenset()
-        self._active.set(0)
-        self._lag.forget(held)
-        if held:
-            await self.state.revoked(_ids(held))
-        with contextlib.suppress(Exception):
-            await self.producer.stop()
 
-    async def _back_off(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self._retry_delay)
-        self._retry_delay = min(self._retry_delay * 2, _LAST_RETRY_SECONDS)
+class _Takeover:
+    """The processor's ``TaskState``: taking the partitions over is starting the producer
+    (which fences a former owner) and restoring the state; giving them up stops it."""
 
-    async def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        """Called by the consumer when a rebalance starts: after the batch in hand."""
-        async with self._lock:
-            self._generation += 1
-            self._pending = frozenset()
-            await self._release()
-
-    async def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        """Called by the consumer when a rebalance ends (empty for a standby); the
-        processor's task takes over before it processes anything."""
-        async with self._lock:
-            self._generation += 1
-            self._pending = frozenset(partitions)
-            self._rewind_needed = False
-        if not partitions:
-            log.info("standby: no partitions assigned", extra={"group": self.group_id})
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, processor: TransactionalProcessor) -> None:
         self.processor = processor
 
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.processor.on_revoked(revoked)
+    async def restore(self, owned: frozenset[TopicPartition]) -> None:
+        processor = self.processor
+        started = time.monotonic()
+        try:
+            await processor.producer.start()
+            await processor.state.assigned(_ids(owned))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await processor.producer.stop()
+            raise
+        processor._active.set(1 if owned else 0)
+        log.info(
+            "active: partitions assigned and state restored",
+            extra={
+                "group": processor.group_id,
+                "partitions": len(owned),
+                "takeover_seconds": round(time.monotonic() - started, 3),
+            },
+        )
 
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.processor.on_assigned(assigned)
+    async def close_clean(self, partitions: frozenset[TopicPartition]) -> None:
+        await self._give_up(partitions, lost=False)
+
+    async def close_dirty(self, partitions: frozenset[TopicPartition]) -> None:
+        await self._give_up(partitions, lost=True)
+
+    async def _give_up(self, partitions: frozenset[TopicPartition], *, lost: bool) -> None:
+        processor = self.processor
+        processor._active.set(0)
+        processor._lag.forget(partitions)
+        try:
+            if lost:
+                await processor.state.lost(_ids(partitions))
+            else:
+                await processor.state.revoked(_ids(partitions))
+        finally:
+            with contextlib.suppress(Exception):
+                await processor.producer.stop()
 
 
 def _ids(partitions: Collection[TopicPartition]) -> frozenset[PartitionId]:
