@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -60,12 +61,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--spacing", type=float, default=25.0, help="seconds between faults, about [25]"
     )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="folder for the broker's data and the replicas' logs (logs/<replica>.log), "
+        "new or empty, kept afterwards [a temporary folder, removed]",
+    )
     add_json_option(parser)
     options = parser.parse_args(argv)
     if options.duration < 60:
         parser.error("--duration must be at least 60 (four faults 25 s apart, and a tail)")
     if options.rate <= 0:
         parser.error("--rate must be positive")
+    if options.work_dir and options.work_dir.exists() and any(options.work_dir.iterdir()):
+        # A broker's old data would mix another run's records into the truth.
+        parser.error(f"--work-dir {options.work_dir} must be new or empty")
     return options
 
 
@@ -76,11 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     faults = schedule(options.seed, options.duration, spacing=options.spacing)
 
     def bench() -> None:
-        with (
-            tempfile.TemporaryDirectory(prefix="socialcrm-bench-chaos-") as work_dir,
-            chaos_pool(Path(work_dir), load) as pool,
-        ):
-            say("[chaos] Kafka, 3 routers and 2 kpi instances ready")
+        with contextlib.ExitStack() as stack:
+            work_dir = options.work_dir or Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="socialcrm-bench-chaos-"))
+            )
+            work_dir.mkdir(parents=True, exist_ok=True)
+            pool = stack.enter_context(chaos_pool(work_dir, load))
+            say(f"[chaos] Kafka, 3 routers and 2 kpi instances ready; logs in {work_dir / 'logs'}")
             outcome = asyncio.run(run(pool, load, faults, options.seed))
         text = (
             f"\n== Social CRM chaos run: seed {options.seed}, {options.duration:.0f} s at "

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.e2e
 
 LOAD_SECONDS = 150
 PER_SECOND = 4
-SEED = int(os.environ.get("CHAOS_SEED", "23"))
+# Seed 3: kill -9 of a router and of a kpi, a kpi and a router paused, the broker restarted
+# mid-load.
+SEED = int(os.environ.get("CHAOS_SEED", "3"))
 LOAD = load_of(LOAD_SECONDS, PER_SECOND)
 
 
