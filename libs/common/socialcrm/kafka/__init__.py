@@ -4,7 +4,11 @@
   ``partitions_of``;
 - ``admin``: topics (event topics with bounded retention, compacted topics);
 - ``producer``: the event producer (keyed, traced, size-checked) and dead letters;
-- ``processor``: the at-least-once stream processor, its rebalance and punctuation hooks;
+- ``processor``: the at-least-once stream processor; ``listener``: its partition listener
+  and punctuator hooks;
+- ``tasks``: Kafka Streams' task lifecycle of both processors (restore before handling,
+  failed restores paused and retried, dirty close on a lost membership);
+- ``handling``: the decode → handle → dead-letter step and the retry backoff of both;
 - ``topic_route``: how one input topic's records are decoded, handled and traced;
 - ``outputs``: a record's outputs or its dead letter, and what the broker refused;
 - ``dead_letter``: the dead-letter envelope;

@@ -28,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, Protocol
+from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -39,10 +39,10 @@ from aiokafka.errors import (
     UnknownMemberIdError,
 )
 from aiokafka.structs import OffsetAndMetadata
-from google.protobuf.message import Message
 
 from socialcrm.kafka.consumer import PartitionLag, group_consumer
 from socialcrm.kafka.handling import Backoff
+from socialcrm.kafka.listener import ListenerState, PartitionListener, Punctuator
 from socialcrm.kafka.outputs import RetryLater, Sent
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.kafka.tasks import TaskListener, Tasks, writer_of
@@ -67,36 +67,6 @@ _REFUSED = (
     UnknownMemberIdError,
     FencingError,
 )
-
-
-class PartitionListener(Protocol):
-    """Partition-keyed state following the processor's assignment (partition numbers:
-    the processor's topics are co-partitioned)."""
-
-    async def on_assigned(self, partitions: set[int]) -> None:
-        """Own exactly ``partitions`` (all the partition numbers assigned): restore those
-        not held; their records wait, paused, until it returns. What it raises is logged
-        and it is called again after a backoff."""
-
-    async def on_revoked(self, partitions: set[int]) -> None:
-        """Give up ``partitions``, whose writes were flushed with their last commit (a copy
-        may be kept aside for a quick restore if they come back)."""
-
-    async def on_lost(self, partitions: set[int]) -> None:
-        """Drop the state of ``partitions`` without keeping it: writes of records that are
-        processed again may be in it (their outputs were not all acknowledged, their
-        commit was refused, or the member was expelled)."""
-
-
-class Punctuator(Protocol):
-    """Work on wall-clock time (timers), run from the processor's task between batches."""
-
-    interval_seconds: float
-
-    async def punctuate(self, caught_up: set[int]) -> Sequence[Message]:
-        """The events to publish now (by the punctuator's own clock). ``caught_up`` are the
-        owned partitions whose records were all handled at the last fetch: timers of the
-        others may wait for records still to come (a reply published before a deadline)."""
 
 
 class StreamProcessor(Generic[In]):
@@ -136,7 +106,7 @@ class StreamProcessor(Generic[In]):
         self._stopping = asyncio.Event()
         self.tasks = Tasks(
             name=f"consumer:{group_id}",
-            state=None if partition_listener is None else _ListenerState(partition_listener),
+            state=None if partition_listener is None else ListenerState(partition_listener),
         )
         inputs: list[StreamInput[Any]] = [StreamInput(input_type, handler, batch_handler)]
         self.routes = {
@@ -390,19 +360,3 @@ class StreamProcessor(Generic[In]):
         route.outputs.committed(partition, offset)
         await self.consumer.commit({partition: OffsetAndMetadata(offset + 1, "")})
         return True
-
-
-class _ListenerState:
-    """A ``PartitionListener`` (partition numbers) as the tasks' ``TaskState``."""
-
-    def __init__(self, listener: PartitionListener) -> None:
-        self.listener = listener
-
-    async def restore(self, owned: frozenset[TopicPartition]) -> None:
-        await self.listener.on_assigned({p.partition for p in owned})
-
-    async def close_clean(self, partitions: frozenset[TopicPartition]) -> None:
-        await self.listener.on_revoked({p.partition for p in partitions})
-
-    async def close_dirty(self, partitions: frozenset[TopicPartition]) -> None:
-        await self.listener.on_lost({p.partition for p in partitions})
