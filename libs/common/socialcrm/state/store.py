@@ -297,7 +297,9 @@ class PartitionedStore(Generic[V]):
             futures.append(
                 await self.producer.send_record(
                     self.topic,
-                    b"fence",
+                    # Empty, not null: kept by compaction, and an empty message to any
+                    # protobuf reader of the changelog.
+                    b"",
                     key=FENCE_KEY,
                     partition=partition,
                     headers=headers_of(stamp, writer),
