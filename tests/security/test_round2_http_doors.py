@@ -55,6 +55,7 @@ BODY_PATHS = {
     "router": "/v1/interactions/probe/replies",
     "crm-sink": "/v1/cases/probe",
     "kpi": "/readyz",
+    "workspace": "/readyz",
 }
 
 

@@ -22,6 +22,7 @@ from socialcrm_devstack.stack import (
     LOCAL_AGENT_API_KEY,
     LOCAL_AGENT_ID,
     LOCAL_CRM_API_KEY,
+    LOCAL_READ_API_KEY,
     SERVICES,
     LocalStack,
 )
@@ -134,6 +135,8 @@ def where_to_look(
         f"  reply API  curl -H 'Authorization: Bearer {LOCAL_AGENT_API_KEY}' "
         f"-d '{{\"text\": \"...\"}}' -H 'content-type: application/json' "
         f"'{stack.url('router')}/v1/interactions/<event id>/replies'   (as {LOCAL_AGENT_ID})",
+        f"  workspace  {stack.url('workspace')}/   sign in with the key {LOCAL_AGENT_API_KEY}"
+        f" (as {LOCAL_AGENT_ID}; {LOCAL_READ_API_KEY} only reads)",
         f"  SLA rules  {rules}   (the router's defaults, an hour of SLA a minute)",
         f"  Prometheus {observability.prometheus_url}   "
         f"(alerts {observability.prometheus_url}/alerts)",

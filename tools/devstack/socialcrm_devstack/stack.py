@@ -1,4 +1,4 @@
-"""The whole platform on one machine: infrastructure plus the five services."""
+"""The whole platform on one machine: infrastructure plus the services."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ class ServiceSpec:
     module: str
     default_port: int
     env: Mapping[str, str] = field(default_factory=dict)
+    # Environment variables that hold another service's base URL: variable -> service name
+    # (known only once the stack chose its ports).
+    urls: Mapping[str, str] = field(default_factory=dict)
 
 
 SERVICES = (
@@ -65,6 +68,15 @@ SERVICES = (
         {"API_KEYS": LOCAL_API_KEYS, "CRM_FINGERPRINT_SECRET": LOCAL_FINGERPRINT_SECRET},
     ),
     ServiceSpec("kpi", "socialcrm_kpi", 8005),
+    # Started last: it reads the topics the others create, and calls the router and the CRM.
+    ServiceSpec(
+        "workspace",
+        "socialcrm_workspace",
+        8006,
+        # The local stack serves plain HTTP on loopback: a Secure cookie would never be sent.
+        {"API_KEYS": LOCAL_API_KEYS, "WORKSPACE_COOKIE_SECURE": "false"},
+        urls={"WORKSPACE_ROUTER_URL": "router", "WORKSPACE_CRM_URL": "crm-sink"},
+    ),
 )
 
 
@@ -117,6 +129,7 @@ class LocalStack:
             "HTTP_PORT": str(self.ports[spec.name]),
             "LOG_LEVEL": self.log_level,
             "OTEL_SERVICE_NAME": spec.name,
+            **{variable: self.url(service) for variable, service in spec.urls.items()},
             **spec.env,
             **self.env_overrides.get(spec.name, {}),
         }

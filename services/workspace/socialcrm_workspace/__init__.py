@@ -1,0 +1,1 @@
+"""The agents' workspace: queues by SLA deadline, the customer across channels, replies."""
