@@ -187,3 +187,63 @@ async def test_a_processor_fenced_by_a_newer_producer_stops_and_leaves(infra: In
         assert await alerts_of(infra.kafka.bootstrap, marker, "read_committed") == []
     finally:
         await processor.stop()
+
+
+class RestoreFailingTwice(FailingOnce):
+    """A state whose first two restores fail (the changelog is not readable yet)."""
+
+    def __init__(self) -> None:
+        super().__init__(fail_at="never")
+        self.handled_before_restore: list[str] = []
+
+    async def assigned(self, partitions: frozenset[PartitionId]) -> None:
+        self.assigned_count += 1
+        if self.assigned_count <= 2:
+            raise RuntimeError("changelog unavailable")
+
+
+async def test_a_failed_takeover_is_retried_and_nothing_is_processed_meanwhile(
+    infra: Infra,
+) -> None:
+    marker = uuid.uuid4().hex
+    settings = settings_for(infra, marker)
+    await ensure_topics(settings, contract.all_topics())
+    texts = [f"{marker}-{i}" for i in range(3)]
+    state = RestoreFailingTwice()
+
+    def handler(
+        event: interaction_pb2.Interaction, record: ConsumerRecord[bytes, bytes]
+    ) -> Sequence[Message]:
+        if record.key != marker.encode():
+            return []
+        if state.assigned_count <= 2:
+            state.handled_before_restore.append(event.text)
+        return [kpi_pb2.Alert(header=event.header, alert_key=marker, summary=event.text)]
+
+    await publish_raw(
+        infra.kafka.bootstrap,
+        TOPIC,
+        [(marker.encode(), contract.encode(interaction(text=text))) for text in texts],
+    )
+    processor = TransactionalProcessor(
+        settings=settings,
+        group_id=f"test-{marker}",
+        inputs=[TransactionalInput(interaction_pb2.Interaction, handler)],
+        producer=TransactionalProducer(settings, f"test-{marker}"),
+        state=state,
+        session_timeout_ms=6000,
+    )
+    await processor.start()
+    try:
+
+        async def all_committed() -> list[str] | None:
+            summaries = await alerts_of(infra.kafka.bootstrap, marker, "read_committed")
+            return summaries if len(summaries) >= len(texts) else None
+
+        summaries = await eventually_async(all_committed, 60)
+    finally:
+        await processor.stop()
+
+    assert state.assigned_count == 3
+    assert state.handled_before_restore == []
+    assert sorted(summaries) == sorted(texts)
