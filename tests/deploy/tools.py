@@ -32,6 +32,7 @@ SERVICES = (
     Service("router", 8003),
     Service("crm-sink", 8004),
     Service("kpi", 8005),
+    Service("workspace", 8006),
 )
 
 

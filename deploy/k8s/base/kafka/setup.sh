@@ -7,7 +7,7 @@
 #   KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL (SASL_SSL or SASL_PLAINTEXT),
 #   KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD (the super user),
 #   KAFKA_SSL_CAFILE (PEM of the brokers' CA, SASL_SSL);
-#   KAFKA_PASSWORD_<USER> (INGEST, SENTIMENT, ROUTER, CRM_SINK, KPI): sets that service's
+#   KAFKA_PASSWORD_<USER> (INGEST, SENTIMENT, ROUTER, CRM_SINK, KPI, WORKSPACE): sets that service's
 #     SCRAM credential; unset: the user is managed elsewhere (e.g. a Kafka operator);
 #   ACLS: the ACL table (acls.txt next to this script);
 #   TOPICS, TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR, TOPIC_RETENTION_HOURS: the event
