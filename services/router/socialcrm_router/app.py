@@ -67,6 +67,7 @@ def build_app(
         topic=settings.router_state_topic,
         input_topic=enriched_topic,
         codec=SLA_STATE_CODEC,
+        # Changelog records written before fencing carry no stamp: newer revisions win.
         accept=strictly_newer,
     )
     horizons = Horizons(
@@ -94,23 +95,21 @@ def build_app(
     if settings.router_follow_replies:
         inputs.append(StreamInput(reply_pb2.Reply, router.handle_reply))
     co_partitioned = [contract.topic_of(each.input_type) for each in inputs]
-    components: list[Component] = [
-        producer,
-        rules,
-        store,
-        view,
-        StreamProcessor(
-            settings=settings,
-            group_id=settings.service_name,
-            input_type=enriched_pb2.EnrichedInteraction,
-            handler=router.handle,
-            extra_inputs=inputs,
-            producer=producer,
-            before_commit=store.flush,
-            partition_listener=owner,
-            punctuator=owner,
-        ),
-    ]
+    processor = StreamProcessor(
+        settings=settings,
+        group_id=settings.service_name,
+        input_type=enriched_pb2.EnrichedInteraction,
+        handler=router.handle,
+        extra_inputs=inputs,
+        producer=producer,
+        before_commit=store.flush,
+        partition_listener=owner,
+        punctuator=owner,
+    )
+    # Fenced state: the store stamps its writes with the processor's group generation, so a
+    # former owner's late writes never win (socialcrm.state.fencing).
+    store.writer = processor.writer
+    components: list[Component] = [producer, rules, store, view, processor]
     if settings.router_outbound_enabled:
         components += outbound_components(settings, producer)
     app = create_app(
