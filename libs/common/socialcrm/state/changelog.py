@@ -8,9 +8,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from socialcrm.kafka import connection
 from socialcrm.kafka.admin import ensure_compacted_topic
-
-# Re-exported for socialcrm.state.store, which still imports it from here.
-from socialcrm.kafka.connection import partitions_of as partitions_of
 from socialcrm.settings import ServiceSettings
 
 

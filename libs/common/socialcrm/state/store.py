@@ -33,15 +33,11 @@ from typing import Generic, TypeVar
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.structs import RecordMetadata
 
+from socialcrm.kafka.connection import partitions_of
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.settings import ServiceSettings
 from socialcrm.state import metrics
-from socialcrm.state.changelog import (
-    changelog_consumer,
-    ensure_changelog_topic,
-    partitions_of,
-    read_to_end,
-)
+from socialcrm.state.changelog import changelog_consumer, ensure_changelog_topic, read_to_end
 from socialcrm.state.codec import Codec, keep_latest
 from socialcrm.state.fencing import (
     FENCE_KEY,
