@@ -273,6 +273,22 @@ def test_the_list_follows_the_topics_without_reload(platform: LocalStack, page: 
     assert page.evaluate("window.sameDocument === true"), "the page was reloaded"
 
 
+def test_keyboard_shortcuts_move_open_and_reply(platform: LocalStack, page: Page) -> None:
+    first, second = post("Commande bloquée", minutes_ago=59), post("Bloqué", minutes_ago=58)
+    _, second_id = published(platform, first, second)
+    workspace = sign_in(page, platform, LOCAL_AGENT_API_KEY)
+    expect(row(page, second_id)).to_have_count(1, timeout=WAIT_MS)
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    selected = page.locator('#rows tr[aria-selected="true"]')
+    expect(selected).to_have_count(1)
+    chosen = selected.get_attribute("data-event-id")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{workspace}/interactions/{chosen}*", timeout=WAIT_MS)
+    page.keyboard.press("r")
+    expect(page.locator("#reply-text")).to_be_focused()
+
+
 def test_the_interface_speaks_french(platform: LocalStack, browser: Browser) -> None:
     context = browser.new_context(locale="fr-FR")
     try:

@@ -19,6 +19,7 @@ from socialcrm import contract
 from socialcrm.auth import ApiKeys
 from socialcrm.v1 import common_pb2, routed_pb2
 from socialcrm_workspace.api import CSP, install_workspace
+from socialcrm_workspace.clients import UpstreamRefused
 from socialcrm_workspace.handlers import Workspace
 from socialcrm_workspace.i18n import MESSAGES, negotiate
 from socialcrm_workspace.live import ChangeHub
@@ -41,6 +42,8 @@ class FakeRouter:
     async def reply(
         self, key: str, event_id: str, *, text: str, is_private: bool, status: str
     ) -> str:
+        if text == "refused":
+            raise UpstreamRefused("router", 403, "agent marie may not work queue legal-press")
         self.calls.append((key, event_id, {"text": text, "private": is_private, "status": status}))
         return "reply-1"
 
@@ -192,6 +195,17 @@ def test_an_agent_replies_with_its_own_key_and_a_read_key_cannot(
     assert router.calls == [
         (AGENT_KEY, event_id, {"text": "Bonjour", "private": True, "status": "pending"})
     ]
+
+
+def test_a_refusal_of_the_router_is_shown_as_it_said_it(client: TestClient, view: OpenView) -> None:
+    post = routed_post()
+    view.apply_routed(post, NOW)
+    csrf = sign_in(client, AGENT_KEY)
+    answer = client.post(
+        f"/interactions/{post.header.event_id}/reply", data={"csrf_token": csrf, "text": "refused"}
+    )
+    assert answer.status_code == 403
+    assert "may not work queue legal-press" in answer.text
 
 
 def test_hostile_customer_text_is_rendered_as_text(client: TestClient, view: OpenView) -> None:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from socialcrm.auth import ApiKeys
 from socialcrm.errors import DomainError
-from socialcrm_workspace.handlers import InvalidForm, Workspace
+from socialcrm_workspace.handlers import InvalidForm, NotInWorkspace, ReadOnly, Workspace
 from socialcrm_workspace.i18n import LANGUAGES, MESSAGES, negotiate
 from socialcrm_workspace.live import ChangeHub
 from socialcrm_workspace.metrics import ACTIONS, SESSIONS
@@ -193,11 +193,11 @@ def install_workspace(
             return see_other("/sign-in")
         session = current(request)
         messages = MESSAGES[language(request, session)]
-        message = {403: messages["forbidden"], 404: messages["not_found"]}.get(
-            exc.status_code, str(exc)
-        )
-        if isinstance(exc, CsrfRefused):
-            message = messages["csrf"]
+        # The workspace's own refusals in the agent's language; the router's and the CRM's
+        # (a queue the agent may not work, a rate limit) as they said them.
+        known = {ReadOnly: "forbidden", CsrfRefused: "csrf", NotInWorkspace: "not_found"}
+        key = known.get(type(exc))
+        message = messages[key] if key else str(exc)
         response = page(
             request, session, "error.html", exc.status_code, status=exc.status_code, message=message
         )
