@@ -42,7 +42,8 @@ from socialcrm_bench.stack_run import exit_status
 # The driver and the checker are the test suite's fixtures, run from the repository's root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.chaos import chaos_pool, load_of, run, schedule
+from tests.fixtures.chaos import chaos_pool, load_of, run
+from tests.fixtures.chaos_faults import schedule
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures.chaos import REQUIRED, chaos_pool, load_of, run, schedule
+from tests.fixtures.chaos import chaos_pool, load_of, run
+from tests.fixtures.chaos_faults import REQUIRED, schedule
 from tests.fixtures.service_pool import ServicePool
 
 pytestmark = pytest.mark.e2e

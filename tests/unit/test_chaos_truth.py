@@ -9,8 +9,10 @@ from socialcrm.v1 import common_pb2, enriched_pb2, reply_pb2, routed_pb2
 from socialcrm_router.decide import route
 from socialcrm_router.rules import parse_rules
 from tests.fixtures import events
-from tests.fixtures.chaos import SECOND_LEVEL_SECONDS, SLA_SECONDS, rules_text, window_specs
+from tests.fixtures.chaos import rules_text, window_specs
+from tests.fixtures.chaos_faults import SECOND_LEVEL_SECONDS, SLA_SECONDS
 from tests.fixtures.chaos_truth import Observed, Verdict, check, render
+from tests.fixtures.scale_out_truth import Answer
 
 T0 = 1_800_000_000.0
 RULES = parse_rules(rules_text(), "chaos rules")
@@ -53,10 +55,10 @@ def verdict(
     dead_letters: Sequence[contract.DeadLetter] = (),
     held: tuple[float, float] | None = None,
 ) -> Verdict:
-    def latest_arrival(stamped: float) -> float:
-        if held and held[0] <= stamped <= held[1]:
+    def latest_arrival(answer: Answer) -> float:
+        if held and held[0] <= answer.at <= held[1]:
             return held[1]
-        return stamped
+        return answer.at
 
     observed = Observed(
         enriched=inputs,
