@@ -10,7 +10,13 @@ from socialcrm_router.decide import route
 from socialcrm_router.rules import parse_rules
 from tests.fixtures import events
 from tests.fixtures.chaos import rules_text, window_specs
-from tests.fixtures.chaos_faults import SECOND_LEVEL_SECONDS, SLA_SECONDS
+from tests.fixtures.chaos_faults import (
+    REQUIRED,
+    RESTART_BROKER,
+    SECOND_LEVEL_SECONDS,
+    SLA_SECONDS,
+    schedule,
+)
 from tests.fixtures.chaos_truth import Observed, Verdict, check, render
 from tests.fixtures.scale_out_truth import Answer
 
@@ -126,3 +132,12 @@ def test_a_redelivery_counts_once_and_a_dead_letter_is_a_finding() -> None:
         "social.enriched.v1[0]@0 by : handler_error: KeyError"
     ]
     assert found.figures["dead letters"] == {"social.enriched.v1.dlq handler_error": 1}
+
+
+def test_the_schedule_has_every_required_fault_and_one_broker_restart_and_is_seeded() -> None:
+    faults = schedule(3, 150)
+    assert schedule(3, 150) == faults
+    assert set(REQUIRED) <= {f.what for f in faults}
+    assert [f.what for f in faults].count(RESTART_BROKER) == 1
+    assert all(0 < f.at < 150 for f in faults)
+    assert len(schedule(23, 300)) > len(faults)
