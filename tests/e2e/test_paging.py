@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -66,16 +67,18 @@ def test_a_negative_burst_pages_with_severity_summary_and_runbook(
     assert "\n## NegativeViralSpike\n" in runbook
 
     # What on-call opens from the address the demo prints: Alertmanager's own web UI (built
-    # by bin/setup with its assets), with the firing alert and a way to silence it.
+    # by bin/setup with its assets), with the firing alert and a way to silence it. Filtered
+    # to the brand's incident, its one group shows expanded: the alert with its labels.
     image = tmp_path / "alertmanager-alerts.png"
+    incident = quote(f'{{alertname="NegativeViralSpike",brand="{BRAND}"}}', safe="")
     dom = open_page(
-        f"{observability.alertmanager_url}/#/alerts?silenced=false&inhibited=true",
+        f"{observability.alertmanager_url}/#/alerts?silenced=false&inhibited=true"
+        f"&filter={incident}",
         tmp_path / "profile",
         screenshot=image,
     )
     assert "The Debian package of the alertmanager does not include" not in dom
-    assert 'alertname="NegativeViralSpike"' in dom, dom[-3000:]
-    assert f'brand="{BRAND}"' in dom
-    assert "#/silences/new?filter=" in dom
-    assert "Silence" in dom
+    assert 'severity="critical"' in dom, dom[-3000:]
+    # The alert's own silence form, prefilled with its labels.
+    assert "#/silences/new?filter=%7Balertname%3D%22NegativeViralSpike%22" in dom
     assert png_distinct_bytes(image) > 64, f"blank screenshot {image}"
