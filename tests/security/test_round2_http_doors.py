@@ -205,10 +205,34 @@ def test_the_deadlines_come_from_the_settings_and_spare_a_client_in_time(
         sock.sendall(b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{")
         time.sleep(0.4)
         sock.sendall(b"}")
-        first = sock.recv(4096)
+        first = read_response(sock)
         assert first.startswith(b"HTTP/1.1 401 "), first  # read whole, then the signature
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n")
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response (head and Content-Length body): the server may send the
+    two in separate segments."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed mid-response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")[1:]
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed mid-body: {data!r}"
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def chat_body(*, duplicate_key: bool = False) -> str:
