@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
+from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced, UnknownError
 from google.protobuf.message import Message
 
 from socialcrm import contract
@@ -271,6 +271,15 @@ class TransactionalProcessor:
             await self.producer.commit(offsets, self.group_id)
         except _FENCED as exc:
             raise _Fenced from exc
+        except KafkaError as exc:
+            if isinstance(exc, UnknownError) or isinstance(exc.__cause__, UnknownError):
+                # The coordinator ended the commit with an error it does not name (seen when a
+                # newer producer with the same id started while the commit was in flight): its
+                # outcome is unknown and the client's sender is gone. Like Kafka Streams on a
+                # fatal commit error, leave, rather than start a producer again, which would
+                # fence whoever holds the newer one.
+                raise _Fenced from exc
+            raise
         self._committed.inc()
         if count := sum(len(batch) for batch in batches.values()):
             share = (time.perf_counter() - started) / count
