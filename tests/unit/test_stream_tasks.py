@@ -187,6 +187,8 @@ class FakeState:
         self.fail_restores = fail_restores
         self.owned: set[int] = set()
         self.interval_seconds = 0.0
+        # What the timers fire at the next punctuation.
+        self.due: list[Message] = []
 
     async def on_assigned(self, partitions: set[int]) -> None:
         self.timeline.append(("assigned", frozenset(partitions)))
@@ -205,7 +207,7 @@ class FakeState:
 
     async def punctuate(self, caught_up: set[int]) -> Sequence[Message]:
         self.timeline.append(("punctuate", frozenset(self.owned)))
-        return []
+        return list(self.due)
 
 
 def at_least_once(
@@ -325,6 +327,35 @@ async def test_a_refused_commit_closes_every_task_dirty_until_the_next_assignmen
         await processor.stop()
     assert zombie == []
     assert ("revoked", frozenset({0, 1})) not in timeline  # never closed clean
+
+
+async def test_a_member_woken_after_its_expulsion_fires_no_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process paused past its session timeout wakes up still holding its partitions, with
+    timers due; the group gave them to another member meanwhile, which saw the answers.
+    The coordinator refuses this member: nothing fires, every task closes dirty."""
+    timeline: list[tuple[Any, ...]] = []
+    consumer = FakeConsumer()
+    consumer.add(P0, 2)
+    state = FakeState(timeline)
+    processor, producer = at_least_once(monkeypatch, consumer, state, punctuate=True)
+    await processor.start()
+    try:
+        await consumer.rebalance({P0})
+        await committed(consumer, {P0: 2})
+        alerts_before = len(producer.published)
+        consumer.refuse_commits = 1  # expelled while paused: its generation is gone
+        state.due = [kpi_pb2.Alert(alert_key="escalation", summary="level 1 due")]
+
+        async def closed() -> bool | None:
+            return True if ("lost", frozenset({0})) in timeline else None
+
+        await eventually_async(closed, 10)
+        state.due = []
+    finally:
+        await processor.stop()
+    assert producer.published[alerts_before:] == []
 
 
 async def test_a_member_expelled_before_its_revocation_drops_its_state(

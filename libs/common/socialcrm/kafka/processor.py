@@ -136,6 +136,8 @@ class StreamProcessor(Generic[In]):
         self._lag = PartitionLag(group_id)
         self._backoff = Backoff(self.tasks.interrupt)
         self._caught_up: set[int] = set()
+        # The tasks' epoch and next offset of this member's last commit per partition.
+        self._committed: dict[TopicPartition, tuple[int, int]] = {}
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -221,6 +223,8 @@ class StreamProcessor(Generic[In]):
 
     async def _punctuate(self, punctuator: Punctuator, epoch: int) -> None:
         outputs = await punctuator.punctuate(set(self._caught_up))
+        if outputs and not await self._membership_confirmed():
+            return  # expelled: every task closed dirty, the timers fire at their new owner
         try:
             pending = [await self.producer.publish(message) for message in outputs]
             await asyncio.gather(*pending)
@@ -231,6 +235,26 @@ class StreamProcessor(Generic[In]):
             # from the changelog, so that the next punctuation fires them again.
             log.exception("punctuation failed", extra={"topic": self.topic})
             await self.tasks.reset(self.tasks.assigned | self.tasks.held, "punctuation failed")
+
+    async def _membership_confirmed(self) -> bool:
+        """Whether the group coordinator still counts this member, asked before timers'
+        outputs go out: a process paused past its session timeout wakes up believing it
+        owns its partitions, and its timers would fire for interactions their new owner saw
+        answered meanwhile (found by the chaos run). Committing again the offsets already
+        committed (or the positions, all records before them handled) is refused unless
+        this member's generation is current, and changes nothing otherwise."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp in self.tasks.ready:
+            epoch, offset = self._committed.get(tp, (-1, 0))
+            if epoch != self.tasks.epoch:  # none since this assignment: where it resumed
+                offset = await self.consumer.position(tp)
+            offsets[tp] = OffsetAndMetadata(offset, "")
+        try:
+            await self.consumer.commit(offsets)
+        except _REFUSED as error:
+            await self.tasks.lose_membership(f"membership check refused: {type(error).__name__}")
+            return False
+        return True
 
     async def _still_owner(self, epoch: int) -> bool:
         """Whether a step begun in ``epoch`` may flush state and commit. A rebalance since
@@ -359,4 +383,5 @@ class StreamProcessor(Generic[In]):
                 return False
         route.outputs.committed(partition, offset)
         await self.consumer.commit({partition: OffsetAndMetadata(offset + 1, "")})
+        self._committed[partition] = (epoch, offset + 1)
         return True
