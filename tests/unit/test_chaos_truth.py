@@ -141,3 +141,17 @@ def test_the_schedule_has_every_required_fault_and_one_broker_restart_and_is_see
     assert [f.what for f in faults].count(RESTART_BROKER) == 1
     assert all(0 < f.at < 150 for f in faults)
     assert len(schedule(23, 300)) > len(faults)
+
+
+def test_a_same_id_copy_after_the_resolution_is_counted_not_found() -> None:
+    item = enriched("a", T0)
+    resolution = tool_reply(item, T0 + 12)
+    resolution.status = "resolved"
+    found = verdict(
+        [item],
+        replies=[resolution],
+        escalations=[fired(item, 1, T0 + 8), fired(item, 1, T0 + 20)],
+    )
+    assert "resolved interaction escalated again" not in found.findings
+    assert found.figures["escalation copies (same event id)"] == 1
+    assert found.figures["of which published after the interaction was resolved"] == 1
