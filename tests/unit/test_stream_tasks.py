@@ -1,181 +1,27 @@
-"""Kafka Streams' task semantics of both stream processors, offline: fake consumer,
-producers and state, driven through the orderings that real clusters produce (failed
+"""Kafka Streams' task semantics of the at-least-once stream processor, offline: fake
+consumer, producer and state, driven through the orderings that real clusters produce (failed
 restores, refused commits, expelled members, revocations racing a batch)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from types import SimpleNamespace
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from google.protobuf.message import Message
 
 from socialcrm import contract
 from socialcrm.kafka import processor as processor_module
-from socialcrm.kafka import transactional as transactional_module
 from socialcrm.kafka.processor import StreamProcessor
-from socialcrm.kafka.transactional import PartitionId, TransactionalInput, TransactionalProcessor
 from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import interaction_pb2, kpi_pb2
-from tests.fixtures.events import interaction
+from tests.fixtures.fake_kafka import FakeConsumer, FakeProducer
 from tests.fixtures.waiting import eventually_async
 
 TOPIC = contract.topic_of(interaction_pb2.Interaction)
 P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
-log = logging.getLogger(__name__)
-
-
-def record(partition: TopicPartition, offset: int) -> ConsumerRecord[bytes, bytes]:
-    value = contract.encode(interaction(text=f"{partition.partition}:{offset}"))
-    return ConsumerRecord(
-        topic=partition.topic,
-        partition=partition.partition,
-        offset=offset,
-        timestamp=offset,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
-
-
-class FakeConsumer:
-    """The parts of AIOKafkaConsumer the processors use. ``rebalance`` calls the listener
-    like aiokafka: what a callback raises is logged and ignored."""
-
-    def __init__(self, rebalance_timeout_ms: int = 1000) -> None:
-        self._rebalance_timeout_ms = rebalance_timeout_ms
-        self._coordinator = SimpleNamespace(generation=0, member_id="member-1")
-        self.records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-        self.positions: dict[TopicPartition, int] = {}
-        self.commits: dict[TopicPartition, int] = {}
-        self.refuse_commits = 0
-        self.listener: Any = None
-        self._assigned: set[TopicPartition] = set()
-        self._paused: set[TopicPartition] = set()
-
-    def add(self, partition: TopicPartition, count: int) -> None:
-        held = self.records.setdefault(partition, [])
-        held += [record(partition, len(held) + i) for i in range(count)]
-
-    def subscribe(self, topics: Sequence[str], listener: Any) -> None:
-        self.listener = listener
-
-    def unsubscribe(self) -> None:
-        self._assigned = set()
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def assignment(self) -> set[TopicPartition]:
-        return set(self._assigned)
-
-    def _check(self, partition: TopicPartition) -> None:
-        if partition not in self._assigned:
-            raise IllegalStateError(f"{partition} is not assigned")
-
-    def pause(self, *partitions: TopicPartition) -> None:
-        for partition in partitions:
-            self._check(partition)
-            self._paused.add(partition)
-
-    def resume(self, *partitions: TopicPartition) -> None:
-        self._paused -= set(partitions)
-
-    def seek(self, partition: TopicPartition, offset: int) -> None:
-        self._check(partition)
-        self.positions[partition] = offset
-
-    async def seek_to_beginning(self, partition: TopicPartition) -> None:
-        self.seek(partition, 0)
-
-    async def committed(self, partition: TopicPartition) -> int | None:
-        return self.commits.get(partition)
-
-    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
-        if self.refuse_commits:
-            self.refuse_commits -= 1
-            self._coordinator.generation = -1
-            raise CommitFailedError("the group rebalanced")
-        for partition, offset in offsets.items():
-            self.commits[partition] = offset.offset
-
-    async def position(self, partition: TopicPartition) -> int:
-        return self.positions.get(partition, 0)
-
-    def highwater(self, partition: TopicPartition) -> int:
-        return len(self.records.get(partition, []))
-
-    last_stable_offset = highwater
-
-    async def getmany(
-        self, timeout_ms: int = 0
-    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-        await asyncio.sleep(0.01)
-        fetched = {}
-        for partition in sorted(self._assigned - self._paused):
-            position = self.positions.get(partition, 0)
-            if batch := self.records.get(partition, [])[position:]:
-                fetched[partition] = batch
-                self.positions[partition] = position + len(batch)
-        return fetched
-
-    async def rebalance(self, assigned: Collection[TopicPartition], *, lost: bool = False) -> None:
-        if lost:
-            self._coordinator.generation = -1
-        await self._call("on_partitions_revoked", set(self._assigned))
-        self._assigned, self._paused = set(assigned), set()
-        self.positions = {p: self.commits.get(p, 0) for p in assigned}
-        self._coordinator.generation = max(self._coordinator.generation, 0) + 1
-        await self._call("on_partitions_assigned", set(assigned))
-
-    async def _call(self, name: str, partitions: set[TopicPartition]) -> None:
-        try:
-            await getattr(self.listener, name)(partitions)
-        except Exception:
-            log.exception("listener failed, ignored as aiokafka does")
-
-
-class FakeProducer:
-    """An EventProducer whose sends are acknowledged at once, unless told to fail."""
-
-    def __init__(self) -> None:
-        self.settings = ServiceSettings()
-        self.published: list[Message] = []
-        self.dead_letters: list[tuple[int, int, str]] = []
-        self.fail_sends = 0
-
-    async def publish(self, message: Message) -> asyncio.Future[object]:
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        if self.fail_sends:
-            self.fail_sends -= 1
-            future.set_exception(KafkaConnectionError("broker unavailable"))
-        else:
-            self.published.append(message)
-            future.set_result(None)
-        return future
-
-    async def dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], error: contract.ContractError, consumer: str
-    ) -> asyncio.Future[object]:
-        self.dead_letters.append((record.partition, record.offset, error.error_type))
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    async def restart(self) -> None:
-        return None
 
 
 class FakeState:
@@ -467,91 +313,3 @@ async def test_a_failure_racing_a_revocation_never_restores_the_revoked_partitio
         await processor.stop()
     revoked_at = timeline.index(("revoked", frozenset({0, 1})))
     assert all(0 not in e[1] for e in timeline[revoked_at:] if e[0] == "assigned")
-
-
-class FakeTransactionalProducer(FakeProducer):
-    transactional_id = "tasks-test"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = False
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.started = False
-
-    async def begin(self) -> None:
-        return None
-
-    async def commit(self, offsets: dict[TopicPartition, int], group_id: str) -> None:
-        return None
-
-    async def abort(self) -> None:
-        return None
-
-
-class FailingTransactionState:
-    """A kpi-like state whose first write fails while a revocation waits for the batch."""
-
-    def __init__(self, consumer: FakeConsumer) -> None:
-        self.consumer = consumer
-        self.calls: list[str] = []
-        self.revocation: asyncio.Task[None] | None = None
-
-    async def assigned(self, partitions: frozenset[PartitionId]) -> None:
-        self.calls.append("assigned")
-
-    async def revoked(self, partitions: frozenset[PartitionId]) -> None:
-        self.calls.append("revoked")
-
-    async def lost(self, partitions: frozenset[PartitionId]) -> None:
-        self.calls.append("lost")
-
-    def punctuate(self, now: float, caught_up: Collection[PartitionId]) -> Sequence[Message]:
-        return []
-
-    async def commit_state(self) -> None:
-        if self.revocation is None:
-            self.revocation = asyncio.create_task(self.consumer.rebalance(set()))
-            await asyncio.sleep(0.01)  # the revocation now waits for the transaction
-            raise RuntimeError("state write failed")
-
-
-async def test_a_transaction_failing_while_a_revocation_waits_keeps_no_copy_of_its_state(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    consumer = FakeConsumer()
-    consumer.add(P0, 1)
-    monkeypatch.setattr(transactional_module, "group_consumer", lambda *_, **__: consumer)
-    state = FailingTransactionState(consumer)
-
-    def handler(
-        event: interaction_pb2.Interaction, record: ConsumerRecord[bytes, bytes]
-    ) -> Sequence[Message]:
-        return []
-
-    processor = TransactionalProcessor(
-        settings=ServiceSettings(),
-        group_id="tasks-test",
-        inputs=[TransactionalInput(interaction_pb2.Interaction, handler)],
-        producer=FakeTransactionalProducer(),  # type: ignore[arg-type]
-        state=state,
-        session_timeout_ms=6000,
-        punctuation_seconds=0.05,
-    )
-    await processor.start()
-    try:
-        await consumer.rebalance({P0})
-
-        async def revoked() -> bool | None:
-            task = state.revocation
-            return True if task is not None and task.done() else None
-
-        await eventually_async(revoked, 10)
-    finally:
-        await processor.stop()
-    # The aborted batch's state is dropped before the revocation could keep a copy of it.
-    assert state.calls[:2] == ["assigned", "lost"]
-    assert "revoked" not in state.calls
