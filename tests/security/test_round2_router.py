@@ -28,8 +28,7 @@ from socialcrm_sentiment.enrich import enrich
 from tests.conftest import Infra
 from tests.fixtures.kafka import headers_of, publish, read_to_end, read_until
 from tests.fixtures.payloads import x_tweet_event
-from tests.fixtures.waiting import eventually_async
-from tests.integration.test_router_service import (
+from tests.fixtures.router_app import (
     AGENT_KEY,
     Setup,
     json_when,
@@ -39,6 +38,7 @@ from tests.integration.test_router_service import (
     running,
     until_gone,
 )
+from tests.fixtures.waiting import eventually_async
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
