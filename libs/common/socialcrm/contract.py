@@ -7,6 +7,8 @@ state, tombstones) are listed here too, each with its owner, key and value.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +131,25 @@ def event_id_for(channel: int, external_id: str) -> str:
 def derived_event_id(source_event_id: str, purpose: str) -> str:
     """Id of an event caused by another one, stable across replays of the source."""
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{source_event_id}/{purpose}"))
+
+
+_AUTHOR_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def author_key(channel: int, channel_user_id: str, handle: str) -> str | None:
+    """An author's network identity (the stable user id, else the handle) as an
+    ``EraseCommand.author_keys`` item: a SHA-256 hex, so that nothing readable travels or
+    stays in the router's erasure tombstone. crm-sink names an erased person by it, the
+    router keys their tombstone by it. None for an author the network does not identify."""
+    identity = f"id:{channel_user_id}" if channel_user_id else f"handle:{handle}" if handle else ""
+    if not identity:
+        return None
+    return hashlib.sha256(f"{channel}|{identity}".encode()).hexdigest()
+
+
+def is_author_key(value: str) -> bool:
+    """Whether ``value`` has the form of an ``author_key`` (a command may carry anything)."""
+    return _AUTHOR_KEY.fullmatch(value) is not None
 
 
 def timestamp(moment: datetime | None = None) -> Timestamp:

@@ -373,12 +373,23 @@ class EraseCommand(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    AUTHOR_KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def author_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The erased person's network identities, each the lowercase hex SHA-256 of
+        "<Channel number>|id:<channel_user_id>" (else "|handle:<handle>"), as the router keys an
+        erased author's tombstone: the owner writes one per key even when it holds no state of
+        the interaction, so that a message of the person still in flight is not kept either.
+        """
+
     def __init__(
         self,
+        *,
+        author_keys: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_keys", b"author_keys"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
