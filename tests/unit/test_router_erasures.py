@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, timedelta
 
+from socialcrm import contract
 from socialcrm.v1 import routed_pb2
+from socialcrm_router.erasures import ErasedAuthors
 from socialcrm_router.expiry import ERASED_AUTHOR, kind_of
-from tests.fixtures.router_owner import complaint, erase_command, owner_at
+from socialcrm_router.reply_desk import view_keeps
+from socialcrm_router.sla import next_due
+from tests.fixtures.router_owner import HORIZONS, complaint, erase_command, owner_at
 from tests.unit.test_router_rules import MONDAY_MORNING
 
 
@@ -62,3 +66,34 @@ def test_a_tombstone_written_by_another_owner_applies_here() -> None:
     asyncio.run(o.punctuate())
     assert o.store.data[1][held.header.event_id].status == "erased"
     assert not o.store.data[1][held.header.event_id].author_handle
+
+
+def test_an_erasure_naming_its_authors_reaches_their_message_with_no_state_held() -> None:
+    """Issue 25, finding 6: the erased interaction left no state (no response needed, or
+    expired), so the owner learns the author from the keys crm-sink's command names."""
+    o = owner_at(MONDAY_MORNING, {0, 1})
+    never_held = complaint(MONDAY_MORNING, author="nina")
+    in_flight = complaint(MONDAY_MORNING + timedelta(seconds=5), author="nina")
+    author = in_flight.interaction.author
+    command = erase_command(never_held, MONDAY_MORNING + timedelta(seconds=10))
+    command.erase.author_keys.extend(
+        [
+            contract.author_key(in_flight.header.channel, author.channel_user_id, author.handle)
+            or "",
+            "not-a-key",
+        ]
+    )
+    o.clock.now = MONDAY_MORNING + timedelta(seconds=10)
+    asyncio.run(o.router.handle_command(command, o.on(0)))
+    assert o.owner.get(0, never_held.header.event_id) is None
+    assert o.kinds()[ERASED_AUTHOR] == 1
+    asyncio.run(o.router.handle(in_flight, o.on(1)))
+    state = o.store.data[1][in_flight.header.event_id]
+    assert (state.status, state.author_handle, state.author_channel_user_id) == ("erased", "", "")
+    assert next_due(state) is None
+    o.clock.now += timedelta(hours=7)  # past both SLA levels: nothing fires
+    assert asyncio.run(o.punctuate()) == []
+    written = o.store.changelog[(1, in_flight.header.event_id)]
+    view = ErasedAuthors(HORIZONS.erasure_horizon)
+    assert not view_keeps(written, HORIZONS, view, MONDAY_MORNING.timestamp())
+    assert b"nina" not in b"".join(o.store.changelog.values())

@@ -17,7 +17,6 @@ restore) and the API's view stay bounded whatever nobody does:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -103,18 +102,21 @@ def is_expired(state: routed_pb2.InteractionSlaState, horizons: Horizons, now: f
 
 
 def author_key(channel: int, channel_user_id: str, handle: str) -> str | None:
-    """The store key of an author's erasure tombstone: a hash of their network identity (the
-    stable user id, else the handle), so that the tombstone holds nothing readable. None for
-    an author the network does not identify."""
-    identity = f"id:{channel_user_id}" if channel_user_id else f"handle:{handle}" if handle else ""
-    if not identity:
-        return None
-    digest = hashlib.sha256(f"{channel}|{identity}".encode()).hexdigest()
-    return ERASED_AUTHOR_PREFIX + digest
+    """The store key of an author's erasure tombstone: the hash of their network identity
+    (``contract.author_key``, what crm-sink's erase commands name). None for an author the
+    network does not identify."""
+    digest = contract.author_key(channel, channel_user_id, handle)
+    return None if digest is None else ERASED_AUTHOR_PREFIX + digest
 
 
 def author_key_of(state: routed_pb2.InteractionSlaState) -> str | None:
     return author_key(state.channel, state.author_channel_user_id, state.author_handle)
+
+
+def named_author_keys(command: routed_pb2.EraseCommand) -> list[str]:
+    """The store keys of the tombstones an erase command names (malformed names ignored)."""
+    named = {k for k in command.author_keys if contract.is_author_key(k)}
+    return [ERASED_AUTHOR_PREFIX + digest for digest in sorted(named)]
 
 
 def erased_author(key: str, at: datetime, revision: int) -> routed_pb2.InteractionSlaState:

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from socialcrm import contract
 from socialcrm.v1 import enriched_pb2, reply_pb2, routed_pb2
 from socialcrm_router.decide import route
+from socialcrm_router.expiry import named_author_keys
 from socialcrm_router.metrics import SLA_COMMANDS
 from socialcrm_router.ownership import SlaOwner
 from socialcrm_router.plausibility import Plausibility
@@ -97,9 +98,10 @@ class Router:
         state = self.owner.get(record.partition, command.interaction_event_id)
         kind = command.WhichOneof("command") or "none"
         if kind == "erase":
-            if state is not None:
-                self.owner.erase(record.partition, state)
-            SLA_COMMANDS.labels(kind, "applied" if state is not None else "untracked").inc()
+            named = named_author_keys(command.erase)
+            self.owner.erase(record.partition, state, named)
+            applied = "applied" if state is not None else "authors" if named else "untracked"
+            SLA_COMMANDS.labels(kind, applied).inc()
             return []
         if kind != "reply":
             SLA_COMMANDS.labels(kind, "unknown").inc()

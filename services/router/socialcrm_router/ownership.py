@@ -122,12 +122,20 @@ class SlaOwner:
         since = None if key is None else self.erasures.erased_at(key)
         return since is not None and occurred_at(state) <= since
 
-    def erase(self, partition: int, state: InteractionSlaState) -> None:
-        """Forget the author of ``state``, here and in whatever arrives of theirs later."""
+    def erase(
+        self, partition: int, state: InteractionSlaState | None, named: Sequence[str] = ()
+    ) -> None:
+        """Forget the author of ``state`` and the authors ``named`` (tombstone keys), here and
+        in whatever arrives of theirs later. Without state (never tracked, or expired) only
+        the named authors are known: the erase command names them for that reason."""
         now = self.clock()
-        key = author_key_of(state)
-        self.put(partition, erased(state, now))
-        if key is not None:
+        keys = set(named)
+        if state is not None:
+            self.put(partition, erased(state, now))
+            own = author_key_of(state)
+            if own is not None:
+                keys.add(own)
+        for key in sorted(keys):
             held = self.store.get(partition, key)
             self.put(partition, erased_author(key, now, (held.revision if held else 0) + 1))
             self.erasures.note(key, now)
