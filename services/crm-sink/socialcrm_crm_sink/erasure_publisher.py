@@ -4,11 +4,14 @@
   CRM contacts learn that a contact id must be forgotten.
 - ``router.sla-commands.v1``: an erase command per interaction. The router's SLA state keeps
   the author's handle for private replies; only the owner of the conversation's partition
-  writes that state, so it is asked, and keeps a marker with nothing personal.
+  writes that state, so it is asked, and keeps a marker with nothing personal. Each command
+  names the person's network accounts (hashed) too, so that the owner forgets a message of
+  theirs still in flight even when it holds no state of the interactions named.
 Then a ``CONTACT_ERASED`` CrmEvent on ``crm.events.v1`` for everyone else.
 """
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from socialcrm import contract
@@ -39,7 +42,10 @@ def contact_erased_event(contact_id: str, erased_at: datetime) -> crm_pb2.CrmEve
 
 
 def erase_command(
-    interaction_event_id: str, conversation_id: str, erased_at: datetime
+    interaction_event_id: str,
+    conversation_id: str,
+    erased_at: datetime,
+    author_keys: Sequence[str] = (),
 ) -> routed_pb2.SlaCommand:
     header = common_pb2.EventHeader(
         event_id=contract.derived_event_id(interaction_event_id, "erase"),
@@ -53,7 +59,7 @@ def erase_command(
         header=header,
         interaction_event_id=interaction_event_id,
         conversation_id=conversation_id,
-        erase=routed_pb2.EraseCommand(),
+        erase=routed_pb2.EraseCommand(author_keys=author_keys),
     )
 
 
@@ -86,7 +92,7 @@ class ErasurePublisher:
         for interaction_event_id, conversation_id in plan.interactions:
             sent.append(
                 await self.producer.publish(
-                    erase_command(interaction_event_id, conversation_id, now)
+                    erase_command(interaction_event_id, conversation_id, now, plan.author_keys)
                 )
             )
         for acknowledged in sent:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from socialcrm_crm_sink.anonymised import (
 )
 from socialcrm_crm_sink.clock import Clock
 from socialcrm_crm_sink.fingerprints import SCHEME, erasure_fingerprint
+from socialcrm_crm_sink.identities import erased_author_keys
 from socialcrm_crm_sink.mongo_writes import Collection, insert_new
 from socialcrm_crm_sink.records import CrmWrite
 from socialcrm_crm_sink.suggestions import MergeSuggestions
@@ -39,6 +40,9 @@ class Erased:
     # The person's interactions (event id, conversation id): the router's SLA state of each,
     # held by the owner of the conversation's partition, forgets the author.
     interactions: list[tuple[str, str]]
+    # The person's network accounts as the router names them (identities.erased_author_keys):
+    # its owners forget them even where they hold no state of the interactions.
+    author_keys: list[str] = field(default_factory=list)
 
 
 class PersonalData:
@@ -97,9 +101,10 @@ class PersonalData:
         """What erasing the person touches: every contact merged into theirs, their events."""
         contact, merged = await self._family(contact_id)
         ids = [contact["_id"], *(c["_id"] for c in merged)]
-        keys = [i["key"] for i in contact["identities"]]
+        identities = list(contact["identities"])
         for loser in merged:
-            keys.extend(i["key"] for i in loser.get("merged_identities", []))
+            identities.extend(loser.get("merged_identities", []))
+        keys = [i["key"] for i in identities]
         entries = await self.timeline.find(
             {"contact_id": {"$in": ids}, "type": "interaction"},
             {"event_id": 1, "conversation_id": 1},
@@ -108,6 +113,7 @@ class PersonalData:
             contact_ids=ids,
             identity_keys=[k for k in keys if not k.startswith("merged:")],
             interactions=[(e["event_id"], e.get("conversation_id", "")) for e in entries],
+            author_keys=erased_author_keys(identities),
         )
 
     async def erase(self, plan: Erased) -> None:

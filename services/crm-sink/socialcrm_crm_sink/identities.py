@@ -7,10 +7,12 @@ of the person (``email:...``, ``phone:+33...``, ``customer_number:...``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from socialcrm import contract
 from socialcrm.v1 import common_pb2, interaction_pb2
 
 # Every pattern below runs on text anyone can send, so each is linear in the text: it can
@@ -246,6 +248,33 @@ def author_keys(interaction: interaction_pb2.Interaction) -> AuthorKeys:
     claimed = [strong_identity(IdentityKind.EMAIL, address)] if address else []
     known = {identity["key"], *(i["key"] for i in claimed)}
     return AuthorKeys(identity, verified, [], claimed + typed_identities(interaction, known))
+
+
+_CHANNELS = {
+    channel_name(channel): channel
+    for channel in common_pb2.Channel.values()
+    if channel != common_pb2.CHANNEL_UNSPECIFIED
+}
+
+
+def erased_author_keys(identities: Iterable[dict[str, Any]]) -> list[str]:
+    """The router's names (``contract.author_key``) of the network accounts among a person's
+    identities, for their erase command: by the stable user id, and by the handle where a
+    handle is the account's (not a display name), as the router names whoever it holds."""
+    keys: set[str] = set()
+    for identity in identities:
+        name = identity.get("channel", "")
+        if name == IdentityKind.UNVERIFIED_EMAIL:
+            name = IdentityKind.EMAIL
+        channel = _CHANNELS.get(name)
+        if channel is None:  # a phone number or customer number: no network account
+            continue
+        stable, handle = identity.get("channel_user_id", ""), identity.get("handle", "")
+        if channel in DISPLAY_NAME_CHANNELS:
+            handle = ""
+        named = {contract.author_key(channel, stable, ""), contract.author_key(channel, "", handle)}
+        keys.update(key for key in named if key is not None)
+    return sorted(keys)
 
 
 def manual_identity(kind: str, value: str) -> dict[str, Any] | None:
