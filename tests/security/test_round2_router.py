@@ -4,7 +4,8 @@
   invented agent with a back-dated time and turned a breached SLA into "met"; a forged
   reply back-dated a first response;
 - finding 6: erasure missed a message in flight: the person's handle stayed in the SLA
-  state and the interaction stayed open in the reply view;
+  state and the interaction stayed open in the reply view (also when the router held no
+  state of the erased interactions, hence learnt no author from it);
 - low: any agent key acted on every queue, and 300 replies to one interaction went through
   in 5.8 s.
 
@@ -15,6 +16,7 @@ injected clock, as tests/integration/test_router_service.py does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -90,8 +92,11 @@ def command(
     )
 
 
-def erase(event: enriched_pb2.EnrichedInteraction, at: datetime) -> routed_pb2.SlaCommand:
-    """crm-sink's erase command for an interaction it recorded."""
+def erase(
+    event: enriched_pb2.EnrichedInteraction, at: datetime, author_keys: Sequence[str] = ()
+) -> routed_pb2.SlaCommand:
+    """crm-sink's erase command for an interaction it recorded (naming the person's network
+    accounts: ``author_keys``)."""
     return routed_pb2.SlaCommand(
         header=common_pb2.EventHeader(
             event_id=contract.derived_event_id(event.header.event_id, "erase"),
@@ -102,7 +107,7 @@ def erase(event: enriched_pb2.EnrichedInteraction, at: datetime) -> routed_pb2.S
         ),
         interaction_event_id=event.header.event_id,
         conversation_id=event.interaction.conversation_id,
-        erase=routed_pb2.EraseCommand(),
+        erase=routed_pb2.EraseCommand(author_keys=author_keys),
     )
 
 
@@ -241,6 +246,47 @@ async def test_an_erasure_reaches_the_messages_of_the_person_in_flight(
     for key, value in written:
         if key in {e.header.event_id.encode() for e in late}:
             assert value is None or author.encode() not in value  # never held, not even once
+
+
+async def test_an_erasure_naming_the_person_reaches_their_message_with_no_state_held(
+    infra: Infra, setup: Setup
+) -> None:
+    """The erased interaction left the router no state (it needed no response, or its state
+    expired): the author is known from the keys the command names, not from state."""
+    start = setup.clock.now
+    author = f"erased-{uuid.uuid4().hex[:8]}"
+    never_held = complaint_by(setup, author, start)  # recorded by crm-sink, not by the router
+    in_flight = complaint_by(setup, author, start + timedelta(seconds=1))
+    named = contract.author_key(in_flight.header.channel, f"id-{author}", author)
+    assert named is not None
+    tombstone = f"erased-author:{named}".encode()
+    state_topic = setup.settings.router_state_topic
+    async with running(setup.settings, setup.clock) as router:
+        setup.clock.now = start + timedelta(seconds=2)
+        await publish(infra.kafka.bootstrap, erase(never_held, setup.clock.now, [named]))
+
+        async def tombstone_written() -> bool | None:
+            records = await read_to_end(infra.kafka.bootstrap, state_topic)
+            return True if any(r.key == tombstone and r.value for r in records) else None
+
+        await eventually_async(tombstone_written)
+        await publish(infra.kafka.bootstrap, in_flight)
+        key = in_flight.header.event_id.encode()
+
+        async def in_flight_written() -> list[bytes | None] | None:
+            records = await read_to_end(infra.kafka.bootstrap, state_topic)
+            return [r.value for r in records if r.key == key] or None
+
+        written = await eventually_async(in_flight_written)
+        assert (
+            await router.get(f"/v1/interactions/{in_flight.header.event_id}")
+        ).status_code == 404
+        records = await read_to_end(infra.kafka.bootstrap, state_topic)
+    assert not any(r.key == never_held.header.event_id.encode() for r in records)
+    for value in written:  # never held with the person's handle, not even once
+        assert value is not None
+        assert author.encode() not in value
+        assert routed_pb2.InteractionSlaState.FromString(value).status == "erased"
 
 
 async def test_an_agent_works_its_own_queues_only_and_replies_are_rate_limited(
