@@ -111,8 +111,11 @@ def alertmanager_config(production: dict[str, Any], webhook_url: str) -> dict[st
 
     def local(route: dict[str, Any]) -> dict[str, Any]:
         route = {**route, "receiver": RECEIVER_NAME}
-        for key in ("group_wait", "group_interval"):
-            route.pop(key, None)
+        route.pop("group_interval", None)
+        # A route's own wait keeps its meaning at half the time (the critical's 10 s: 5 s,
+        # the viral warnings' minute: 30 s, so the critical still inhibits them first).
+        if "group_wait" in route:
+            route["group_wait"] = f"{duration_seconds(route['group_wait']) / 2:g}s"
         if "routes" in route:
             route["routes"] = [local(child) for child in route["routes"]]
         return route
@@ -123,6 +126,13 @@ def alertmanager_config(production: dict[str, Any], webhook_url: str) -> dict[st
         "group_interval": LOCAL_GROUP_INTERVAL,
     }
     return config
+
+
+def duration_seconds(duration: str) -> float:
+    """Seconds of an Alertmanager duration with one unit (``10s``, ``1m``, ``4h``)."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    number = duration.rstrip("smhd")
+    return float(number) * units[duration[len(number) :]]
 
 
 class Prometheus:
