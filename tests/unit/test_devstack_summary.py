@@ -125,3 +125,13 @@ def test_the_alerts_of_one_notification_are_one_page_led_by_the_most_severe() ->
     page = next(item for item in lines if "NegativeViralSpike" in item)
     assert page.strip().startswith("firing   NegativeViralSpike (critical)")
     assert page.endswith("grouped: ViralSpike")
+
+
+def test_a_notification_of_a_resolved_incident_is_no_page() -> None:
+    firing = FakePage(
+        "NegativeViralSpike", "critical", "acme", "docs/runbook.md#x", "firing", BURST_BEGAN + 42
+    )
+    resolved = replace(firing, status="resolved", received_at=BURST_BEGAN + 90, notification=2)
+    incident = replace(story(pages=0), pages=[firing, resolved])
+    lines = render(figures(), incident, BURST_BEGAN + 120)
+    assert "received=1  resolved=1" in line(lines, "pages ")

@@ -139,7 +139,10 @@ def page_lines(story: Story, max_pages: int | None) -> list[str]:
     """One line per page: a notification of Alertmanager, led by its most severe alert, with
     the alerts it grouped (one incident)."""
     pages = _notifications(story.pages)
-    lines = [f"pages             received={len(pages)}  (Alertmanager to the demo's receiver)"]
+    # A notification that only says an incident is over pages nobody.
+    paged = sum(1 for lead, *_ in pages if lead.status == "firing")
+    resolved = f"  resolved={len(pages) - paged}" if len(pages) > paged else ""
+    lines = [f"pages             received={paged}{resolved}  (Alertmanager to the demo's receiver)"]
     shown = pages if max_pages is None else pages[-max_pages:] if max_pages > 0 else []
     for lead, *grouped in shown:
         also = f"  grouped: {', '.join(p.alertname for p in grouped)}" if grouped else ""
