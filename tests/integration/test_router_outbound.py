@@ -18,6 +18,7 @@ from socialcrm_devstack.processes import free_port
 from tests.conftest import Infra
 from tests.fixtures.kafka import publish
 from tests.fixtures.router_app import (
+    BACKLOG_SECONDS,
     Setup,
     complaint,
     json_when,
@@ -92,7 +93,7 @@ async def test_replies_go_out_with_the_x_api_reply_shape(
             json={"text": text},
         )
         assert response.status_code == 202, response.text
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(BACKLOG_SECONDS):
             while True:
                 sent_now = [r for r in received if r["json"] and r["json"].get("text") == text]
                 if sent_now:

@@ -32,6 +32,7 @@ from tests.fixtures.kafka import headers_of, publish, read_to_end, read_until
 from tests.fixtures.payloads import x_tweet_event
 from tests.fixtures.router_app import (
     AGENT_KEY,
+    BACKLOG_SECONDS,
     Setup,
     json_when,
     new_tweet_id,
@@ -233,7 +234,7 @@ async def test_an_erasure_reaches_the_messages_of_the_person_in_flight(
             latest = {key: value for key, value in mine}
             return mine if set(latest) == keys else None
 
-        written = await eventually_async(all_written)
+        written = await eventually_async(all_written, BACKLOG_SECONDS)
         for event in late:
             assert (
                 await router.get(f"/v1/interactions/{event.header.event_id}")
@@ -269,7 +270,7 @@ async def test_an_erasure_naming_the_person_reaches_their_message_with_no_state_
             records = await read_to_end(infra.kafka.bootstrap, state_topic)
             return True if any(r.key == tombstone and r.value for r in records) else None
 
-        await eventually_async(tombstone_written)
+        await eventually_async(tombstone_written, BACKLOG_SECONDS)
         await publish(infra.kafka.bootstrap, in_flight)
         key = in_flight.header.event_id.encode()
 
@@ -277,7 +278,7 @@ async def test_an_erasure_naming_the_person_reaches_their_message_with_no_state_
             records = await read_to_end(infra.kafka.bootstrap, state_topic)
             return [r.value for r in records if r.key == key] or None
 
-        written = await eventually_async(in_flight_written)
+        written = await eventually_async(in_flight_written, BACKLOG_SECONDS)
         assert (
             await router.get(f"/v1/interactions/{in_flight.header.event_id}")
         ).status_code == 404
