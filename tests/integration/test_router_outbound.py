@@ -72,11 +72,6 @@ def fake_network() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
-@pytest.mark.skip(
-    reason="its outbound sender reads social.replies.v1 from the start of the shared broker "
-    "and, late in a full run, does not reach the test's reply within 120 s (issue 24: topic "
-    "isolation); passes on its own: bin/test tests/integration/test_router_outbound.py"
-)
 async def test_replies_go_out_with_the_x_api_reply_shape(
     infra: Infra, setup: Setup, fake_network: tuple[str, list[dict[str, Any]]]
 ) -> None:
