@@ -31,8 +31,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def setup(infra: Infra, tmp_path: Path) -> Setup:
-    return router_setup(infra, tmp_path)
+async def setup(infra: Infra, tmp_path: Path) -> Setup:
+    return await router_setup(infra, tmp_path)
 
 
 class _Recorder(BaseHTTPRequestHandler):

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def setup(infra: Infra, tmp_path: Path) -> Setup:
-    return router_setup(infra, tmp_path)
+async def setup(infra: Infra, tmp_path: Path) -> Setup:
+    return await router_setup(infra, tmp_path)
 
 
 async def test_an_invalid_rule_file_is_rejected_and_the_previous_rules_stay_active(

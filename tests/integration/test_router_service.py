@@ -28,8 +28,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def setup(infra: Infra, tmp_path: Path) -> Setup:
-    return router_setup(infra, tmp_path)
+async def setup(infra: Infra, tmp_path: Path) -> Setup:
+    return await router_setup(infra, tmp_path)
 
 
 async def test_a_french_complaint_from_an_influencer_is_routed_and_escalated_at_once(

@@ -50,8 +50,8 @@ OTHER_AGENT_KEY = "it-router-billing-agent-key"
 
 
 @pytest.fixture
-def setup(infra: Infra, tmp_path: Path) -> Setup:
-    return router_setup(infra, tmp_path)
+async def setup(infra: Infra, tmp_path: Path) -> Setup:
+    return await router_setup(infra, tmp_path)
 
 
 def complaint_by(
