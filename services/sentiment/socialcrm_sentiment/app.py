@@ -14,6 +14,7 @@ from socialcrm_sentiment.enrich import Enricher
 from socialcrm_sentiment.fast import FastSentiment
 from socialcrm_sentiment.handlers import SentimentHandler
 from socialcrm_sentiment.settings import SentimentSettings
+from socialcrm_sentiment.understanding import load_heads
 
 
 def build_handler(settings: SentimentSettings) -> SentimentHandler:
@@ -25,7 +26,7 @@ def build_handler(settings: SentimentSettings) -> SentimentHandler:
         else 0.0
     )
     enricher = (
-        Enricher(FastSentiment(), accurate, min_reach)
+        Enricher(FastSentiment(), accurate, min_reach, understanding=load_heads())
         if settings.sentiment_model == "fast"
         else None
     )

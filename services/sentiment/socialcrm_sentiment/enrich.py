@@ -4,18 +4,19 @@ Language (lingua); sentiment: the fast linear head (static e5 + n-grams + lexico
 on a whole batch at once, with a cascade that sends the posts it is least sure of and the
 posts of influential authors to the accurate e5 head; without the fast model, the
 lexicons (VADER in English, the French lexicon with negation and sarcasm cues). Intent and
-urgency: bilingual rules. Author reach and post virality.
+urgency: with the fast model, the learned heads on its features (``understanding.py``);
+without it, the bilingual rules. Author reach and post virality.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2
 from socialcrm_sentiment.accurate import AccurateSentiment
-from socialcrm_sentiment.fast import NEGATIVE, POSITIVE, FastSentiment
+from socialcrm_sentiment.fast import NEGATIVE, POSITIVE, FastSentiment, readings_of
 from socialcrm_sentiment.intent import classify_intent
 from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.reach import author_reach, virality
@@ -25,7 +26,14 @@ from socialcrm_sentiment.sentiment import (
     polarity_of,
     score_sentiment,
 )
-from socialcrm_sentiment.urgency import urgency_of
+from socialcrm_sentiment.understanding import (
+    INTENT_VALUES,
+    INTENTS,
+    JointHead,
+    UnderstandingHeads,
+    with_rules,
+)
+from socialcrm_sentiment.urgency import urgency_of, urgency_score
 
 MODEL_VERSION = "lingua-vader-lexfr-rules-1"
 _POLARITY_OF_CLASS = {
@@ -50,18 +58,24 @@ def assess(
     language: str,
     accurate_score: float | None = None,
     reading: tuple[common_pb2.Polarity.ValueType, float] | None = None,
+    understood: tuple[common_pb2.Intent.ValueType, list[str]] | None = None,
 ) -> Assessment:
     """Sentiment, intent and urgency together: a complaint or a problem signal is
     negative even when the words are polite. ``reading``: the fast model's (polarity,
     score), when it ran (else the lexicons read the text); ``accurate_score``: the
-    accurate head's score of the text, when it was run."""
+    accurate head's score of the text, when it was run; ``understood``: the learned
+    heads' (intent, signals), when they ran (else the rules read the text)."""
     polarity, score = reading if reading is not None else score_sentiment(text, language)
     if accurate_score is not None:
         blended = blend_accurate(score, accurate_score)
         if blended != score:
             polarity, score = polarity_of(blended), blended
-    intent = classify_intent(text, polarity)
-    urgency, signals = urgency_of(text)
+    if understood is not None:
+        intent, signals = understood
+        urgency = urgency_score(signals)
+    else:
+        intent = classify_intent(text, polarity)
+        urgency, signals = urgency_of(text)
     if signals and intent == common_pb2.INTENT_PRAISE:
         intent = common_pb2.INTENT_COMPLAINT
     if intent in _PROBLEM_INTENTS or signals:
@@ -93,25 +107,47 @@ class Enricher:
     """The service's default path for a fetched batch: the fast model reads every post;
     ``accurate``, when given, also reads the posts of authors with at least
     ``accurate_min_reach`` and, when ``cascade_unsure``, the posts whose fast confidence
-    is under the calibrated threshold. ``sent``/``seen`` count posts for the cascade's share."""
+    is under the calibrated threshold; ``understanding``, when given, decides intent and
+    urgency from the same features (else the rules). ``sent``/``seen`` count posts for the
+    cascade's share."""
 
     fast: FastSentiment
     accurate: AccurateSentiment | None = None
     accurate_min_reach: float = 0.6
     cascade_unsure: bool = True
+    understanding: UnderstandingHeads | None = None
     seen: int = 0
     sent: int = 0
+    _joint: JointHead | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.understanding is not None:
+            self._joint = JointHead(self.fast.head, self.understanding)
 
     @property
     def version(self) -> str:
-        return f"lingua-{self.fast.version}-rules"
+        if self.understanding is None:
+            return f"lingua-{self.fast.version}-rules"
+        return f"lingua-{self.fast.version}-{self.understanding.version}"
 
     def enrich_many(
         self, interactions: Sequence[interaction_pb2.Interaction]
     ) -> list[enriched_pb2.EnrichedInteraction]:
+        if not interactions:
+            return []
         languages = [detect_language(i.text, i.language_hint) for i in interactions]
         texts = [i.text for i in interactions]
-        readings = self.fast.read(texts, [language for language, _ in languages])
+        features = self.fast.features(texts, [language for language, _ in languages])
+        understood: list[tuple[common_pb2.Intent.ValueType, list[str]] | None] = [None] * len(texts)
+        if self._joint is not None:
+            probabilities, heads = self._joint.read(with_rules(features, texts))
+            readings = readings_of(probabilities)
+            understood = [
+                (INTENT_VALUES[INTENTS[k]], signals)
+                for k, signals in zip(heads.intents.tolist(), heads.signals, strict=True)
+            ]
+        else:
+            readings = self.fast.read_features(features)
         enriched = []
         for index, interaction in enumerate(interactions):
             language, language_confidence = languages[index]
@@ -129,7 +165,7 @@ class Enricher:
                 model_version = f"{self.version}+{self.accurate.head.version}"
                 self.sent += 1
             self.seen += 1
-            assessment = assess(texts[index], language, accurate_score, reading)
+            assessment = assess(texts[index], language, accurate_score, reading, understood[index])
             enriched.append(
                 _enriched(
                     interaction, language, language_confidence, reach, assessment, model_version

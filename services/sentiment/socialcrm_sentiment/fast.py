@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from socialcrm_sentiment.features import extract
+from socialcrm_sentiment.features import Features, extract
 from socialcrm_sentiment.linear import CLASSES, LinearHead
 from socialcrm_sentiment.static_e5 import StaticE5, load_table
 
@@ -61,13 +61,25 @@ class FastSentiment:
             self.metadata: dict[str, Any] = json.loads(str(archive["metadata"]))
         self.version = str(self.metadata["version"])
 
+    def features(self, texts: Sequence[str], languages: Sequence[str]) -> Features:
+        return extract(texts, languages, self.table)
+
     def read(self, texts: Sequence[str], languages: Sequence[str]) -> Readings:
         if not texts:
             empty = np.zeros(0, np.float32)
             return Readings(np.zeros(0, np.int64), empty, empty)
-        probabilities = self.head.probabilities(extract(texts, languages, self.table))
-        return Readings(
-            labels=probabilities.argmax(axis=1),
-            scores=probabilities[:, POSITIVE] - probabilities[:, NEGATIVE],
-            confidences=probabilities.max(axis=1),
-        )
+        return self.read_features(self.features(texts, languages))
+
+    def read_features(self, features: Features) -> Readings:
+        """The readings of a batch whose features are already extracted (the intent and
+        urgency heads read the same features)."""
+        return readings_of(self.head.probabilities(features))
+
+
+def readings_of(probabilities: np.ndarray[Any, np.dtype[np.float32]]) -> Readings:
+    """Class, score and confidence from the head's (n, 3) probabilities."""
+    return Readings(
+        labels=probabilities.argmax(axis=1),
+        scores=probabilities[:, POSITIVE] - probabilities[:, NEGATIVE],
+        confidences=probabilities.max(axis=1),
+    )

@@ -13,7 +13,7 @@ from socialcrm.v1 import common_pb2
 
 Intent: TypeAlias = common_pb2.Intent.ValueType
 
-_RULES: tuple[tuple[Intent, re.Pattern[str]], ...] = (
+RULES: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (
         common_pb2.INTENT_CHURN_THREAT,
         re.compile(
@@ -61,7 +61,7 @@ _RULES: tuple[tuple[Intent, re.Pattern[str]], ...] = (
 
 
 def classify_intent(text: str, polarity: common_pb2.Polarity.ValueType) -> Intent:
-    for intent, pattern in _RULES:
+    for intent, pattern in RULES:
         # Thanks that mention a refund or a delay are praise, not a complaint.
         if intent == common_pb2.INTENT_COMPLAINT and polarity == common_pb2.POLARITY_POSITIVE:
             continue

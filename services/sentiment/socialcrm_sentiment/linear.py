@@ -1,12 +1,15 @@
-"""The fast head: multinomial logistic regression on dense + hashed features (numpy only).
+"""Linear heads on dense + hashed features (numpy only): the fast sentiment head
+(multinomial logistic regression, three classes), the intent head (multinomial, six
+classes) and the urgency head (independent logistic outputs, a post can carry several).
 
-Trained by full-batch Adam on the cross-entropy with class weights (the neutral class is
-rare in the training pool) and an L2 penalty: deterministic, no random state at all.
+Trained by full-batch Adam on the cross-entropy with class weights (rare classes weigh
+more) and an L2 penalty: deterministic, no random state at all.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,27 +48,67 @@ def train_head(
     features: Features,
     labels: np.ndarray[Any, np.dtype[np.int64]],
     *,
+    classes: int = len(CLASSES),
     epochs: int = 80,
     learning_rate: float = 0.05,
     l2: float = 1e-5,
 ) -> LinearHead:
-    n, dense_size = features.dense.shape
-    counts = np.bincount(labels, minlength=len(CLASSES)).astype(np.float32)
-    # Balanced class weights, capped so a handful of neutral snippets cannot dominate.
-    class_weights = np.minimum(n / (len(CLASSES) * np.maximum(counts, 1)), 5.0)
+    """A multinomial head (one class per post) over ``classes`` classes."""
+    n = len(labels)
+    counts = np.bincount(labels, minlength=classes).astype(np.float32)
+    # Balanced class weights, capped so a handful of rare-class posts cannot dominate.
+    class_weights = np.minimum(n / (classes * np.maximum(counts, 1)), 5.0)
     sample_weights = (class_weights[labels] / class_weights[labels].sum()).astype(np.float32)
-    target = np.eye(len(CLASSES), dtype=np.float32)[labels]
+    target = np.eye(classes, dtype=np.float32)[labels]
+    return _fit(features, target, sample_weights[:, None], softmax, epochs, learning_rate, l2)
+
+
+def train_multilabel_head(
+    features: Features,
+    targets: Matrix,
+    *,
+    epochs: int = 80,
+    learning_rate: float = 0.05,
+    l2: float = 1e-5,
+    positive_weight_cap: float = 20.0,
+) -> LinearHead:
+    """Independent logistic outputs (a post can carry several labels, or none): each
+    output's positives weigh as much as its negatives, up to ``positive_weight_cap``."""
+    n = len(targets)
+    positives = targets.sum(axis=0)
+    ratio = np.minimum((n - positives) / np.maximum(positives, 1), positive_weight_cap)
+    weights = np.where(targets > 0, ratio[None, :], 1.0).astype(np.float32)
+    weights /= weights.sum(axis=0, keepdims=True)
+    return _fit(features, targets, weights, sigmoid, epochs, learning_rate, l2)
+
+
+def sigmoid(logits: Matrix) -> Matrix:
+    return (1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
+
+
+def _fit(
+    features: Features,
+    target: Matrix,
+    weights: Matrix,
+    activation: Callable[[Matrix], Matrix],
+    epochs: int,
+    learning_rate: float,
+    l2: float,
+) -> LinearHead:
+    """Full-batch Adam on the weighted cross-entropy of ``activation``'s outputs (softmax or
+    sigmoid: the same gradient, output - target): deterministic, no random state at all."""
+    dense_size = features.dense.shape[1]
+    outputs = target.shape[1]
     parameters = [
-        np.zeros((dense_size, len(CLASSES)), np.float32),
-        np.zeros((HASHED_FEATURES, len(CLASSES)), np.float32),
-        np.zeros(len(CLASSES), np.float32),
+        np.zeros((dense_size, outputs), np.float32),
+        np.zeros((HASHED_FEATURES, outputs), np.float32),
+        np.zeros(outputs, np.float32),
     ]
     first = [np.zeros_like(p) for p in parameters]
     second = [np.zeros_like(p) for p in parameters]
     for epoch in range(1, epochs + 1):
-        head = LinearHead(*parameters)
-        probabilities = head.probabilities(features)
-        error = (probabilities - target) * sample_weights[:, None]
+        predicted = activation(LinearHead(*parameters).logits(features))
+        error = (predicted - target) * weights
         hashed_gradient = np.stack(
             [
                 np.bincount(
@@ -73,7 +116,7 @@ def train_head(
                     weights=features.values * error[features.rows, k],
                     minlength=HASHED_FEATURES,
                 )
-                for k in range(len(CLASSES))
+                for k in range(outputs)
             ],
             axis=1,
         )
@@ -90,9 +133,11 @@ def train_head(
             corrected = (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
             parameter -= (learning_rate * corrected).astype(np.float32)
         if epoch % 25 == 0 or epoch == epochs:
-            loss = -float(
-                (np.log(probabilities[np.arange(n), labels] + 1e-9) * sample_weights).sum()
-            )
+            if activation is softmax:
+                terms = target * np.log(predicted + 1e-9)
+            else:
+                terms = np.log(np.where(target > 0, predicted, 1 - predicted) + 1e-9)
+            loss = -float((terms * weights).sum())
             print(
                 f"  epoch {epoch}/{epochs}: weighted loss {loss:.4f}", file=sys.stderr, flush=True
             )

@@ -49,7 +49,12 @@ WEIGHTS = {
 def urgency_of(text: str) -> tuple[float, list[str]]:
     """(urgency in [0, 1], the signals found, in a stable order)."""
     found = [name for name, pattern in SIGNALS.items() if pattern.search(text)]
+    return urgency_score(found), found
+
+
+def urgency_score(found: list[str]) -> float:
+    """The strongest signal's weight, plus 0.1 per further signal, at most 1."""
     if not found:
-        return 0.0, []
+        return 0.0
     strongest = max(WEIGHTS[name] for name in found)
-    return min(1.0, strongest + 0.1 * (len(found) - 1)), found
+    return min(1.0, strongest + 0.1 * (len(found) - 1))
