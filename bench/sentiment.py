@@ -43,6 +43,7 @@ from socialcrm_bench.sentiment_models import (
     Model,
     accurate_alone,
     baseline,
+    care_head_alone,
     demo_mix,
     demo_mix_speed,
     macro_f1,
@@ -187,6 +188,8 @@ def main() -> None:
                 ("cascade (fast + e5)", through_service(cascade), subset),
                 ("e5 head alone", accurate_alone(accurate), subset),
             ]
+            if accurate.care_head is not None:
+                models.append(("e5 neutral-aware head", care_head_alone(accurate), subset))
         figures["sets"][evaluated.name] = evaluate_set(evaluated, models, examples)
     mix_size = 300 if options.quick else 2000
     fast_speed, _ = demo_mix_speed(Enricher(fast, understanding=heads), mix_size)

@@ -13,6 +13,7 @@ from socialcrm_devstack.demo_stream import DemoStream
 from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.enrich import Enricher, assess
 from socialcrm_sentiment.evaluate import macro_f1 as multiclass_macro_f1
+from socialcrm_sentiment.linear import CLASSES
 
 BATCH = 500
 
@@ -67,6 +68,22 @@ def accurate_alone(accurate: AccurateSentiment) -> Model:
             )
             for e, score in zip(examples, scores, strict=True)
         ]
+        return Reading(scores, polarities, len(examples) / max(seconds, 1e-9), 1.0)
+
+    return read
+
+
+def care_head_alone(accurate: AccurateSentiment) -> Model:
+    """The neutral-aware e5 head's reading (three classes: the most probable one)."""
+
+    def read(examples: Sequence[Labelled]) -> Reading:
+        care = accurate.care_head
+        assert care is not None
+        started = time.process_time()
+        probabilities = [care.probabilities(accurate.embed(e.text)) for e in examples]
+        seconds = time.process_time() - started
+        polarities = [CLASSES[int(p.argmax())] for p in probabilities]
+        scores = [float(p[2] - p[0]) for p in probabilities]
         return Reading(scores, polarities, len(examples) / max(seconds, 1e-9), 1.0)
 
     return read

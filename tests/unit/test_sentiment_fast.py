@@ -90,10 +90,10 @@ def test_the_cascade_sends_unsure_and_influential_posts_to_the_accurate_head() -
         enricher.goes_to_accurate(text, reach=0.1, confidence=float(confidence))
         for text, confidence in zip(texts, confidences, strict=True)
     ]
-    assert sent == [bool(c < fast().threshold) for c in confidences]
+    assert sent == [bool(c < enricher.unsure_below) for c in confidences]
     assert enricher.goes_to_accurate("un avis", reach=0.9, confidence=1.0)
     assert not enricher.goes_to_accurate("  ", reach=0.9, confidence=0.0)
-    assert enricher.goes_to_accurate("un avis", reach=0.1, confidence=fast().threshold / 2)
+    assert enricher.goes_to_accurate("un avis", reach=0.1, confidence=enricher.unsure_below / 2)
 
 
 def test_the_cascade_share_is_counted_and_marked_in_the_model_version() -> None:
@@ -103,7 +103,9 @@ def test_the_cascade_share_is_counted_and_marked_in_the_model_version() -> None:
     )
     assert (enricher.seen, enricher.sent) == (2, 1)
     assert enriched[0].enrichment.model_version == enricher.version
-    assert enriched[1].enrichment.model_version.endswith(accurate().head.version)
+    care = accurate().care_head
+    accurate_version = care.version if care is not None else accurate().head.version
+    assert enriched[1].enrichment.model_version.endswith(accurate_version)
     polarities = [e.enrichment.polarity for e in enriched]
     assert polarities == [common_pb2.POLARITY_POSITIVE, common_pb2.POLARITY_NEGATIVE]
 

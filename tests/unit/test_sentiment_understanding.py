@@ -20,7 +20,7 @@ from socialcrm_sentiment.understanding import (
     rule_matches,
     with_rules,
 )
-from tests.fixtures.sentiment_models import fast
+from tests.fixtures.sentiment_models import accurate, fast
 
 
 @cache
@@ -106,3 +106,19 @@ def test_learned_labels_replace_the_rules_in_the_assessment() -> None:
     assert assessment.signals == ["fraud", "outage"]
     assert assessment.urgency == pytest.approx(0.8)  # fraud 0.7 + 0.1 for the second signal
     assert assessment.polarity == common_pb2.POLARITY_NEGATIVE  # a signal is a problem
+
+
+def test_the_cascade_mixes_the_neutral_aware_head_into_unsure_posts() -> None:
+    care = accurate().care_head
+    assert care is not None
+    enricher = Enricher(fast(), accurate(), accurate_min_reach=0.6, understanding=heads())
+    assert enricher.unsure_below == care.threshold
+    text = "Vous ouvrez à quelle heure dimanche ?"
+    probabilities = care.probabilities(accurate().embed(text))
+    assert probabilities.shape == (3,)
+    assert float(probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
+    [influential] = enricher.enrich_many(
+        [interaction_pb2.Interaction(text=text, author=common_pb2.Author(followers=250_000))]
+    )
+    assert influential.enrichment.model_version.endswith(care.version)
+    assert enricher.sent == 1

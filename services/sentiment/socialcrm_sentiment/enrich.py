@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2
@@ -161,8 +164,17 @@ class Enricher:
             if self.accurate is not None and self.goes_to_accurate(
                 texts[index], reach, float(readings.confidences[index])
             ):
-                accurate_score = self.accurate.score(texts[index])
-                model_version = f"{self.version}+{self.accurate.head.version}"
+                care = self.accurate.care_head
+                if care is None:
+                    accurate_score = self.accurate.score(texts[index])
+                    model_version = f"{self.version}+{self.accurate.head.version}"
+                else:
+                    reading = _mixed(
+                        readings.probabilities[index],
+                        care.probabilities(self.accurate.embed(texts[index])),
+                        care.weight,
+                    )
+                    model_version = f"{self.version}+{care.version}"
                 self.sent += 1
             self.seen += 1
             assessment = assess(texts[index], language, accurate_score, reading, understood[index])
@@ -176,8 +188,27 @@ class Enricher:
     def goes_to_accurate(self, text: str, reach: float, confidence: float) -> bool:
         if not text.strip():
             return False
-        unsure = self.cascade_unsure and confidence < self.fast.threshold
+        unsure = self.cascade_unsure and confidence < self.unsure_below
         return unsure or reach >= self.accurate_min_reach
+
+    @property
+    def unsure_below(self) -> float:
+        """The fast confidence under which a post is unsure: the neutral-aware head's
+        threshold (chosen with it on the dev split) when it exists, else the fast head's."""
+        care = self.accurate.care_head if self.accurate is not None else None
+        return care.threshold if care is not None else self.fast.threshold
+
+
+def _mixed(
+    fast: np.ndarray[Any, np.dtype[np.float32]],
+    accurate: np.ndarray[Any, np.dtype[np.float32]],
+    weight: float,
+) -> tuple[common_pb2.Polarity.ValueType, float]:
+    """(polarity, score) of the two heads' three-class probabilities, mixed."""
+    probabilities = (1 - weight) * fast + weight * accurate
+    label = int(probabilities.argmax())
+    polarity = _POLARITY_OF_CLASS.get(label, common_pb2.POLARITY_NEUTRAL)
+    return polarity, float(probabilities[POSITIVE] - probabilities[NEGATIVE])
 
 
 def _enriched(

@@ -27,11 +27,13 @@ NEGATIVE, NEUTRAL, POSITIVE = range(len(CLASSES))
 
 @dataclass(frozen=True)
 class Readings:
-    """Per post: class index, score in [-1, 1] (P(positive) - P(negative)), confidence."""
+    """Per post: class index, score in [-1, 1] (P(positive) - P(negative)), confidence,
+    and the three probabilities."""
 
     labels: np.ndarray[Any, np.dtype[np.int64]]
     scores: np.ndarray[Any, np.dtype[np.float32]]
     confidences: np.ndarray[Any, np.dtype[np.float32]]
+    probabilities: np.ndarray[Any, np.dtype[np.float32]]
 
 
 def save_head(path: Path, head: LinearHead, threshold: float, metadata: dict[str, Any]) -> None:
@@ -67,7 +69,7 @@ class FastSentiment:
     def read(self, texts: Sequence[str], languages: Sequence[str]) -> Readings:
         if not texts:
             empty = np.zeros(0, np.float32)
-            return Readings(np.zeros(0, np.int64), empty, empty)
+            return Readings(np.zeros(0, np.int64), empty, empty, np.zeros((0, 3), np.float32))
         return self.read_features(self.features(texts, languages))
 
     def read_features(self, features: Features) -> Readings:
@@ -82,4 +84,5 @@ def readings_of(probabilities: np.ndarray[Any, np.dtype[np.float32]]) -> Reading
         labels=probabilities.argmax(axis=1),
         scores=probabilities[:, POSITIVE] - probabilities[:, NEGATIVE],
         confidences=probabilities.max(axis=1),
+        probabilities=probabilities,
     )
