@@ -180,12 +180,9 @@ class Outputs:
                 "error": type(failure).__name__,
             },
         )
-        if isinstance(failure, KafkaError) and not failure.retriable:
-            # The client's idempotence sequence for that partition is now out of step.
-            try:
-                await self.producer.restart()
-            except Exception:
-                log.exception("could not restart the producer", extra={"topic": self.topic})
+        # A failure for good replaces the producer's client (its idempotence sequence is out
+        # of step): what is sent again goes out on the new one.
+        await self.producer.settled()
         # Only a refusal of the record itself is final; alone in flight, it is this record's.
         rejection = output_rejection(failure) if isinstance(failure, KafkaError) else None
         if one_at_a_time and rejection is not None and not item.dead_letter:

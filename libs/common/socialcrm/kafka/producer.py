@@ -1,7 +1,9 @@
 """The event producer: publishes contract messages, keyed and traced, and dead letters.
 
 Idempotent and acknowledged by all in-sync replicas (``acks=all``); a record larger than
-KAFKA_MAX_MESSAGE_BYTES is refused before it is sent.
+KAFKA_MAX_MESSAGE_BYTES is refused before it is sent. A send that fails for good leaves the
+client's idempotence sequence out of step with the broker's, so the producer then replaces
+its client by itself, whoever sent (a stream's outputs, an ingest webhook, a poller).
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 from google.protobuf.message import Message
 from prometheus_client import Counter
@@ -24,6 +28,8 @@ from socialcrm.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class EventProducer:
     """Publishes contract messages to their topic, keyed and traced."""
@@ -35,7 +41,7 @@ class EventProducer:
         self.settings = settings
         self.topics = topics
         self._producer: AIOKafkaProducer | None = None
-        self._restarting = asyncio.Lock()
+        self._replacing: asyncio.Task[None] | None = None
         # Per message type: its topic and the topic's counter, looked up once.
         self._routes: dict[type[Message], tuple[str, Counter]] = {}
 
@@ -55,21 +61,53 @@ class EventProducer:
         for topic in self.topics:
             await producer.partitions_for(topic)
 
-    async def restart(self) -> None:
-        """Replace the client with a new one (a new idempotent producer id).
+    async def settled(self) -> None:
+        """Return once a replacement of the client that a failure started is done, so that
+        what is sent next goes out on the new client."""
+        if self._replacing is not None:
+            await asyncio.shield(self._replacing)
 
-        After the broker refused a batch for good, the client's sequence numbers for that
-        partition no longer match the broker's, and every later batch to it would be
-        refused as out of order: only a new producer id clears that. Several consumers
-        share the producer: their restarts take turns, each stopping the client it replaced.
+    def _watch(self, future: asyncio.Future[T], client: AIOKafkaProducer) -> asyncio.Future[T]:
+        """Replace ``client`` (once) when a send of it fails for good."""
+
+        def failed_for_good(done: asyncio.Future[T]) -> None:
+            if done.cancelled():
+                return
+            error = done.exception()
+            if not isinstance(error, KafkaError) or error.retriable:
+                return
+            if client is not self._producer or self._replacing is not None:
+                return  # replaced already, or being replaced
+            log.warning(
+                "a send failed for good; replacing the producer", extra={"error": repr(error)}
+            )
+            self._replacing = asyncio.create_task(self._replace(client))
+
+        future.add_done_callback(failed_for_good)
+        return future
+
+    async def _replace(self, client: AIOKafkaProducer) -> None:
+        """Start a new client (a new idempotent producer id), then stop ``client``.
+
+        After a batch was refused for good, or expired while the broker was away, the
+        client's sequence numbers for that partition no longer match the broker's, and
+        every later batch to it is refused as out of order (for 17 minutes, until the test
+        ended, after a broker restart in the fault suite): only a new producer id clears it.
         """
-        async with self._restarting:
-            old = self._producer
+        try:
             await self.start()
-            if old is not None:
-                await old.stop()
+        except Exception:
+            log.exception("could not replace the producer; the next failure tries again")
+            return
+        finally:
+            self._replacing = None
+        try:
+            await client.stop()  # what it still holds fails or goes out
+        except Exception:
+            log.exception("the replaced producer did not stop cleanly")
 
     async def stop(self) -> None:
+        await self.settled()
         if self._producer is not None:
             await self._producer.stop()
 
@@ -83,14 +121,15 @@ class EventProducer:
             topic = contract.topic_of(type(message))
             route = self._routes[type(message)] = (topic, PRODUCED.labels(topic))
         topic, produced = route
-        future: asyncio.Future[object] = await self.producer.send(
+        client = self.producer
+        future: asyncio.Future[object] = await client.send(
             topic,
             contract.encode(message),
             key=contract.key_of(message),
             headers=inject_headers(),
         )
         produced.inc()
-        return future
+        return self._watch(future, client)
 
     async def send_record(
         self,
@@ -103,10 +142,11 @@ class EventProducer:
     ) -> asyncio.Future[RecordMetadata]:
         """Queue a raw record (a state changelog's, a tombstone) to ``topic``, to
         ``partition`` when given; the future resolves once the broker acknowledged it."""
-        future: asyncio.Future[RecordMetadata] = await self.producer.send(
+        client = self.producer
+        future: asyncio.Future[RecordMetadata] = await client.send(
             topic, value, key=key, partition=partition, headers=headers
         )
-        return future
+        return self._watch(future, client)
 
     async def publish_and_wait(self, message: Message) -> None:
         await (await self.publish(message))
@@ -129,9 +169,11 @@ class EventProducer:
             contract.timestamp(),
             self.settings.kafka_max_message_bytes,
         )
-        future: asyncio.Future[object] = await self.producer.send(
+        client = self.producer
+        future: asyncio.Future[object] = await client.send(
             dead.topic, dead.value, key=dead.key, headers=dead.headers
         )
+        self._watch(future, client)
         DEAD_LETTERED.labels(record.topic, error.error_type).inc()
         log.warning(
             "dead-lettered record",
