@@ -1,17 +1,24 @@
-"""The reply API's doors (no I/O): queue permissions per agent, rate limits per agent and
-per interaction with a fake clock, and the start-up check of co-partitioning."""
+"""The reply API's doors (no I/O): queue permissions per agent (and what an agent is told
+it may work), rate limits per agent and per interaction with a fake clock, and the start-up
+check of co-partitioning."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from socialcrm.auth import ApiKeys
 from socialcrm.settings import ServiceSettings
+from socialcrm_router.api import api
 from socialcrm_router.copartition import CoPartitioned, NotCoPartitioned, copartition_problem
 from socialcrm_router.permissions import AgentQueues, InvalidAgentQueues, QueueForbidden
 from socialcrm_router.rate_limit import Rate, ReplyLimiter, TooManyReplies
+from socialcrm_router.reply_desk import ReplyDesk
 
 ENRICHED, COMMANDS, REPLIES = "social.enriched.v1", "router.sla-commands.v1", "social.replies.v1"
 
@@ -38,6 +45,39 @@ def test_a_star_entry_applies_to_agents_without_their_own() -> None:
     assert queues.allows("anyone", "care-fr", "customer-service")
     assert not queues.allows("anyone", "billing", "billing")
     assert queues.allows("lead", "billing", "billing")
+
+
+def test_an_agent_is_told_the_queues_it_may_work() -> None:
+    assert AgentQueues.parse("").queues_of("anyone") == ["*"]
+    queues = AgentQueues.parse("agent-1=care-fr, care-en, billing; agent-2=care-fr,*; *=press")
+    assert queues.queues_of("agent-1") == ["billing", "care-en", "care-fr"]
+    assert queues.queues_of("agent-2") == ["*"]
+    assert queues.queues_of("stranger") == ["press"]  # the "*" entry
+    assert AgentQueues.parse("agent-1=care-fr").queues_of("stranger") == []
+
+
+def test_agents_me_answers_the_keys_agent_and_its_queues() -> None:
+    agent_key, read_key = "agent-key-0123456789", "read-key-0123456789"
+    keys = ApiKeys.parse(f"{agent_key}=agent:agent-1;{read_key}=read:viewer")
+    queues = AgentQueues.parse("agent-1=care-fr,care-en")
+    # Only the permissions are used by this route: the rest of the desk stays unset.
+    desk = ReplyDesk(
+        cast(Any, {}),
+        cast(Any, None),
+        lambda: datetime.now(UTC),
+        cast(Any, None),
+        queues,
+        cast(Any, None),
+    )
+    app = FastAPI()
+    app.include_router(api(desk, cast(Any, None), keys))
+    client = TestClient(app)
+    me = client.get("/v1/agents/me", headers={"Authorization": f"Bearer {agent_key}"})
+    assert me.status_code == 200
+    assert me.json() == {"agent_id": "agent-1", "queues": ["care-en", "care-fr"]}
+    viewer = client.get("/v1/agents/me", headers={"X-API-Key": read_key})
+    assert viewer.json() == {"agent_id": "viewer", "queues": []}
+    assert client.get("/v1/agents/me").status_code == 401
 
 
 @pytest.mark.parametrize("spec", ["agent-1", "agent-1=", "=care-fr", "a=x;a=y"])

@@ -1,10 +1,11 @@
 """The router's HTTP API: agents' replies and status changes, SLA state, rules in force.
 
 Every route needs an API key (``socialcrm.auth``): writes the ``agent`` scope, reads the
-``read`` scope. The agent of a reply is the one bound to the key, never taken from the body.
-Replies and status changes are handed to the owner of the interaction's state and answered
-202, once the agent's queue permissions and rate limits allow them (see reply_desk.py);
-errors are the domain's (socialcrm.errors.DomainError).
+``read`` scope; ``/v1/agents/me`` tells a key's agent the queues it may work. The agent of
+a reply is the one bound to the key, never taken from the body. Replies and status changes
+are handed to the owner of the interaction's state and answered 202, once the agent's queue
+permissions and rate limits allow them (see reply_desk.py); errors are the domain's
+(socialcrm.errors.DomainError).
 """
 
 # No "from __future__ import annotations": FastAPI must see the local dependencies in signatures.
@@ -63,6 +64,14 @@ class InteractionView(BaseModel):
     first_response_at: datetime | None
     status: str
     rules_version: str
+
+
+class AgentView(BaseModel):
+    agent_id: str = Field(description="The agent bound to the key.")
+    queues: list[str] = Field(
+        description="Queue or team names the agent may work (ROUTER_AGENT_QUEUES): "
+        '`["*"]` all of them, `[]` none.'
+    )
 
 
 class RulesView(BaseModel):
@@ -133,6 +142,18 @@ def api(desk: ReplyDesk, rules: RulesSource, keys: ApiKeys) -> APIRouter:
             else None,
             status=state.status,
             rules_version=state.rules_version,
+        )
+
+    @routes.get(
+        "/agents/me",
+        tags=["agents"],
+        summary="The caller's agent and the queues it may work (read)",
+        description="What the agents' workspace lists for the agent signed in with this key; "
+        "the reply API refuses the other queues (403).",
+    )
+    async def get_agent(principal: Annotated[Principal, read]) -> AgentView:
+        return AgentView(
+            agent_id=principal.agent_id, queues=desk.queues.queues_of(principal.agent_id)
         )
 
     @routes.get(

@@ -53,11 +53,20 @@ class AgentQueues:
             grants[agent] = allowed
         return cls(grants)
 
-    def allows(self, agent_id: str, queue: str, team: str) -> bool:
+    def _granted(self, agent_id: str) -> frozenset[str]:
+        """The names ``agent_id`` may work (``{"*"}``: all of them)."""
         if self.grants is None:
-            return True
-        allowed = self.grants.get(agent_id, self.grants.get(ANY, frozenset()))
-        return bool({ANY, queue, team} & allowed)
+            return frozenset({ANY})
+        return self.grants.get(agent_id, self.grants.get(ANY, frozenset()))
+
+    def allows(self, agent_id: str, queue: str, team: str) -> bool:
+        return bool({ANY, queue, team} & self._granted(agent_id))
+
+    def queues_of(self, agent_id: str) -> list[str]:
+        """The queue or team names ``agent_id`` may work, sorted: ``["*"]`` for all of
+        them, ``[]`` for none. What the workspace lists for the agent (GET /v1/agents/me)."""
+        allowed = self._granted(agent_id)
+        return [ANY] if ANY in allowed else sorted(allowed)
 
     def check(self, agent_id: str, queue: str, team: str) -> None:
         if not self.allows(agent_id, queue, team):
