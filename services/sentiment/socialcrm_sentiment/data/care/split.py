@@ -1,12 +1,19 @@
-"""The one-time split of the care posts into train, dev and test (see README.md).
+"""The one-time splits of the care posts into train, dev and test (see README.md).
 
-The split was made once with this script and is fixed: the three files are the record.
-Re-running it on the union of the three files gives the same assignment, which is what
-``python split.py --check`` verifies. Never re-split to move posts into or out of test.
+Each batch of posts was split once with this script and is fixed: the three files are the
+record. Re-running it on the union of the three files gives the same assignment, which is
+what ``python split.py --check`` verifies for both batches. Never re-split to move posts
+into or out of test; a new batch is split on its own (``--add-batch``), existing posts
+never move.
 
-Per language, posts are grouped by (sentiment, first urgency signal or none); each group is
-shuffled with a seeded RNG and cut at the same fractions, so every split keeps the sentiment
-balance of its language and gets its share of each urgency signal.
+Batch 1 (ids ``fr-0001``, ``en-0001``...): per language, posts are grouped by (sentiment,
+first urgency signal or none); each group is shuffled with a seeded RNG and cut at the same
+fractions, so every split keeps the sentiment balance of its language and gets its share of
+each urgency signal.
+
+Batch 2 (ids ``fr-b2a-0001``...): the same, with its own seed, about 60/15/25 per cent
+train/dev/test, and groups of (sentiment, intent, first urgency signal or none), so that
+every intent also gets its share of test (the batch is rich in rare intents and signals).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ SPLITS = ("train", "dev", "test")
 SEED = 20261130
 # Posts per language in test and dev; the rest is train.
 TARGETS = {"fr": {"test": 340, "dev": 250}, "en": {"test": 120, "dev": 80}}
+BATCH2_SEED = 20261206
+BATCH2_FRACTIONS = {"test": 0.25, "dev": 0.15}
 Post = dict[str, Any]
 FIELDS = ("id", "lang", "channel", "text", "sentiment", "intent", "urgency")
 
@@ -34,30 +43,66 @@ def load(paths: list[Path]) -> list[Post]:
     return sorted(posts, key=lambda p: p["id"])
 
 
+def in_batch2(post: Post) -> bool:
+    return "-b2" in post["id"]
+
+
 def assign(posts: list[Post]) -> dict[str, str]:
+    """The split of every post: batch 1's and batch 2's, each on its own."""
+    return assign_batch1([p for p in posts if not in_batch2(p)]) | assign_batch2(
+        [p for p in posts if in_batch2(p)]
+    )
+
+
+def assign_batch1(posts: list[Post]) -> dict[str, str]:
     rng = random.Random(SEED)
     split_of: dict[str, str] = {}
     for lang in sorted(TARGETS):
         mine = [p for p in posts if p["lang"] == lang]
         f_test = TARGETS[lang]["test"] / len(mine)
         f_dev = TARGETS[lang]["dev"] / len(mine)
-        groups: dict[tuple[str, str], list[Post]] = {}
+        groups: dict[tuple[str, ...], list[Post]] = {}
         for p in mine:
             key = (p["sentiment"], p["urgency"][0] if p["urgency"] else "-")
             groups.setdefault(key, []).append(p)
-        for key in sorted(groups):
-            group = groups[key]
-            rng.shuffle(group)
-            offset = rng.random()
-            for i, p in enumerate(group):
-                position = (i + offset) / len(group)
-                if position < f_test:
-                    split_of[p["id"]] = "test"
-                elif position < f_test + f_dev:
-                    split_of[p["id"]] = "dev"
-                else:
-                    split_of[p["id"]] = "train"
+        cut(groups, rng, f_test, f_dev, split_of)
     return split_of
+
+
+def assign_batch2(posts: list[Post]) -> dict[str, str]:
+    rng = random.Random(BATCH2_SEED)
+    split_of: dict[str, str] = {}
+    for lang in sorted(TARGETS):
+        groups: dict[tuple[str, ...], list[Post]] = {}
+        for p in posts:
+            if p["lang"] == lang:
+                key = (p["sentiment"], p["intent"], p["urgency"][0] if p["urgency"] else "-")
+                groups.setdefault(key, []).append(p)
+        f_test, f_dev = BATCH2_FRACTIONS["test"], BATCH2_FRACTIONS["dev"]
+        cut(groups, rng, f_test, f_dev, split_of)
+    return split_of
+
+
+def cut(
+    groups: dict[tuple[str, ...], list[Post]],
+    rng: random.Random,
+    f_test: float,
+    f_dev: float,
+    split_of: dict[str, str],
+) -> None:
+    """Each group shuffled and cut at the fractions, from a random offset."""
+    for key in sorted(groups):
+        group = groups[key]
+        rng.shuffle(group)
+        offset = rng.random()
+        for i, p in enumerate(group):
+            position = (i + offset) / len(group)
+            if position < f_test:
+                split_of[p["id"]] = "test"
+            elif position < f_test + f_dev:
+                split_of[p["id"]] = "dev"
+            else:
+                split_of[p["id"]] = "train"
 
 
 def write(posts: list[Post], split_of: dict[str, str]) -> None:
@@ -74,14 +119,31 @@ def main(argv: list[str]) -> int:
         posts = load([HERE / f"{s}.jsonl" for s in SPLITS])
         split_of = assign(posts)
         wrong = [p["id"] for s in SPLITS for p in current[s] if split_of[p["id"]] != s]
-        print("split reproduces" if not wrong else f"{len(wrong)} posts differ: {wrong[:10]}")
+        batch2 = sum(in_batch2(p) for p in posts)
+        verdict = f"split reproduces (batch 1: {len(posts) - batch2} posts, batch 2: {batch2})"
+        print(verdict if not wrong else f"{len(wrong)} posts differ: {wrong[:10]}")
         return 1 if wrong else 0
     if argv[:1] == ["--from"] and len(argv) > 1:
         posts = load([Path(a) for a in argv[1:]])
         write(posts, assign(posts))
         return 0
+    if argv[:1] == ["--add-batch"] and len(argv) > 1:
+        existing = load([HERE / f"{s}.jsonl" for s in SPLITS])
+        new = load([Path(a) for a in argv[1:]])
+        if not all(in_batch2(p) for p in new) or any(in_batch2(p) for p in existing):
+            print("--add-batch takes batch 2's posts (ids with -b2), once")
+            return 1
+        posts = sorted(existing + new, key=lambda p: p["id"])
+        split_of = assign(posts)
+        was = {p["id"]: s for s in SPLITS for p in load([HERE / f"{s}.jsonl"])}
+        moved = [i for i, split in was.items() if split_of[i] != split]
+        if moved:
+            print(f"{len(moved)} existing posts would move: {moved[:10]}")
+            return 1
+        write(posts, split_of)
+        return 0
     print(__doc__)
-    print("usage: split.py --check | --from POOL.jsonl [...]")
+    print("usage: split.py --check | --from POOL.jsonl [...] | --add-batch BATCH2.jsonl [...]")
     return 2
 
 
