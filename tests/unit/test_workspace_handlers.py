@@ -1,4 +1,5 @@
-"""The workspace's handlers without I/O: finding the customer, acting, refusing."""
+"""The workspace's handlers without I/O: finding the customer, acting, refusing, and the
+queues an agent works (from the router at sign-in)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 
 from socialcrm.auth import Principal, implied_scopes
 from socialcrm.v1 import common_pb2
-from socialcrm_workspace.clients import UpstreamUnavailable
+from socialcrm_workspace.clients import UpstreamRefused, UpstreamUnavailable
 from socialcrm_workspace.handlers import (
     InvalidForm,
     NotInWorkspace,
+    NotYourQueue,
+    QueuesUnknown,
     ReadOnly,
     Workspace,
     identity_keys,
@@ -27,8 +30,9 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, queues: Exception | frozenset[str] = frozenset({"*"})) -> None:
         self.replies: list[tuple[str, str, str]] = []
+        self.queues = queues
 
     async def reply(
         self, key: str, event_id: str, *, text: str, is_private: bool, status: str
@@ -38,6 +42,11 @@ class Router:
 
     async def set_status(self, key: str, event_id: str, status: str) -> str:
         return "s-1"
+
+    async def agent_queues(self, key: str) -> frozenset[str]:
+        if isinstance(self.queues, Exception):
+            raise self.queues
+        return self.queues
 
 
 class Crm:
@@ -59,11 +68,12 @@ class Crm:
         return [{"contact_ids": ["other", "c-2"]}, {"contact_ids": ["c-9", "x"]}]
 
 
-def session(scope: str) -> Session:
+def session(scope: str, queues: frozenset[str] = frozenset({"*"})) -> Session:
     store = SessionStore(
         lambda: NOW, lifetime=timedelta(hours=1), idle=timedelta(hours=1), max_sessions=5
     )
-    return store.sign_in(None, Principal("marie", implied_scopes(scope)), "key-of-marie")  # type: ignore[arg-type]
+    principal = Principal("marie", implied_scopes(scope))  # type: ignore[arg-type]
+    return store.sign_in(None, principal, "key-of-marie", queues)
 
 
 def email_item() -> Any:
@@ -127,3 +137,44 @@ def test_acting_needs_the_agent_scope_a_text_and_a_known_item() -> None:
     assert router.replies == []
     assert reply(session("agent"), " Bonjour ") == "r-1"
     assert router.replies == [("key-of-marie", event_id, "Bonjour")]
+
+
+def test_the_queues_come_from_the_router_and_no_answer_is_no_sign_in() -> None:
+    view = OpenView(ttl=timedelta(hours=1), max_items=10)
+    granted = frozenset({"care-fr", "care"})
+    assert asyncio.run(Workspace(view, Router(granted), Crm([]), 30).queues_of("k")) == granted
+    for failure in (
+        UpstreamUnavailable("router unreachable (ConnectTimeout)"),
+        UpstreamRefused("router", 401, "unknown API key"),
+    ):
+        workspace = Workspace(view, Router(failure), Crm([]), 30)
+        with pytest.raises(QueuesUnknown, match="could not say which queues") as refused:
+            asyncio.run(workspace.queues_of("k"))
+        assert refused.value.status_code == 503
+
+
+def test_an_item_of_a_queue_not_worked_is_neither_listed_opened_nor_answered() -> None:
+    view = OpenView(ttl=timedelta(hours=1), max_items=10)
+    routed = email_item()  # customer-service-fr
+    view.apply_routed(routed, NOW)
+    router = Router()
+    workspace = Workspace(view, router, Crm([]), 30)
+    event_id = routed.header.event_id
+    billing = session("agent", frozenset({"billing"}))
+    assert workspace.queue(billing, Filters()) == []
+    assert workspace.choices(billing)["queue"] == []
+    with pytest.raises(NotYourQueue) as refused:
+        workspace.item(billing, event_id)
+    assert refused.value.status_code == 403
+    with pytest.raises(NotYourQueue):
+        asyncio.run(workspace.conversation(billing, event_id, Filters()))
+    with pytest.raises(NotYourQueue):
+        asyncio.run(workspace.reply(billing, event_id, text="Bonjour", is_private=False, status=""))
+    with pytest.raises(NotYourQueue):
+        asyncio.run(workspace.set_status(billing, event_id, "resolved"))
+    assert router.replies == []
+    with pytest.raises(NotYourQueue):
+        workspace.item(session("agent", frozenset()), event_id)  # nothing granted
+    care = session("agent", frozenset({"customer-service-fr"}))
+    assert [i.event_id for i in workspace.queue(care, Filters())] == [event_id]
+    assert workspace.item(care, event_id).event_id == event_id

@@ -1,7 +1,7 @@
 """The workspace's pages and forms without I/O: fakes stand for the router and the CRM.
 
-Sign-in, sessions and CSRF, scopes, hostile text rendered inert, the security headers,
-the customer found in the CRM, the SSE stream.
+Sign-in, sessions and CSRF, scopes, the queues each agent works (from the router), hostile
+text rendered inert, the security headers, the customer found in the CRM, the SSE stream.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from socialcrm import contract
 from socialcrm.auth import ApiKeys
 from socialcrm.v1 import common_pb2, routed_pb2
 from socialcrm_workspace.api import CSP, install_workspace
-from socialcrm_workspace.clients import UpstreamRefused
+from socialcrm_workspace.clients import UpstreamRefused, UpstreamUnavailable
 from socialcrm_workspace.handlers import Workspace
 from socialcrm_workspace.i18n import MESSAGES, negotiate
 from socialcrm_workspace.live import ChangeHub
@@ -31,13 +31,17 @@ from tests.fixtures import events
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 AGENT_KEY = "agent-key-0123456789"
 READ_KEY = "read-key-0123456789"
-KEYS = ApiKeys.parse(f"{AGENT_KEY}=agent:marie;{READ_KEY}=read:viewer")
+BILLING_KEY = "billing-key-0123456789"
+KEYS = ApiKeys.parse(f"{AGENT_KEY}=agent:marie;{READ_KEY}=read:viewer;{BILLING_KEY}=agent:paul")
+# What the router's ROUTER_AGENT_QUEUES lets each key's agent work.
+QUEUES = {AGENT_KEY: {"*"}, READ_KEY: {"*"}, BILLING_KEY: {"billing"}}
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 class FakeRouter:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.down = False
 
     async def reply(
         self, key: str, event_id: str, *, text: str, is_private: bool, status: str
@@ -50,6 +54,11 @@ class FakeRouter:
     async def set_status(self, key: str, event_id: str, status: str) -> str:
         self.calls.append((key, event_id, {"status": status}))
         return "status-1"
+
+    async def agent_queues(self, key: str) -> frozenset[str]:
+        if self.down:
+            raise UpstreamUnavailable("router unreachable (ConnectError)")
+        return frozenset(QUEUES[key])
 
 
 class FakeCrm:
@@ -74,11 +83,14 @@ class FakeCrm:
         return [{"contact_ids": ["c-1", "c-2"], "identity_keys": ["email:m@example.com"]}]
 
 
-def routed_post(text: str = "Colis perdu", minutes: int = 30) -> routed_pb2.RoutedInteraction:
+def routed_post(
+    text: str = "Colis perdu", minutes: int = 30, queue: str = "customer-service-fr"
+) -> routed_pb2.RoutedInteraction:
     author = common_pb2.Author(handle="marie", display_name="Marie")
     item = events.interaction(text=text, author=author, is_public=True)
     return events.routed(
         events.enriched(item),
+        queue=queue,
         sla_deadline=contract.timestamp(NOW + timedelta(minutes=minutes)),
         next_best_channel="private_message",
     )
@@ -265,9 +277,14 @@ def test_the_countdown_and_the_static_files() -> None:
 def test_the_live_stream_carries_the_changes() -> None:
     async def scenario() -> list[str]:
         hub = ChangeHub(2)
-        stream = await hub.stream(1.0)
+        stream = await hub.stream(1.0, frozenset({"billing"}))
         chunks = [await anext(stream)]
-        hub.publish([Change("e-1", "c-1", "answered")])
+        hub.publish(
+            [
+                Change("e-0", "c-0", "opened", frozenset({"care-fr", "care"})),
+                Change("e-1", "c-1", "answered", frozenset({"billing"})),
+            ]
+        )
         chunks.append(await anext(stream))
         await stream.aclose()  # type: ignore[attr-defined]
         return chunks
@@ -275,4 +292,54 @@ def test_the_live_stream_carries_the_changes() -> None:
     first, change = asyncio.run(scenario())
     assert first.startswith("retry:")
     assert change.startswith("event: change\n")
-    assert '"kind": "answered"' in change
+    assert '"kind": "answered"' in change  # the change of care-fr never reached this agent
+
+
+def test_an_agent_sees_and_opens_only_the_queues_the_router_lets_it_work(
+    client: TestClient, view: OpenView, router: FakeRouter
+) -> None:
+    care, bill = routed_post(minutes=10), routed_post("Facture", 20, queue="billing")
+    view.apply_routed(care, NOW)
+    view.apply_routed(bill, NOW)
+    csrf = sign_in(client, BILLING_KEY)
+    page = client.get("/queue").text
+    assert bill.header.event_id in page
+    assert care.header.event_id not in page
+    assert 'value="customer-service-fr"' not in page  # nor offered as a filter
+    assert care.header.event_id not in client.get("/queue/rows").text
+    for path in (
+        f"/interactions/{care.header.event_id}",
+        f"/interactions/{care.header.event_id}/replies",
+    ):
+        refused = client.get(path)
+        assert refused.status_code == 403
+        assert MESSAGES["en"]["not_your_queue"] in refused.text
+        assert "Colis perdu" not in refused.text
+    answer = client.post(
+        f"/interactions/{care.header.event_id}/reply", data={"csrf_token": csrf, "text": "Bonjour"}
+    )
+    assert answer.status_code == 403
+    assert router.calls == []
+    assert client.get(f"/interactions/{bill.header.event_id}").status_code == 200
+
+    client.cookies.clear()
+    sign_in(client, AGENT_KEY)  # "*": every queue
+    page = client.get("/queue").text
+    assert care.header.event_id in page
+    assert bill.header.event_id in page
+
+
+def test_sign_in_fails_closed_when_the_router_cannot_say_the_queues(
+    client: TestClient, view: OpenView, router: FakeRouter
+) -> None:
+    view.apply_routed(routed_post(), NOW)
+    router.down = True
+    page = client.get("/sign-in")
+    answer = client.post(
+        "/sign-in",
+        data={"csrf_token": csrf_of(page.text), "api_key": AGENT_KEY},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 503
+    assert MESSAGES["en"]["queues_unknown"] in answer.text
+    assert client.get("/queue", follow_redirects=False).headers["location"] == "/sign-in"

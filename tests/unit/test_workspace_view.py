@@ -1,12 +1,14 @@
-"""The workspace's view of open interactions: order by deadline, filters, what leaves."""
+"""The workspace's view of open interactions: order by deadline, filters, what leaves, and
+what an agent sees of it (the queues the router lets it work)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from socialcrm import contract
 from socialcrm.v1 import common_pb2, reply_pb2, routed_pb2
-from socialcrm_workspace.view import Filters, OpenView
+from socialcrm_workspace.view import Change, Filters, OpenView, item_of, visible
 from tests.fixtures import events
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -22,11 +24,13 @@ def routed_in(
     needs_response: bool = True,
     priority: common_pb2.Priority.ValueType = common_pb2.PRIORITY_NORMAL,
     conversation_id: str | None = None,
+    team: str = "customer-service",
 ) -> routed_pb2.RoutedInteraction:
     item = events.interaction(channel=channel, conversation_id=conversation_id)
     return events.routed(
         events.enriched(item, language=language),
         queue=queue,
+        team=team,
         needs_response=needs_response,
         escalated=escalated,
         priority=priority,
@@ -151,3 +155,59 @@ def test_a_conversation_lists_its_items_oldest_first() -> None:
     view = view_of(second, first, other)
     thread = view.conversation("thread-1")
     assert {i.event_id for i in thread} == {first.header.event_id, second.header.event_id}
+
+
+def test_an_item_is_visible_by_its_queue_its_team_or_where_it_escalated() -> None:
+    item = item_of(routed_in(10, queue="care-fr", team="care"), NOW)
+    assert visible(item, frozenset({"*"}))
+    assert visible(item, frozenset({"care-fr"}))
+    assert visible(item, frozenset({"billing", "care"}))
+    assert not visible(item, frozenset({"billing"}))
+    assert not visible(item, frozenset())
+    assert not visible(item, frozenset({""}))  # an empty name matches no empty field
+    assert visible(replace(item, escalated_to="care-lead"), frozenset({"care-lead"}))
+
+
+def test_an_agent_lists_and_is_offered_only_the_queues_it_works() -> None:
+    fr = routed_in(10, queue="care-fr", team="care")
+    bill = routed_in(20, queue="billing", team="billing", channel=common_pb2.CHANNEL_EMAIL)
+    press = routed_in(
+        30, queue="press", team="comms", conversation_id=fr.enriched.interaction.conversation_id
+    )
+    view = view_of(fr, bill, press)
+    assert ids(view) == [e.header.event_id for e in (fr, bill, press)]  # the view itself: all
+    care = frozenset({"care"})
+    assert [i.event_id for i in view.queue(Filters(), care)] == [fr.header.event_id]
+    assert view.queue(Filters(queue="billing"), care) == []
+    assert view.choices(care) == {"queue": ["care-fr"], "channel": ["x"], "language": ["fr"]}
+    assert view.choices(frozenset())["queue"] == []
+    thread = view.conversation(fr.enriched.interaction.conversation_id, care)
+    assert [i.event_id for i in thread] == [fr.header.event_id]
+
+
+def test_changes_name_their_queues_and_an_escalation_both_ends() -> None:
+    post = routed_in(10, queue="care-fr", team="care")
+    view = OpenView(ttl=timedelta(hours=72), max_items=10)
+    opened = view.apply_routed(post, NOW)
+    assert opened is not None
+    assert opened.names == {"care-fr", "care"}
+    assert not opened.visible_to(frozenset({"billing"}))
+    escalation = routed_pb2.Escalation(
+        header=events.header(),
+        interaction_event_id=post.header.event_id,
+        level=1,
+        to_queue="care-lead",
+    )
+    escalated = view.apply_escalation(escalation, NOW)
+    assert escalated is not None
+    assert escalated.visible_to(frozenset({"care-lead"}))
+    assert escalated.visible_to(frozenset({"care-fr"}))
+    assert [i.event_id for i in view.queue(Filters(), frozenset({"care-lead"}))] == [
+        post.header.event_id
+    ]
+    assert view.choices(frozenset({"care-lead"}))["queue"] == ["care-fr", "care-lead"]
+    answered = view.apply_reply(events.reply(post), NOW)
+    assert answered is not None
+    assert answered.visible_to(frozenset({"care-lead"}))
+    assert not answered.visible_to(frozenset({"billing"}))
+    assert Change("", "", "resync").visible_to(frozenset())  # everyone refetches

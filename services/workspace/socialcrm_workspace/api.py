@@ -1,7 +1,8 @@
 """The workspace's HTTP face: pages, forms, live updates, static files. HTTP only.
 
-- Sessions: ``/sign-in`` takes an API key (``socialcrm.auth``), kept server-side; the
-  browser gets a random id in an HttpOnly, SameSite=Strict cookie (Secure unless
+- Sessions: ``/sign-in`` takes an API key (``socialcrm.auth``), kept server-side with the
+  queues the router lets its agent work (asked then: no answer, no sign-in); the browser
+  gets a random id in an HttpOnly, SameSite=Strict cookie (Secure unless
   WORKSPACE_COOKIE_SECURE=false), replaced at sign-in.
 - Every POST carries the session's CSRF token (``csrf_token``), checked before anything
   else: a form from elsewhere is refused 403.
@@ -23,7 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from socialcrm.auth import ApiKeys
 from socialcrm.errors import DomainError
-from socialcrm_workspace.handlers import InvalidForm, NotInWorkspace, ReadOnly, Workspace
+from socialcrm_workspace.handlers import (
+    InvalidForm,
+    NotInWorkspace,
+    NotYourQueue,
+    QueuesUnknown,
+    ReadOnly,
+    Workspace,
+)
 from socialcrm_workspace.i18n import LANGUAGES, MESSAGES, negotiate
 from socialcrm_workspace.live import ChangeHub
 from socialcrm_workspace.metrics import ACTIONS, SESSIONS
@@ -195,7 +203,12 @@ def install_workspace(
         messages = MESSAGES[language(request, session)]
         # The workspace's own refusals in the agent's language; the router's and the CRM's
         # (a queue the agent may not work, a rate limit) as they said them.
-        known = {ReadOnly: "forbidden", CsrfRefused: "csrf", NotInWorkspace: "not_found"}
+        known = {
+            ReadOnly: "forbidden",
+            CsrfRefused: "csrf",
+            NotInWorkspace: "not_found",
+            NotYourQueue: "not_your_queue",
+        }
         key = known.get(type(exc))
         message = messages[key] if key else str(exc)
         response = page(
@@ -212,7 +225,7 @@ def install_workspace(
     async def sign_in_page(request: Request, session: Current) -> HTMLResponse:
         session = session or sessions.new()
         SESSIONS.set(len(sessions))
-        return page(request, session, "sign_in.html", failed=False)
+        return page(request, session, "sign_in.html", failed="")
 
     @routes.post("/sign-in")
     async def sign_in(request: Request, session: Current) -> Response:
@@ -220,8 +233,12 @@ def install_workspace(
         presented = form.get("api_key", "").strip()
         principal = keys.authenticate(presented) if presented else None
         if principal is None:
-            return page(request, session, "sign_in.html", 401, failed=True)
-        return see_other("/queue", sessions.sign_in(session, principal, presented))
+            return page(request, session, "sign_in.html", 401, failed="bad_key")
+        try:
+            queues = await workspace.queues_of(presented)
+        except QueuesUnknown as exc:
+            return page(request, session, "sign_in.html", exc.status_code, failed="queues_unknown")
+        return see_other("/queue", sessions.sign_in(session, principal, presented, queues))
 
     @routes.post("/sign-out")
     async def sign_out(request: Request, session: Current) -> Response:
@@ -242,18 +259,18 @@ def install_workspace(
 
     @routes.get("/queue")
     async def queue(request: Request, session: Agent, filters: FiltersQuery) -> HTMLResponse:
-        context = pages.queue_context(workspace.queue(filters), filters)
-        return page(request, session, "queue.html", choices=workspace.view.choices(), **context)
+        context = pages.queue_context(workspace.queue(session, filters), filters)
+        return page(request, session, "queue.html", choices=workspace.choices(session), **context)
 
     @routes.get("/queue/rows")
     async def queue_rows(request: Request, session: Agent, filters: FiltersQuery) -> HTMLResponse:
-        context = pages.queue_context(workspace.queue(filters), filters)
+        context = pages.queue_context(workspace.queue(session, filters), filters)
         return page(request, session, "_rows.html", **context)
 
     @routes.get("/events")
-    async def events(_: Agent) -> StreamingResponse:
+    async def events(session: Agent) -> StreamingResponse:
         return StreamingResponse(
-            await hub.stream(stream_seconds),
+            await hub.stream(stream_seconds, session.queues),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -274,7 +291,9 @@ def install_workspace(
     async def replies(
         request: Request, event_id: EventId, session: Agent, sent: FilterValue = ""
     ) -> HTMLResponse:
-        return page(request, session, "_replies.html", item=workspace.item(event_id), sent=sent)
+        return page(
+            request, session, "_replies.html", item=workspace.item(session, event_id), sent=sent
+        )
 
     @routes.post("/interactions/{event_id}/reply")
     async def reply(request: Request, event_id: EventId, session: Current) -> Response:

@@ -74,6 +74,15 @@ class RouterClient:
         accepted = await _call(self.http, "router", "POST", url, key, json={"status": status})
         return str(accepted["reply_event_id"])
 
+    async def agent_queues(self, key: str) -> frozenset[str]:
+        """The queue or team names the key's agent may work (``*``: all), as the router
+        applies them to replies (``GET /v1/agents/me``)."""
+        me = await _call(self.http, "router", "GET", f"{self.base_url}/v1/agents/me", key)
+        queues = me.get("queues") if isinstance(me, dict) else None
+        if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+            raise UpstreamUnavailable("router answered /v1/agents/me without a list of queues")
+        return frozenset(queues)
+
 
 class CrmClient:
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:

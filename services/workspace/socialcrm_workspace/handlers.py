@@ -4,6 +4,10 @@ The view (view.py) answers the lists; the conversation page adds the customer fr
 CRM; replies and status changes go to the router with the agent's key. Nothing here
 changes the view: the Reply the router's owner publishes on ``social.replies.v1`` does,
 for every replica and every agent alike.
+
+An agent sees and acts on the items of the queues it may work only, as the router says at
+sign-in (``queues_of``): the router's ``ROUTER_AGENT_QUEUES`` is the one source, and a
+router that cannot say fails the sign-in rather than showing everything.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from socialcrm.errors import DomainError
-from socialcrm_workspace.clients import UpstreamUnavailable
+from socialcrm_workspace.clients import UpstreamRefused, UpstreamUnavailable
 from socialcrm_workspace.sessions import Session
-from socialcrm_workspace.view import Filters, Item, OpenView
+from socialcrm_workspace.view import Filters, Item, OpenView, visible
 
 Status = Literal["pending", "resolved", "open"]
 STATUSES: tuple[Status, ...] = ("pending", "resolved", "open")
@@ -37,12 +41,26 @@ class InvalidForm(DomainError):
     status_code = 422
 
 
+class NotYourQueue(DomainError):
+    """The item is in a queue the agent may not work (the router would refuse its reply)."""
+
+    status_code = 403
+
+
+class QueuesUnknown(DomainError):
+    """The router could not say which queues the key's agent may work: no sign-in."""
+
+    status_code = 503
+
+
 class RouterApi(Protocol):
     async def reply(
         self, key: str, event_id: str, *, text: str, is_private: bool, status: str
     ) -> str: ...
 
     async def set_status(self, key: str, event_id: str, status: str) -> str: ...
+
+    async def agent_queues(self, key: str) -> frozenset[str]: ...
 
 
 class CrmApi(Protocol):
@@ -105,18 +123,31 @@ class Workspace:
         self.crm = crm
         self.timeline_limit = timeline_limit
 
-    def queue(self, filters: Filters) -> list[Item]:
-        return self.view.queue(filters)
+    async def queues_of(self, key: str) -> frozenset[str]:
+        """The queues the key's agent may work, from the router; QueuesUnknown when the
+        router cannot say (fail closed: no session rather than every queue)."""
+        try:
+            return await self.router.agent_queues(key)
+        except (UpstreamUnavailable, UpstreamRefused) as exc:
+            raise QueuesUnknown(f"the router could not say which queues you work ({exc})") from None
 
-    def item(self, event_id: str) -> Item:
+    def queue(self, session: Session, filters: Filters) -> list[Item]:
+        return self.view.queue(filters, session.queues)
+
+    def choices(self, session: Session) -> dict[str, list[str]]:
+        return self.view.choices(session.queues)
+
+    def item(self, session: Session, event_id: str) -> Item:
         found = self.view.get(event_id)
         if found is None:
             raise NotInWorkspace(f"no interaction {event_id} in the workspace")
+        if not visible(found, session.queues):
+            raise NotYourQueue(f"interaction {event_id} is in a queue you may not work")
         return found
 
     async def conversation(self, session: Session, event_id: str, filters: Filters) -> Conversation:
-        item = self.item(event_id)
-        order = [i.event_id for i in self.view.queue(filters)]
+        item = self.item(session, event_id)
+        order = [i.event_id for i in self.queue(session, filters)]
         previous_id = next_id = None
         if event_id in order:
             at = order.index(event_id)
@@ -124,7 +155,7 @@ class Workspace:
             next_id = order[at + 1] if at + 1 < len(order) else None
         return Conversation(
             item=item,
-            thread=self.view.conversation(item.conversation_id),
+            thread=self.view.conversation(item.conversation_id, session.queues),
             customer=await self.customer(session.api_key, item),
             previous_id=previous_id,
             next_id=next_id,
@@ -165,7 +196,7 @@ class Workspace:
             raise InvalidForm(f"the reply is longer than {REPLY_TEXT_MAX_LENGTH} characters")
         if status and status not in STATUSES:
             raise InvalidForm(f"status must be one of {', '.join(STATUSES)}")
-        self.item(event_id)
+        self.item(session, event_id)
         return await self.router.reply(
             session.api_key, event_id, text=text, is_private=is_private, status=status
         )
@@ -174,7 +205,7 @@ class Workspace:
         self._may_act(session)
         if status not in STATUSES:
             raise InvalidForm(f"status must be one of {', '.join(STATUSES)}")
-        self.item(event_id)
+        self.item(session, event_id)
         return await self.router.set_status(session.api_key, event_id, status)
 
     @staticmethod

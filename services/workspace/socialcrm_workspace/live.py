@@ -1,7 +1,8 @@
 """Changes of the view, fanned out to the pages' live-update streams (Server-Sent Events).
 
 Each stream has a bounded queue of its own: a browser that does not keep up loses the
-detail and gets one ``resync`` instead, after which it refetches its whole list.
+detail and gets one ``resync`` instead, after which it refetches its whole list. A stream
+carries only the changes of the queues its agent may work (``Change.visible_to``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ class TooManyStreams(DomainError):
 class ChangeHub:
     def __init__(self, max_streams: int) -> None:
         self.max_streams = max_streams
-        self._queues: set[asyncio.Queue[Change]] = set()
+        # Each stream's queue, with the queue or team names its agent may work.
+        self._queues: dict[asyncio.Queue[Change], frozenset[str]] = {}
 
     def publish(self, changes: Iterable[Change]) -> None:
         for change in changes:
-            for queue in self._queues:
+            for queue, allowed in self._queues.items():
+                if not change.visible_to(allowed):
+                    continue
                 if queue.full():
                     while not queue.empty():
                         queue.get_nowait()
@@ -38,13 +42,14 @@ class ChangeHub:
                 else:
                     queue.put_nowait(change)
 
-    async def stream(self, lifetime: float) -> AsyncIterator[str]:
-        """The text of one SSE stream: changes as ``change`` events, comments to keep the
-        connection alive, and an end after ``lifetime`` seconds (the browser reconnects)."""
+    async def stream(self, lifetime: float, allowed: frozenset[str]) -> AsyncIterator[str]:
+        """The text of one SSE stream for an agent working ``allowed``: its changes as
+        ``change`` events, comments to keep the connection alive, and an end after
+        ``lifetime`` seconds (the browser reconnects)."""
         if len(self._queues) >= self.max_streams:
             raise TooManyStreams(f"more than {self.max_streams} live-update streams open")
         queue: asyncio.Queue[Change] = asyncio.Queue(QUEUE_SIZE)
-        self._queues.add(queue)
+        self._queues[queue] = allowed
         STREAMS.set(len(self._queues))
         return self._events(queue, lifetime)
 
@@ -66,5 +71,5 @@ class ChangeHub:
                 }
                 yield f"event: change\ndata: {json.dumps(data)}\n\n"
         finally:
-            self._queues.discard(queue)
+            self._queues.pop(queue, None)
             STREAMS.set(len(self._queues))

@@ -3,9 +3,10 @@
 The browser holds only a random session id (an HttpOnly, SameSite=Strict cookie); the API
 key an agent signed in with stays here, and is what the workspace presents to the router
 and the CRM on the agent's behalf. Every session carries its own CSRF token, which every
-form posts back. A session signed in gets a new id (no fixation of an id set before), and
-sessions expire after ``lifetime`` or ``idle`` without a request; at most ``max_sessions``
-are held, the least recently used going first.
+form posts back. A session also holds the queues its agent may work, as the router said
+at sign-in (none until then). A session signed in gets a new id (no fixation of an id set
+before), and sessions expire after ``lifetime`` or ``idle`` without a request; at most
+``max_sessions`` are held, the least recently used going first.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Session:
     language: str = ""
     principal: Principal | None = None
     api_key: str = field(default="", repr=False)
+    # Queue or team names the agent may work (``*``: all), from the router at sign-in.
+    queues: frozenset[str] = frozenset()
 
     @property
     def signed_in(self) -> bool:
@@ -91,14 +94,22 @@ class SessionStore:
         self._sessions.move_to_end(session_id)
         return session
 
-    def sign_in(self, before: Session | None, principal: Principal, api_key: str) -> Session:
-        """A new session for ``principal`` (new id, new CSRF token); ``before`` is dropped."""
+    def sign_in(
+        self,
+        before: Session | None,
+        principal: Principal,
+        api_key: str,
+        queues: frozenset[str],
+    ) -> Session:
+        """A new session for ``principal`` working ``queues`` (new id, new CSRF token);
+        ``before`` is dropped."""
         language = before.language if before else ""
         if before is not None:
             self.drop(before)
         session = self.new(language)
         session.principal = principal
         session.api_key = api_key
+        session.queues = queues
         return session
 
     def drop(self, session: Session) -> None:

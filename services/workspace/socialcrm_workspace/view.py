@@ -9,6 +9,10 @@ view remembers that the interaction was closed and never opens it afterwards.
 The view is bounded: items (open or closed) expire ``ttl`` after their last change, as the
 router forgets an open interaction's SLA state after its inactivity horizon, and beyond
 ``max_items`` the item changed longest ago goes first.
+
+An agent sees the items of the queues it may work, as the router says (``GET
+/v1/agents/me``, asked at sign-in): an item is visible when its queue, its team or the queue
+it was escalated to is among those names, or when they hold ``*`` (every queue).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from socialcrm.v1 import common_pb2, reply_pb2, routed_pb2
 
 # A status change that means nobody has to act on the item now.
 CLOSING_STATUSES = frozenset({"pending", "resolved"})
+# Among the names an agent may work: every queue (the router's ROUTER_AGENT_QUEUES ``*``).
+ANY_QUEUE = "*"
+EVERY_QUEUE = frozenset({ANY_QUEUE})
 
 
 def _enum_name(enum_name: str, prefix: str) -> str:
@@ -95,11 +102,36 @@ class Filters:
 
 @dataclass(frozen=True)
 class Change:
-    """What a record changed: the SSE feed tells the pages."""
+    """What a record changed: the SSE feed tells the pages of the agents who may see it."""
 
     event_id: str
     conversation_id: str
-    kind: str  # "opened", "escalated", "answered", "closed"
+    kind: str  # "opened", "escalated", "answered", "closed", "resync"
+    # The item's queue, team and escalation queue, once changed (``names_of``).
+    names: frozenset[str] = frozenset()
+
+    def visible_to(self, allowed: frozenset[str]) -> bool:
+        """Whether an agent working ``allowed`` is told; a resync concerns everyone."""
+        return self.kind == "resync" or may_see(self.names, allowed)
+
+
+def names_of(item: Item) -> frozenset[str]:
+    """The names under which ``item`` is worked: its queue, its team, where it escalated."""
+    return frozenset(n for n in (item.queue, item.team, item.escalated_to) if n)
+
+
+def may_see(names: frozenset[str], allowed: frozenset[str]) -> bool:
+    """Whether an agent working ``allowed`` (queue or team names, ``*`` all) sees an item
+    worked under ``names``."""
+    return ANY_QUEUE in allowed or bool(names & allowed)
+
+
+def visible(item: Item, allowed: frozenset[str]) -> bool:
+    return may_see(names_of(item), allowed)
+
+
+def _change(item: Item, kind: str) -> Change:
+    return Change(item.event_id, item.conversation_id, kind, names_of(item))
 
 
 def item_of(routed: routed_pb2.RoutedInteraction, now: datetime) -> Item:
@@ -195,13 +227,13 @@ class OpenView:
         )
         self._items[event_id] = item
         self._bound()
-        return Change(event_id, item.conversation_id, "opened") if item.open else None
+        return _change(item, "opened") if item.open else None
 
     def apply_escalation(self, escalation: routed_pb2.Escalation, now: datetime) -> Change | None:
         item = self._items.get(escalation.interaction_event_id)
         if item is None or escalation.level < item.escalation_level:
             return None
-        self._items[item.event_id] = replace(
+        escalated = replace(
             item,
             escalated=True,
             escalation_level=max(item.escalation_level, escalation.level),
@@ -209,7 +241,13 @@ class OpenView:
             escalated_to=escalation.to_queue,
             changed_at=now,
         )
-        return Change(item.event_id, item.conversation_id, "escalated") if item.open else None
+        self._items[item.event_id] = escalated
+        # Told to the agents of the queue it went to, as to those of the queue it came from.
+        if not item.open:
+            return None
+        return Change(
+            item.event_id, item.conversation_id, "escalated", names_of(item) | names_of(escalated)
+        )
 
     def apply_reply(self, reply: reply_pb2.Reply, now: datetime) -> Change | None:
         outcome = outcome_of(reply)
@@ -229,8 +267,7 @@ class OpenView:
         self._items[item.event_id] = replace(
             item, replies=(*item.replies, outcome), open=still_open, changed_at=now
         )
-        kind = "answered" if outcome.text else "closed"
-        return Change(item.event_id, item.conversation_id, kind)
+        return _change(item, "answered" if outcome.text else "closed")
 
     def expire(self, now: datetime) -> list[Change]:
         """Forget what has not changed for ``ttl``; the open items among them leave lists."""
@@ -241,7 +278,7 @@ class OpenView:
         for event_id in [e for e, at in self._early_at.items() if at < horizon]:
             self._early.pop(event_id, None)
             del self._early_at[event_id]
-        return [Change(i.event_id, i.conversation_id, "closed") for i in gone if i.open]
+        return [_change(i, "closed") for i in gone if i.open]
 
     def _bound(self) -> None:
         excess = len(self._items) + len(self._early) - self.max_items
@@ -258,22 +295,37 @@ class OpenView:
             for item in oldest:
                 del self._items[item.event_id]
 
-    def queue(self, filters: Filters = Filters()) -> list[Item]:
-        """The open items that pass ``filters``, soonest deadline first, then the highest
-        priority, then the oldest."""
-        chosen = [i for i in self._items.values() if i.open and _passes(i, filters)]
+    def queue(
+        self, filters: Filters = Filters(), allowed: frozenset[str] = EVERY_QUEUE
+    ) -> list[Item]:
+        """The open items of the queues in ``allowed`` that pass ``filters``, soonest
+        deadline first, then the highest priority, then the oldest."""
+        chosen = [
+            i
+            for i in self._items.values()
+            if i.open and visible(i, allowed) and _passes(i, filters)
+        ]
         return sorted(chosen, key=lambda i: (i.sla_deadline, -i.priority_rank, i.occurred_at))
 
-    def conversation(self, conversation_id: str) -> list[Item]:
-        """The items of a conversation the view holds, oldest first."""
-        found = [i for i in self._items.values() if i.conversation_id == conversation_id]
+    def conversation(
+        self, conversation_id: str, allowed: frozenset[str] = EVERY_QUEUE
+    ) -> list[Item]:
+        """The items of a conversation the view holds in the queues of ``allowed``, oldest
+        first."""
+        found = [
+            i
+            for i in self._items.values()
+            if i.conversation_id == conversation_id and visible(i, allowed)
+        ]
         return sorted(found, key=lambda i: i.occurred_at)
 
-    def choices(self) -> dict[str, list[str]]:
-        """The values the filters offer: those of the open items."""
-        open_items = [i for i in self._items.values() if i.open]
+    def choices(self, allowed: frozenset[str] = EVERY_QUEUE) -> dict[str, list[str]]:
+        """The values the filters offer: those of the open items of the queues in
+        ``allowed``."""
+        open_items = [i for i in self._items.values() if i.open and visible(i, allowed)]
         return {
-            "queue": _distinct(i.queue for i in open_items),
+            # An item escalated to a queue is listed in it too (``_passes``).
+            "queue": _distinct(q for i in open_items for q in (i.queue, i.escalated_to)),
             "channel": _distinct(i.channel for i in open_items),
             "language": _distinct(i.language for i in open_items),
         }
