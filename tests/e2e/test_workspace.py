@@ -253,6 +253,13 @@ def test_a_read_key_reads_but_cannot_act(platform: LocalStack, page: Page) -> No
         form={"csrf_token": token or "", "text": "Bonjour"},
     )
     assert answer.status == 403
+    # The queues it was given at sign-in, from the router: the local stack sets no
+    # ROUTER_AGENT_QUEUES, so the demo's agents work (and see) every queue.
+    me = httpx.get(
+        f"{platform.url('router')}/v1/agents/me",
+        headers={"Authorization": f"Bearer {LOCAL_READ_API_KEY}"},
+    )
+    assert me.json() == {"agent_id": "local-reader", "queues": ["*"]}, me.text
 
 
 def test_the_list_follows_the_topics_without_reload(platform: LocalStack, page: Page) -> None:
