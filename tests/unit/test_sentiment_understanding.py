@@ -70,7 +70,7 @@ def test_the_joint_pass_reads_as_the_heads_one_by_one() -> None:
     ("text", "intent", "signal"),
     [
         ("Je résilie mon abonnement, je passe chez la concurrence", "churn_threat", None),
-        ("Mon colis n'est jamais arrivé, remboursez-moi", "complaint", None),
+        ("Toujours pas livré après deux semaines, c'est inadmissible", "complaint", None),
         ("Vous ouvrez à quelle heure dimanche ?", "question", None),
         ("Combien coûte l'abonnement fibre ?", "purchase_intent", None),
         ("Thanks so much, the team was brilliant!", "praise", None),
