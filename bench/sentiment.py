@@ -46,6 +46,7 @@ from socialcrm_bench.sentiment_models import (
     care_head_alone,
     demo_mix,
     demo_mix_speed,
+    fast_head_alone,
     macro_f1,
     through_service,
 )
@@ -173,7 +174,8 @@ def main() -> None:
     for evaluated in evaluation_sets():
         examples = spread_sample(evaluated.examples, 100) if options.quick else evaluated.examples
         models: list[tuple[str, Model, Sequence[Labelled]]] = [
-            ("default (fast head)", default, examples)
+            ("default (fast head)", default, examples),
+            ("fast head before problem rule", fast_head_alone(fast), examples),
         ]
         if evaluated.language in baselines:
             name, score = baselines[evaluated.language]

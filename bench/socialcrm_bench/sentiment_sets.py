@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import subprocess
 import sys
@@ -115,7 +116,19 @@ def evaluation_sets() -> list[EvalSet]:
         for language in ("fr", "en"):
             own = [e for e in examples if e.language == language]
             sets.append(EvalSet(f"care-test-{language}", language, own, 3))
+        # Batch 1's part alone: the figures measured before batch 2 existed are on it.
+        first = batch1_texts()
+        for language in ("fr", "en"):
+            own = [e for e in examples if e.language == language and e.text in first]
+            sets.append(EvalSet(f"care-b1-{language}", language, own, 3))
     return sets
+
+
+def batch1_texts() -> set[str]:
+    """Texts of the care test split's first batch (ids without ``-b2``)."""
+    path = REPO / "services" / "sentiment" / "socialcrm_sentiment" / "data" / "care" / "test.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return {row["text"] for row in rows if "-b2" not in row["id"]}
 
 
 def spread_sample(examples: list[Labelled], size: int) -> list[Labelled]:
