@@ -99,13 +99,29 @@ def test_the_learned_labels_reach_the_enrichment() -> None:
     assert enricher.enrich_many([]) == []
 
 
-def test_learned_labels_replace_the_rules_in_the_assessment() -> None:
+def test_learned_labels_replace_the_rules_for_intent_and_urgency_only() -> None:
     understood = (common_pb2.INTENT_QUESTION, ["fraud", "outage"])
-    assessment = assess("texte sans règle", "fr", understood=understood)
+    reading = (common_pb2.POLARITY_POSITIVE, 0.7)
+    assessment = assess(
+        "Super produit, je recommande", "fr", reading=reading, understood=understood
+    )
     assert assessment.intent == common_pb2.INTENT_QUESTION
     assert assessment.signals == ["fraud", "outage"]
     assert assessment.urgency == pytest.approx(0.8)  # fraud 0.7 + 0.1 for the second signal
-    assert assessment.polarity == common_pb2.POLARITY_NEGATIVE  # a signal is a problem
+    # The learned signals route the post; they do not make a review the rules find clean
+    # negative (they misread reviews and tweets as problems).
+    assert assessment.polarity == common_pb2.POLARITY_POSITIVE
+    assert assessment.score == pytest.approx(0.7)
+
+
+def test_a_problem_the_rules_see_is_negative_whatever_the_learned_labels() -> None:
+    understood = (common_pb2.INTENT_OTHER, [])
+    reading = (common_pb2.POLARITY_NEUTRAL, 0.1)
+    assessment = assess("Mon compte est piraté", "fr", reading=reading, understood=understood)
+    assert assessment.intent == common_pb2.INTENT_OTHER
+    assert assessment.signals == []
+    assert assessment.polarity == common_pb2.POLARITY_NEGATIVE
+    assert assessment.score < 0
 
 
 def test_the_cascade_mixes_the_neutral_aware_head_into_unsure_posts() -> None:

@@ -5,7 +5,8 @@ on a whole batch at once, with a cascade that sends the posts it is least sure o
 posts of influential authors to the accurate e5 head; without the fast model, the
 lexicons (VADER in English, the French lexicon with negation and sarcasm cues). Intent and
 urgency: with the fast model, the learned heads on its features (``understanding.py``);
-without it, the bilingual rules. Author reach and post virality.
+without it, the bilingual rules; the rules alone decide when a problem makes a post
+negative. Author reach and post virality.
 """
 
 from __future__ import annotations
@@ -45,10 +46,6 @@ _POLARITY_OF_CLASS = {
 }
 # Any urgency signal makes a post a problem whatever its words' tone ("please help").
 _PROBLEM_INTENTS = frozenset({common_pb2.INTENT_COMPLAINT, common_pb2.INTENT_CHURN_THREAT})
-# The learned heads, tuned for recall, also see problems in posts the sentiment reading
-# finds clearly positive (P(positive) - P(negative) >= this); those keep their polarity.
-# Chosen on the care dev split: 3-class macro-F1 0.810, against 0.803 when always forced.
-KEEP_POSITIVE_FROM = 0.6
 
 
 @dataclass(frozen=True)
@@ -67,27 +64,30 @@ def assess(
     reading: tuple[common_pb2.Polarity.ValueType, float] | None = None,
     understood: tuple[common_pb2.Intent.ValueType, list[str]] | None = None,
 ) -> Assessment:
-    """Sentiment, intent and urgency together: a complaint or a problem signal is
-    negative even when the words are polite (with the learned heads, unless the reading
-    is clearly positive). ``reading``: the fast model's (polarity,
-    score), when it ran (else the lexicons read the text); ``accurate_score``: the
-    accurate head's score of the text, when it was run; ``understood``: the learned
-    heads' (intent, signals), when they ran (else the rules read the text)."""
+    """Sentiment, intent and urgency together: a complaint or a problem signal that the
+    rules see is negative even when the words are polite. ``reading``: the fast model's
+    (polarity, score), when it ran (else the lexicons read the text); ``accurate_score``:
+    the accurate head's score of the text, when it was run; ``understood``: the learned
+    heads' (intent, signals), when they ran (else the rules' intent and signals).
+
+    The learned heads decide intent and urgency (routing) but never polarity: trained on
+    care posts for recall, they see complaints in product reviews and tweets, and forcing
+    those negative cost 9 to 14 points of macro-F1 on the public sets (issue 28)."""
     polarity, score = reading if reading is not None else score_sentiment(text, language)
     if accurate_score is not None:
         blended = blend_accurate(score, accurate_score)
         if blended != score:
             polarity, score = polarity_of(blended), blended
+    rule_intent = classify_intent(text, polarity)
+    rule_urgency, rule_signals = urgency_of(text)
     if understood is not None:
         intent, signals = understood
         urgency = urgency_score(signals)
     else:
-        intent = classify_intent(text, polarity)
-        urgency, signals = urgency_of(text)
+        intent, urgency, signals = rule_intent, rule_urgency, rule_signals
     if signals and intent == common_pb2.INTENT_PRAISE:
         intent = common_pb2.INTENT_COMPLAINT
-    learned_but_clearly_positive = understood is not None and score >= KEEP_POSITIVE_FROM
-    if (intent in _PROBLEM_INTENTS or signals) and not learned_but_clearly_positive:
+    if rule_intent in _PROBLEM_INTENTS or rule_signals:
         polarity, score = common_pb2.POLARITY_NEGATIVE, min(score, -NEUTRAL_BAND)
     return Assessment(polarity, score, intent, urgency, signals)
 
