@@ -115,7 +115,8 @@ def test_learned_labels_replace_the_rules_for_intent_and_urgency_only() -> None:
 
 
 def test_a_problem_the_rules_see_is_negative_whatever_the_learned_labels() -> None:
-    understood = (common_pb2.INTENT_OTHER, [])
+    no_signals: list[str] = []
+    understood = (common_pb2.INTENT_OTHER, no_signals)
     reading = (common_pb2.POLARITY_NEUTRAL, 0.1)
     assessment = assess("Mon compte est piraté", "fr", reading=reading, understood=understood)
     assert assessment.intent == common_pb2.INTENT_OTHER
