@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 from aiokafka import ConsumerRecord
@@ -158,10 +159,9 @@ class RedirectingProducer(EventProducer):
         self.key = key
 
     async def publish(self, message: Message) -> asyncio.Future[object]:
-        future: asyncio.Future[object] = await self.producer.send(
-            self.topic, contract.encode(message), key=self.key
-        )
-        return future
+        # Through send_record, so that a refusal replaces the client as for any output.
+        future = await self.send_record(self.topic, contract.encode(message), key=self.key)
+        return cast(asyncio.Future[object], future)
 
 
 async def test_a_record_the_broker_refuses_is_dead_lettered_and_the_stream_goes_on(
