@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
 from socialcrm.kafka import connection
 from socialcrm.kafka.producer import EventProducer
+from socialcrm.kafka.transactional_producer import TransactionalProducer
 from socialcrm.settings import ServiceSettings
 
 
@@ -91,4 +92,23 @@ async def test_a_retriable_failure_keeps_the_client(
     await producer.settled()
     assert len(clients) == 1
     assert not clients[0].stopped
+    await producer.stop()
+
+
+async def test_a_transactional_producer_leaves_recovery_to_its_processor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new client with the same transactional id would fence the one in use."""
+
+    def failing_client(settings: ServiceSettings, **options: Any) -> FakeClient:
+        return FakeClient(OutOfOrderSequenceNumber())
+
+    monkeypatch.setattr(connection, "producer", failing_client)
+    producer = TransactionalProducer(ServiceSettings(), "kpi-0")
+    await producer.start()
+    first = producer.producer
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await (await producer.send_record("t", b"v", key=b"k"))
+    await producer.settled()
+    assert producer.producer is first
     await producer.stop()

@@ -35,6 +35,10 @@ class EventProducer:
     """Publishes contract messages to their topic, keyed and traced."""
 
     name = "kafka-producer"
+    # A send that fails for good replaces the client (see _watch). The transactional
+    # producer says no: its processor aborts the transaction and restarts it itself, and a
+    # new client with the same transactional id would fence the one in use.
+    replaces_failed_client = True
 
     def __init__(self, settings: ServiceSettings, topics: Sequence[str] = ()) -> None:
         """``topics``: the topics it will publish to, learned at start, one at a time."""
@@ -69,6 +73,8 @@ class EventProducer:
 
     def _watch(self, future: asyncio.Future[T], client: AIOKafkaProducer) -> asyncio.Future[T]:
         """Replace ``client`` (once) when a send of it fails for good."""
+        if not self.replaces_failed_client:
+            return future
 
         def failed_for_good(done: asyncio.Future[T]) -> None:
             if done.cancelled():

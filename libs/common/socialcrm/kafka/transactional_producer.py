@@ -18,6 +18,7 @@ class TransactionalProducer(EventProducer):
     ``commit``, and nothing after ``abort``."""
 
     name = "kafka-transactional-producer"
+    replaces_failed_client = False
 
     def __init__(self, settings: ServiceSettings, transactional_id: str) -> None:
         super().__init__(settings)
