@@ -58,7 +58,7 @@ def test_kcat_and_protoc_read_the_routed_topic(platform: LocalStack) -> None:
     response = post_webhook(
         platform,
         "/v1/webhooks/x",
-        x_tweet_event(tweet_id, text="Service client injoignable depuis trois jours, nul."),
+        x_tweet_event(tweet_id, text="Colis toujours pas livré, c'est une honte !"),
     )
     [event_id] = response.json()["event_ids"]
     bootstrap = platform.kafka.bootstrap
