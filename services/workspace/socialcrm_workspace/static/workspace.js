@@ -121,7 +121,12 @@
       const row = selectedRow();
       if (key === "j") { move(1); event.preventDefault(); }
       else if (key === "k") { move(-1); event.preventDefault(); }
-      else if ((key === "Enter" || key === "o") && row) { location.href = row.dataset.href; }
+      else if ((key === "Enter" || key === "o") && row) {
+        // The selected row's link has the focus: without preventDefault, Enter would also
+        // follow it, and one navigation aborts the other (seen once under load).
+        event.preventDefault();
+        location.href = row.dataset.href;
+      }
       else if (key === "r" && row) { location.href = row.dataset.href + "#reply-text"; }
       else if (key === "e" && row) {
         const form = row.querySelector("form.resolve");
