@@ -38,6 +38,9 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
 # Routing, recording and the live stream take a few seconds; a loaded machine more.
 WAIT_MS = 60_000
+# Every expectation waits as long: a page that calls the CRM and the router took over
+# Playwright's default 5 s with one core busy.
+expect.set_options(timeout=WAIT_MS)
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 T = TypeVar("T")
 
@@ -214,7 +217,9 @@ def test_hostile_customer_text_shows_as_text(platform: LocalStack, page: Page) -
     sign_in(page, platform, LOCAL_AGENT_API_KEY)
     expect(row(page, event_id)).to_have_count(1, timeout=WAIT_MS)
     expect(row(page, event_id).locator("a.open")).to_contain_text("<script>")
+    workspace = platform.url("workspace")
     row(page, event_id).locator("a.open").click()
+    page.wait_for_url(f"{workspace}/interactions/{event_id}*", timeout=WAIT_MS)
     expect(page.locator("#post-text")).to_have_text(HOSTILE)
     # A public complaint: the router suggests taking it to a private message.
     expect(page.locator("#next-best-channel")).to_contain_text("private_message")
