@@ -185,7 +185,9 @@ class StreamProcessor(Generic[In]):
                 batches = await self.consumer.getmany(timeout_ms=500)
                 async with self.tasks.lock:
                     if self.tasks.interrupted(epoch):
-                        continue  # fetched before a rebalance: the new assignment reads again
+                        if epoch != self.tasks.epoch:
+                            await self._unread(batches)
+                        continue  # fetched across a rebalance: read again where it goes
                     # Paused partitions (state not restored) have nothing fetched; a batch
                     # of a partition reset since it was fetched is read again.
                     fetched = {p: r for p, r in batches.items() if p in self.tasks.ready}
@@ -212,6 +214,17 @@ class StreamProcessor(Generic[In]):
                         self.tasks.assigned | self.tasks.held, "unexpected failure"
                     )
                 await self._backoff.wait()
+
+    async def _unread(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Read again what a fetch across a rebalance held: aiokafka can return records of
+        the new assignment with the position past them (a partition that no restore
+        pauses lost them so), back to the first of them or the assignment's start."""
+        for partition, records in batches.items():
+            with contextlib.suppress(IllegalStateError):  # not assigned any more
+                position = await self.consumer.position(partition)
+                self.consumer.seek(partition, min(records[0].offset, position))
 
     async def _note_caught_up(self) -> None:
         """Report the lag; note the partition numbers ready whose every topic was consumed
