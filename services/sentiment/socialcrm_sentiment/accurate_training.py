@@ -38,7 +38,7 @@ from socialcrm_sentiment.fast_training import (
     macro_f1,
     rating_class,
 )
-from socialcrm_sentiment.linear import CLASSES, softmax
+from socialcrm_sentiment.linear import CLASSES, adam_step, softmax
 from socialcrm_sentiment.training import TRAINING_SETS, fetch_vader_sdist, vader_ground_truth
 
 # The speed budget: each post sent costs 40-90 ms of one core, so at most a tenth of the
@@ -82,13 +82,7 @@ def train_softmax(
     for epoch in range(1, epochs + 1):
         error = (softmax(features @ parameters[0] + parameters[1]) - target) * sample[:, None]
         gradients = [features.T @ error + l2 * parameters[0], error.sum(axis=0)]
-        for parameter, gradient, m, v in zip(parameters, gradients, first, second, strict=True):
-            m *= 0.9
-            m += 0.1 * gradient
-            v *= 0.999
-            v += 0.001 * gradient * gradient
-            step = (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
-            parameter -= (0.01 * step).astype(np.float32)
+        adam_step(parameters, gradients, first, second, epoch, learning_rate=0.01)
     return parameters[0], parameters[1]
 
 

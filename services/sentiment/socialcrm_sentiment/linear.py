@@ -9,7 +9,7 @@ more) and an L2 penalty: deterministic, no random state at all.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,25 @@ def sigmoid(logits: Matrix) -> Matrix:
     return (1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
 
 
+def adam_step(
+    parameters: Sequence[np.ndarray[Any, Any]],
+    gradients: Sequence[np.ndarray[Any, Any]],
+    first: Sequence[np.ndarray[Any, Any]],
+    second: Sequence[np.ndarray[Any, Any]],
+    epoch: int,
+    learning_rate: float,
+) -> None:
+    """One Adam update in place (betas 0.9 and 0.999), ``first`` and ``second`` the moment
+    estimates kept across epochs (``epoch`` counts from 1)."""
+    for parameter, gradient, m, v in zip(parameters, gradients, first, second, strict=True):
+        m *= 0.9
+        m += 0.1 * gradient
+        v *= 0.999
+        v += 0.001 * gradient * gradient
+        corrected = (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
+        parameter -= (learning_rate * corrected).astype(np.float32)
+
+
 def _fit(
     features: Features,
     target: Matrix,
@@ -125,13 +144,7 @@ def _fit(
             hashed_gradient.astype(np.float32) + l2 * parameters[1],
             error.sum(axis=0),
         ]
-        for parameter, gradient, m, v in zip(parameters, gradients, first, second, strict=True):
-            m *= 0.9
-            m += 0.1 * gradient
-            v *= 0.999
-            v += 0.001 * gradient * gradient
-            corrected = (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
-            parameter -= (learning_rate * corrected).astype(np.float32)
+        adam_step(parameters, gradients, first, second, epoch, learning_rate)
         if epoch % 25 == 0 or epoch == epochs:
             if activation is softmax:
                 terms = target * np.log(predicted + 1e-9)
