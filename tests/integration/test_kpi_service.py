@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.samples import Sample
 
 from socialcrm import contract
@@ -27,7 +28,7 @@ from tests.fixtures.kafka import consumer as kafka_consumer
 from tests.fixtures.kafka import publish, read_to_end
 from tests.fixtures.metrics import metric_value, samples
 from tests.fixtures.service_pool import ServicePool
-from tests.fixtures.waiting import eventually
+from tests.fixtures.waiting import eventually, eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -189,6 +190,19 @@ def metric(stack: LocalStack, name: str, **labels: str) -> float:
     return metric_at(stack.url("kpi"), name, **labels)
 
 
+async def group_is(bootstrap: str, group: str, *, members: int) -> bool | None:
+    """True once ``group`` is stable with ``members`` members, as the broker describes it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    # DescribeGroups: (error_code, group_id, state, protocol_type, protocol, members, ...)
+    described = response.groups[0]
+    return True if described[2] == "Stable" and len(described[5]) == members else None
+
+
 def wait_for(probe: Callable[[], bool], what: str, wait_seconds: float = 30) -> None:
     # An instance starting or going answers nothing for a moment.
     eventually(probe, wait_seconds, what=what, tolerating=(httpx.HTTPError,))
@@ -292,8 +306,12 @@ async def test_one_instance_is_active_and_the_standby_takes_over_after_a_kill(
             and metric_at(pool.urls[name], "socialcrm_stream_active_owner", group="kpi") == 1
         ]
 
-    wait_for(lambda: len(active()) == 1, "one active instance")
-    [owner] = active()
+    # Only once both members are in the group is the owner for good: the second one's join
+    # moves the partition (a probe then saw one active instance, the next none).
+    await eventually_async(lambda: group_is(broker.bootstrap, "kpi", members=2), 60)
+    owner = eventually(
+        lambda: only[0] if len(only := active()) == 1 else None, what="one active instance"
+    )
     standby = second if owner == first else first
     assert status(pool.urls[standby], "/healthz") == 200
 
