@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.samples import Sample
 
 from socialcrm import contract
@@ -25,7 +24,7 @@ from socialcrm_devstack.infra import KafkaBroker
 from socialcrm_devstack.processes import free_port
 from socialcrm_devstack.stack import LocalStack
 from tests.fixtures.kafka import consumer as kafka_consumer
-from tests.fixtures.kafka import publish, read_to_end
+from tests.fixtures.kafka import group_is, publish, read_to_end
 from tests.fixtures.metrics import metric_value, samples
 from tests.fixtures.service_pool import ServicePool
 from tests.fixtures.waiting import eventually, eventually_async
@@ -188,19 +187,6 @@ def status(url: str, path: str) -> int:
 
 def metric(stack: LocalStack, name: str, **labels: str) -> float:
     return metric_at(stack.url("kpi"), name, **labels)
-
-
-async def group_is(bootstrap: str, group: str, *, members: int) -> bool | None:
-    """True once ``group`` is stable with ``members`` members, as the broker describes it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    # DescribeGroups: (error_code, group_id, state, protocol_type, protocol, members, ...)
-    described = response.groups[0]
-    return True if described[2] == "Stable" and len(described[5]) == members else None
 
 
 def wait_for(probe: Callable[[], bool], what: str, wait_seconds: float = 30) -> None:
