@@ -1,7 +1,10 @@
 """Session fixtures: real Kafka and MongoDB-protocol servers, and the whole platform.
 
-They are started once per test session, on free ports in a temporary folder, and
-only when a test asks for them (unit tests start nothing).
+They are started once per test session (per xdist worker), on free ports in a temporary
+folder, and only when a test asks for them (unit tests start nothing). The platform has
+servers of its own: the integration tests publish thousands of events (fuzzed chats,
+backfills, events with past SLA deadlines) on the contract's topics of ``infra``, which a
+platform reading them would have to work through for minutes, whatever the test order.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from xdist.remote import Producer
+from xdist.scheduler.protocol import Scheduling
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.observability import Observability, missing_packages
@@ -18,6 +23,7 @@ from socialcrm_devstack.processes import free_ports
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from socialcrm_kpi.settings import DEFAULT_QUEUES
 from tests.fixtures.otlp import TraceReceiver
+from tests.fixtures.parallel import LongestFirstScheduling, group_and_order
 
 REPO = Path(__file__).resolve().parents[1]
 # Queues of the end-to-end KPI tests, each test's own: kpi counts only known queues.
@@ -31,9 +37,18 @@ class Infra:
     work_dir: Path
 
 
-@pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
-    work_dir = tmp_path_factory.mktemp("infra")
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    group_and_order(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
+    if config.getvalue("dist") == "loadgroup":
+        return LongestFirstScheduling(config, log)
+    return None
+
+
+def started_infra(work_dir: Path) -> Iterator[Infra]:
     kafka_port, mongo_port = free_ports(2)
     kafka = KafkaBroker(work_dir / "kafka", port=kafka_port)
     mongo = MongoServer(work_dir / "mongodb", port=mongo_port)
@@ -47,6 +62,16 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
 
 
 @pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    yield from started_infra(tmp_path_factory.mktemp("infra"))
+
+
+@pytest.fixture(scope="session")
+def platform_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    yield from started_infra(tmp_path_factory.mktemp("platform-infra"))
+
+
+@pytest.fixture(scope="session")
 def traces() -> Iterator[TraceReceiver]:
     receiver = TraceReceiver()
     receiver.start()
@@ -55,7 +80,7 @@ def traces() -> Iterator[TraceReceiver]:
 
 
 @pytest.fixture(scope="session")
-def platform(infra: Infra, traces: TraceReceiver) -> Iterator[LocalStack]:
+def platform(platform_infra: Infra, traces: TraceReceiver) -> Iterator[LocalStack]:
     # Every service exports its spans by OTLP, as in production, to the test's receiver.
     tracing = {
         "OTEL_TRACES_EXPORTER": "otlp",
@@ -63,10 +88,10 @@ def platform(infra: Infra, traces: TraceReceiver) -> Iterator[LocalStack]:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
     stack = LocalStack(
-        infra.work_dir / "platform",
+        platform_infra.work_dir / "platform",
         ephemeral_ports=True,
-        kafka=infra.kafka,
-        mongo=infra.mongo,
+        kafka=platform_infra.kafka,
+        mongo=platform_infra.mongo,
         env={
             **{spec.name: tracing for spec in SERVICES},
             # Other tests publish replies to interactions this stack never saw: dead-letter
