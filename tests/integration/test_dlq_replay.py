@@ -20,6 +20,7 @@ from socialcrm.v1 import common_pb2, interaction_pb2
 from tests.conftest import Infra
 from tests.fixtures import events
 from tests.fixtures.kafka import publish_raw, read_keyed, read_to_end
+from tests.fixtures.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -98,10 +99,18 @@ async def test_handler_failures_are_processed_after_replay(infra: Infra) -> None
         await replay(infra.kafka.bootstrap, dlq, error_type="handler_error", dry_run=False)
         await asyncio.wait_for(first_handled.wait(), timeout=30)
         assert handled == [event.header.event_id]
-        # A second replay finds nothing new: progress is committed.
+        # A second replay finds nothing new: progress is committed. A later record of the
+        # same conversation (same key, same partition, so read after anything the replay
+        # wrote) shows it: nothing was handled between the two.
         await replay(infra.kafka.bootstrap, dlq, error_type=None, dry_run=False)
-        await asyncio.sleep(2)
-        assert handled == [event.header.event_id]
+        later = events.interaction(conversation_id=marker, channel=common_pb2.CHANNEL_FORUM)
+        await producer.publish_and_wait(later)
+
+        async def later_handled() -> bool | None:
+            return True if len(handled) > 1 else None
+
+        await eventually_async(later_handled, wait_seconds=30)
+        assert handled == [event.header.event_id, later.header.event_id]
     finally:
         await processor.stop()
         await producer.stop()

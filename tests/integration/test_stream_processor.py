@@ -3,12 +3,11 @@ dead-lettered and the stream goes on; offsets are committed after processing."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from google.protobuf.message import Message
 
 from socialcrm import contract
@@ -19,7 +18,8 @@ from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import interaction_pb2, kpi_pb2
 from tests.conftest import Infra
 from tests.fixtures.events import interaction
-from tests.fixtures.kafka import headers_of, publish_raw, read_keyed
+from tests.fixtures.kafka import committed_offset, headers_of, publish, publish_raw, read_keyed
+from tests.fixtures.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,8 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
 
 
 async def test_offsets_are_committed_after_processing(infra: Infra) -> None:
-    settings = ServiceSettings(kafka_bootstrap_servers=infra.kafka.bootstrap, topic_partitions=1)
+    bootstrap = infra.kafka.bootstrap
+    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap, topic_partitions=1)
     await ensure_topics(settings, contract.all_topics())
     group = f"test-{uuid.uuid4().hex}"
     seen: list[str] = []
@@ -105,7 +106,10 @@ async def test_offsets_are_committed_after_processing(infra: Infra) -> None:
         seen.append(event.header.external_id)
         return []
 
-    async def run_once() -> None:
+    async def run_until_committed(external_id: str) -> list[str]:
+        """What one member of the group handles until the record of ``external_id``,
+        published once it runs, is committed."""
+        handled_before = len(seen)
         producer = EventProducer(settings)
         processor = StreamProcessor(
             settings=settings,
@@ -116,17 +120,23 @@ async def test_offsets_are_committed_after_processing(infra: Infra) -> None:
         )
         await producer.start()
         await processor.start()
-        await asyncio.sleep(4)
-        await processor.stop()
-        await producer.stop()
+        try:
+            [written] = await publish(bootstrap, interaction(external_id))
+            partition = TopicPartition(written.topic, written.partition)
 
-    publisher = EventProducer(settings)
-    await publisher.start()
-    await publisher.publish_and_wait(interaction("424242"))
-    await publisher.stop()
-    await run_once()
-    first_run = len(seen)
-    assert "424242" in seen
-    await run_once()
-    # The second member of the same group resumes after the committed offset.
-    assert len(seen) == first_run
+            async def committed_past_it() -> bool | None:
+                committed = await committed_offset(bootstrap, group, partition)
+                return True if committed is not None and committed > written.offset else None
+
+            await eventually_async(committed_past_it, wait_seconds=60)
+        finally:
+            await processor.stop()
+            await producer.stop()
+        return seen[handled_before:]
+
+    assert "424242" in await run_until_committed("424242")
+    # The second member of the same group resumes after the committed offset: it handles
+    # the record published while it runs, never the one the first member committed.
+    second_run = await run_until_committed("424243")
+    assert "424243" in second_run
+    assert "424242" not in second_run
