@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from socialcrm.v1 import common_pb2, interaction_pb2
 from socialcrm_sentiment.enrich import Enricher, assess
 from socialcrm_sentiment.features import extract
+from socialcrm_sentiment.hidden_layer import HiddenFit, train_hidden_head
 from socialcrm_sentiment.linear import train_multilabel_head
 from socialcrm_sentiment.understanding import (
     INTENTS,
@@ -18,6 +20,7 @@ from socialcrm_sentiment.understanding import (
     UnderstandingHeads,
     load_heads,
     rule_matches,
+    save_heads,
     with_rules,
 )
 from tests.fixtures.sentiment_models import accurate, fast
@@ -52,7 +55,8 @@ def test_the_shipped_heads_are_for_the_six_intents_and_six_signals() -> None:
     assert heads().metadata["intents"] == list(INTENTS)
     assert heads().metadata["signals"] == list(SIGNALS)
     assert heads().intent_offsets.shape == heads().urgency_thresholds.shape == (6,)
-    assert "dev" in heads().metadata  # chosen on the dev split, which it reports
+    # Offsets and thresholds chosen on held-out readings, which it reports.
+    assert "intent:complaint" in heads().metadata["held_out"]
 
 
 def test_the_joint_pass_reads_as_the_heads_one_by_one() -> None:
@@ -139,3 +143,24 @@ def test_the_cascade_mixes_the_neutral_aware_head_into_unsure_posts() -> None:
     )
     assert influential.enrichment.model_version.endswith(care.version)
     assert enricher.sent == 1
+
+
+def test_the_hidden_layer_head_is_seeded_and_learns_what_one_word_does_not_say() -> None:
+    texts = ["livraison rapide", "livraison en retard", "prix du forfait ?", "merci"] * 6
+    labels = np.asarray([4, 2, 1, 4] * 6, dtype=np.int64)
+    features = extract(texts, ["fr"] * len(texts), fast().table)
+    fit = HiddenFit(epochs=60, hidden=8)
+    first = train_hidden_head(features, labels, classes=len(INTENTS), fit=fit)
+    second = train_hidden_head(features, labels, classes=len(INTENTS), fit=fit)
+    assert np.array_equal(first.hidden.weights_in, second.hidden.weights_in)
+    assert (first.logits(features).argmax(axis=1) == labels).all()
+
+
+def test_heads_with_a_hidden_layer_are_saved_and_read_back(tmp_path: Path) -> None:
+    saved = tmp_path / "heads.npz"
+    save_heads(saved, heads())
+    again = load_heads(saved)
+    assert (again.intent_hidden is None) == (heads().intent_hidden is None)
+    texts = ["Vous ouvrez à quelle heure dimanche ?", "Je résilie"]
+    features = with_rules(fast().features(texts, ["fr", "fr"]), texts)
+    assert np.allclose(again.intent_logits(features), heads().intent_logits(features), atol=1e-3)

@@ -1,11 +1,12 @@
-"""Learned intent and urgency (pure once loaded): two linear heads on the fast model's
-features (static e5, n-grams, lexicon score) plus the rules' matches as ten more inputs.
+"""Learned intent and urgency (pure once loaded): two heads on the fast model's features
+(static e5, n-grams, lexicon score) plus the rules' matches as ten more inputs.
 
-- intent: one multinomial head over the six intents; a per-intent offset added to its
-  log-probabilities, chosen on the care dev split, trades precision for the recall the
-  router needs (a complaint or a churn threat missed costs more than a false alarm);
+- intent: one multinomial head over the six intents, linear on the n-grams with one small
+  hidden layer on the dense features (``hidden_layer.py``); a per-intent offset added to
+  its log-probabilities, chosen on held-out predictions, trades precision for the recall
+  the router needs (a complaint or a churn threat missed costs more than a false alarm);
 - urgency: one logistic output per signal (a post can carry several, or none), each with
-  its own threshold chosen on the dev split.
+  its own threshold chosen on held-out predictions.
 
 The rules are inputs, not overrides: where a rule's match is reliable the head learns to
 follow it, where it misfires the head learns to discount it.
@@ -25,6 +26,7 @@ import numpy as np
 
 from socialcrm.v1 import common_pb2
 from socialcrm_sentiment.features import Features
+from socialcrm_sentiment.hidden_layer import HiddenLayer
 from socialcrm_sentiment.intent import RULES as INTENT_RULES
 from socialcrm_sentiment.linear import LinearHead, sigmoid, softmax
 from socialcrm_sentiment.urgency import SIGNALS as SIGNAL_RULES
@@ -76,25 +78,35 @@ class UnderstandingHeads:
     urgency: LinearHead
     urgency_thresholds: Matrix  # (6,), on each signal's probability
     metadata: dict[str, Any]
+    intent_hidden: HiddenLayer | None = None  # added to the intent head's logits
+
+    def intent_logits(self, features: Features) -> Matrix:
+        logits = self.intent.logits(features)
+        if self.intent_hidden is not None:
+            logits += self.intent_hidden.logits(features.dense)
+        return logits
 
     @property
     def version(self) -> str:
         return str(self.metadata["version"])
 
     def intent_probabilities(self, features: Features) -> Matrix:
-        return softmax(self.intent.logits(features))
+        return softmax(self.intent_logits(features))
 
     def signal_probabilities(self, features: Features) -> Matrix:
         return sigmoid(self.urgency.logits(features))
 
     def read(self, features: Features) -> Understanding:
         """``features``: the fast model's features ``with_rules``."""
-        return self.decide(self.intent.logits(features), self.urgency.logits(features))
+        return self.decide(self.intent_logits(features), self.urgency.logits(features))
 
     def decide(self, intent_logits: Matrix, urgency_logits: Matrix) -> Understanding:
-        log_probabilities = np.log(softmax(intent_logits) + 1e-9)
+        return self.choose(softmax(intent_logits), sigmoid(urgency_logits))
+
+    def choose(self, intent_probabilities: Matrix, signal_probabilities: Matrix) -> Understanding:
+        log_probabilities = np.log(intent_probabilities + 1e-9)
         intents = (log_probabilities + self.intent_offsets).argmax(axis=1)
-        found = sigmoid(urgency_logits) >= self.urgency_thresholds
+        found = signal_probabilities >= self.urgency_thresholds
         signals = [[SIGNALS[k] for k in np.flatnonzero(row)] for row in found]
         return Understanding(intents.astype(np.int64), signals)
 
@@ -102,7 +114,8 @@ class UnderstandingHeads:
 class JointHead:
     """The fast sentiment head and both understanding heads as one linear map over the
     features ``with_rules``: the hashed n-grams are gathered once for all 15 outputs (the
-    default path's speed budget). The sentiment head ignores the rules' columns."""
+    default path's speed budget), the intent head's hidden layer added to its outputs. The
+    sentiment head ignores the rules' columns."""
 
     def __init__(self, sentiment: LinearHead, heads: UnderstandingHeads) -> None:
         rules = heads.intent.dense_weights.shape[0] - sentiment.dense_weights.shape[0]
@@ -127,6 +140,8 @@ class JointHead:
         """(the sentiment head's probabilities, the understanding) of a batch."""
         logits = self.head.logits(features)
         split = self.classes + len(INTENTS)
+        if self.heads.intent_hidden is not None:
+            logits[:, self.classes : split] += self.heads.intent_hidden.logits(features.dense)
         understanding = self.heads.decide(logits[:, self.classes : split], logits[:, split:])
         return softmax(logits[:, : self.classes]), understanding
 
@@ -141,11 +156,16 @@ def save_heads(path: Path, heads: UnderstandingHeads) -> None:
         arrays[f"{name}_dense"] = head.dense_weights.astype(np.float32)
         arrays[f"{name}_hashed"] = head.hashed_weights.astype(np.float16)
         arrays[f"{name}_bias"] = head.bias.astype(np.float32)
+    if heads.intent_hidden is not None:
+        for name, value in vars(heads.intent_hidden).items():
+            arrays[f"intent_hidden_{name}"] = value.astype(np.float32)
     np.savez_compressed(path, **arrays)
 
 
-def load_heads() -> UnderstandingHeads:
-    raw = resources.files("socialcrm_sentiment.data").joinpath(HEAD_FILE).read_bytes()
+def load_heads(path: Path | None = None) -> UnderstandingHeads:
+    """The shipped heads, or those saved at ``path``."""
+    package = resources.files("socialcrm_sentiment.data").joinpath(HEAD_FILE)
+    raw = path.read_bytes() if path is not None else package.read_bytes()
     with np.load(io.BytesIO(raw)) as archive:
         intent, urgency = (
             LinearHead(
@@ -155,10 +175,19 @@ def load_heads() -> UnderstandingHeads:
             )
             for name in ("intent", "urgency")
         )
+        hidden = None
+        if "intent_hidden_weights_in" in archive.files:
+            hidden = HiddenLayer(
+                **{
+                    name: archive[f"intent_hidden_{name}"]
+                    for name in ("mean", "scale", "weights_in", "bias_in", "weights_out")
+                }
+            )
         return UnderstandingHeads(
             intent=intent,
             intent_offsets=archive["intent_offsets"],
             urgency=urgency,
             urgency_thresholds=archive["urgency_thresholds"],
             metadata=json.loads(str(archive["metadata"])),
+            intent_hidden=hidden,
         )
