@@ -35,12 +35,16 @@
 
   function rows() { return Array.from(document.querySelectorAll("#rows tr.item")); }
 
+  function mark(row) {
+    row.classList.add("selected");
+    row.setAttribute("aria-selected", "true");
+  }
+
   function select(row) {
     for (const r of rows()) { r.classList.remove("selected"); r.removeAttribute("aria-selected"); }
     selected = row ? row.dataset.eventId : null;
     if (row) {
-      row.classList.add("selected");
-      row.setAttribute("aria-selected", "true");
+      mark(row);
       const link = row.querySelector("a.open");
       if (link) { link.focus(); }
     }
@@ -68,8 +72,10 @@
         if (answer.ok) {
           document.getElementById("rows").innerHTML = await answer.text();
           document.getElementById("count").textContent = String(rows().length);
+          // The selection survives the refresh, for the eye and for screen readers alike;
+          // the focus stays where the agent left it (a filter being typed in, say).
           const keep = selectedRow();
-          if (keep) { keep.classList.add("selected"); }
+          if (keep) { mark(keep); }
           live.dataset.refreshed = String(Date.now());
           tick();
         }
