@@ -155,7 +155,7 @@ def main() -> None:
     heads = load_heads()
     accurate = AccurateSentiment() if sample > 0 else None
     warm = Enricher(fast, accurate, accurate_min_reach=0.0, understanding=heads)
-    warm.enrich_many(demo_mix(20))  # loads lingua's models and the lexicons before timing
+    warm.enrich_many(demo_mix(20))  # loads the language model and the lexicons before timing
     default = through_service(Enricher(fast, understanding=heads))
     vader = SentimentIntensityAnalyzer()
     textblob_fr = PatternAnalyzer()
