@@ -72,6 +72,14 @@ class ServiceSettings(BaseSettings):
         900_000, gt=0, description="max.compaction.lag.ms of its changelog topics."
     )
     consumer_max_batch: int = Field(500, description="Records fetched per poll.")
+    # Handled records whose outputs are not yet acknowledged (socialcrm.kafka.in_flight):
+    # two fetches' worth lets the next batch be handled while the last one's acks are on
+    # their way; a crash replays at most this many more records than before.
+    stream_max_in_flight_records: int = Field(
+        1000,
+        gt=0,
+        description="Records a stream processor handles ahead of their acknowledgements.",
+    )
     # Kafka's default message.max.bytes, which the local broker keeps: a record (key, value,
     # headers and batch overhead) larger than this is refused by the broker, so the producer
     # refuses it first and ingest answers 413 before publishing.

@@ -6,16 +6,20 @@ producer). A crash therefore replays records, never loses them; consumers make
 that harmless by deduplicating on ``event_id``. No record stops the stream: one that
 cannot be decoded, handled or produced goes to ``<topic>.dlq`` with the reason.
 
+Pipelined: the next fetch is handled while the last one's outputs are in flight (at most
+``STREAM_MAX_IN_FLIGHT_RECORDS`` records); offsets are committed as acknowledgements
+arrive, in order per partition, up to the first record not acknowledged (``commits``).
+
 Stateful processors (a ``partition_listener`` owning partition-keyed state, a
 ``punctuator`` firing timers) follow Kafka Streams' task semantics (``tasks``): a
 partition's records are handled, punctuated and committed only once its state is
 restored (a failed restore pauses the partition and is retried with backoff); a refused
 commit or a lost membership closes every task dirty (state dropped, no flush, no
-timers until the next assignment); a revocation waits for the step in hand at most half
-the rebalance timeout. Steps never run at the same time as each other or as a task's
-restore or close: they hold the tasks' lock. A stateful partition commits a batch of
-one topic partition whole or not at all: when part of it fails, the partition number
-goes back to its committed offsets and its state is restored again.
+timers until the next assignment); a revocation waits for the step in hand and the
+outputs in flight (committing them) at most half the rebalance timeout. Steps never run
+at the same time as each other or as a task's restore or close: they hold the tasks'
+lock. A stateful partition number commits whole or not at all: when part of what it has
+in flight fails, it goes back to its committed offsets and its state is restored again.
 
 With a fenced store (``store.writer = processor.writer``), a former owner's late state
 writes never win over its successor's (``socialcrm.state.fencing``).
@@ -31,19 +35,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import (
-    CommitFailedError,
-    IllegalGenerationError,
-    IllegalStateError,
-    RebalanceInProgressError,
-    UnknownMemberIdError,
-)
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
+from socialcrm.kafka.commits import REFUSED, CommitsInOrder
 from socialcrm.kafka.consumer import PartitionLag, group_consumer
 from socialcrm.kafka.handling import Backoff
+from socialcrm.kafka.in_flight import Batch, InFlight
 from socialcrm.kafka.listener import ListenerState, PartitionListener, Punctuator
-from socialcrm.kafka.outputs import RetryLater, Sent
+from socialcrm.kafka.outputs import RetryLater
 from socialcrm.kafka.producer import EventProducer
 from socialcrm.kafka.tasks import TaskListener, Tasks, writer_of
 from socialcrm.kafka.time_order import by_partition_number, first_offsets, runs_in_time_order
@@ -55,21 +55,16 @@ from socialcrm.kafka.topic_route import (
     TopicRoute,
 )
 from socialcrm.settings import ServiceSettings
-from socialcrm.state.fencing import FencingError, Writer
+from socialcrm.state.fencing import Writer
 
 log = logging.getLogger(__name__)
 
-# A commit (or a fenced state write) refused because the group moved on without this member.
-_REFUSED = (
-    CommitFailedError,
-    IllegalGenerationError,
-    RebalanceInProgressError,
-    UnknownMemberIdError,
-    FencingError,
-)
+# How long a fetch waits for new records while outputs are in flight, so that their offsets
+# are committed soon after their acknowledgements (a few ms on a local broker).
+IN_FLIGHT_POLL_MS = 20
 
 
-class StreamProcessor(Generic[In]):
+class StreamProcessor(CommitsInOrder, Generic[In]):
     """Consumes ``input_type`` (and ``extra_inputs``: topics co-partitioned with it, so
     that partition N of each lands on one member) in a consumer group and hands each
     valid event to its handler, which returns the events to publish.
@@ -131,6 +126,7 @@ class StreamProcessor(Generic[In]):
         self.before_commit = before_commit
         self.partition_listener = partition_listener
         self.punctuator = punctuator
+        self.stateful = partition_listener is not None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._lag = PartitionLag(group_id)
@@ -138,6 +134,10 @@ class StreamProcessor(Generic[In]):
         self._caught_up: set[int] = set()
         # The tasks' epoch and next offset of this member's last commit per partition.
         self._committed: dict[TopicPartition, tuple[int, int]] = {}
+        self._in_flight = InFlight(settings.stream_max_in_flight_records)
+        # Partitions sought back since the last fetch: what it returned for them is stale.
+        self._sought: set[TopicPartition] = set()
+        self.tasks.before_close = self._close_in_flight
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -182,16 +182,21 @@ class StreamProcessor(Generic[In]):
                 async with self.tasks.lock:
                     await self.tasks.settle()
                 epoch = self.tasks.epoch
-                batches = await self.consumer.getmany(timeout_ms=500)
+                # With outputs in flight, come back soon to commit them even when nothing new
+                # arrives (500 ms would hold a quiet stream's commits and state flush that long).
+                batches = await self.consumer.getmany(
+                    timeout_ms=IN_FLIGHT_POLL_MS if self._in_flight else 500
+                )
+                self._sought.clear()  # records fetched before a seek are stale from now on
                 async with self.tasks.lock:
                     if self.tasks.interrupted(epoch):
                         if epoch != self.tasks.epoch:
                             await self._unread(batches)
-                        continue  # fetched across a rebalance: read again where it goes
-                    # Paused partitions (state not restored) have nothing fetched; a batch
-                    # of a partition reset since it was fetched is read again.
-                    fetched = {p: r for p, r in batches.items() if p in self.tasks.ready}
-                    await self._process_fetched(fetched, epoch)
+                        continue  # what is not committed is read again where it goes
+                    await self._harvest(epoch, wait=False)
+                    while self._in_flight.full() and not self.tasks.interrupted(epoch):
+                        await self._harvest(epoch, wait=True)
+                    await self._process_fetched(batches, epoch)
                     if self.tasks.interrupted(epoch):
                         continue
                     await self._note_caught_up()
@@ -201,7 +206,11 @@ class StreamProcessor(Generic[In]):
                         and time.monotonic() - punctuated_at >= self.punctuator.interval_seconds
                     ):
                         punctuated_at = time.monotonic()
-                        await self._punctuate(self.punctuator, epoch)
+                        # Timers flush the state: only once every handled record's outputs
+                        # are acknowledged (and committed).
+                        await self._drain(epoch)
+                        if self.tasks.ready and not self.tasks.interrupted(epoch):
+                            await self._punctuate(self.punctuator, epoch)
             except Exception:
                 # Like Kafka Streams' "continue" handlers: whatever escapes, the stream goes
                 # on from what was committed, rather than leaving the service dead.
@@ -210,10 +219,14 @@ class StreamProcessor(Generic[In]):
                     extra={"topic": self.topic},
                 )
                 async with self.tasks.lock:
+                    self._in_flight.take_all()
                     await self.tasks.reset(
                         self.tasks.assigned | self.tasks.held, "unexpected failure"
                     )
                 await self._backoff.wait()
+        async with self.tasks.lock:  # stopping: commit what was acknowledged
+            if self.tasks.current(self.tasks.epoch):
+                await self._drain_at_stop(self.tasks.epoch, self.tasks.rebalance_seconds)
 
     async def _unread(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -254,8 +267,9 @@ class StreamProcessor(Generic[In]):
         outputs go out: a process paused past its session timeout wakes up believing it
         owns its partitions, and its timers would fire for interactions their new owner saw
         answered meanwhile (found by the chaos run). Committing again the offsets already
-        committed (or the positions, all records before them handled) is refused unless
-        this member's generation is current, and changes nothing otherwise."""
+        committed (or the positions: nothing is in flight when timers fire, so all records
+        before them were handled and acknowledged) is refused unless this member's
+        generation is current, and changes nothing otherwise."""
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp in self.tasks.ready:
             epoch, offset = self._committed.get(tp, (-1, 0))
@@ -264,29 +278,24 @@ class StreamProcessor(Generic[In]):
             offsets[tp] = OffsetAndMetadata(offset, "")
         try:
             await self.consumer.commit(offsets)
-        except _REFUSED as error:
+        except REFUSED as error:
             await self.tasks.lose_membership(f"membership check refused: {type(error).__name__}")
             return False
         return True
 
-    async def _still_owner(self, epoch: int) -> bool:
-        """Whether a step begun in ``epoch`` may flush state and commit. A rebalance since
-        (its revocation gave up waiting): no, its tasks close dirty at the next settle. A
-        generation reset under it (expelled): no, and every task closes dirty now."""
-        if self.tasks.current(epoch):
-            return True
-        if epoch == self.tasks.epoch:
-            await self.tasks.lose_membership("the group generation changed under a batch")
-        return False
-
     async def _process_fetched(
-        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], epoch: int
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], epoch: int
     ) -> None:
-        if self.partition_listener is None or len(self.routes) == 1:
+        """Handle the records fetched, their outputs going out without waiting for them.
+        Paused partitions (state not restored) have nothing fetched; records of a partition
+        reset or sought back since they were fetched are read again."""
+        fetched = {p: r for p, r in batches.items() if self._current(p)}
+        if not self.stateful or len(self.routes) == 1:
             for partition, records in fetched.items():
                 if self.tasks.interrupted(epoch):
                     return  # a rebalance: what is left is read again by the new assignment
-                await self._process_batch(partition, records, epoch)
+                if self._current(partition):
+                    await self._process_batch(partition, records, epoch)
             return
         # State fed by several topics: each partition number's records oldest first.
         for same_number in by_partition_number(fetched).values():
@@ -294,107 +303,62 @@ class StreamProcessor(Generic[In]):
             for index, (partition, records) in enumerate(runs):
                 if self.tasks.interrupted(epoch):
                     return
-                if not await self._process_batch(partition, records, epoch):
+                if not self._current(partition) or not await self._process_batch(
+                    partition, records, epoch
+                ):
                     # The rest waits for the next fetch, still in order behind this run.
                     for later, offset in first_offsets(runs[index + 1 :]).items():
                         if later != partition:
                             with contextlib.suppress(IllegalStateError):
                                 self.consumer.seek(later, offset)
+                            self._sought.add(later)
                     break
+
+    def _current(self, partition: TopicPartition) -> bool:
+        """Whether records fetched for ``partition`` may still be handled."""
+        return partition in self.tasks.ready and partition not in self._sought
 
     async def _process_batch(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], epoch: int
     ) -> bool:
         """Handle a batch of one topic partition; False when some records must be handled
-        again (the partition went back to them)."""
+        again (the partition goes back to them)."""
         route = self.routes[partition.topic]
         until = route.outputs.one_at_a_time_until(partition, records[0].offset)
         if until is None:
-            return await self._process_records(route, partition, records, epoch, False)
+            return await self._send(route, partition, records, epoch, one_at_a_time=False)
+        # After a refusal: each record acknowledged before the next, so that it is named.
         for index, record in enumerate(records):
-            if not await self._process_records(route, partition, [record], epoch, True):
+            if not await self._send(route, partition, [record], epoch, one_at_a_time=True):
+                return False
+            while self._in_flight.holds(partition) and not self.tasks.interrupted(epoch):
+                await self._harvest(epoch, wait=True)
+            if self.tasks.interrupted(epoch) or not self._current(partition):
                 return False
             if record.offset >= until:
                 if rest := records[index + 1 :]:
-                    return await self._process_records(route, partition, rest, epoch, False)
+                    return await self._send(route, partition, rest, epoch, one_at_a_time=False)
                 return True
         return True
 
-    async def _process_records(
+    async def _send(
         self,
         route: TopicRoute[Any],
         partition: TopicPartition,
         records: list[ConsumerRecord[bytes, bytes]],
         epoch: int,
+        *,
         one_at_a_time: bool,
     ) -> bool:
-        """Handle ``records``, wait for their outputs, commit those acknowledged.
-
-        False when some must be processed again: the partition then goes back to the first
-        one not acknowledged (a stateful one: to its last commit, its state restored again),
-        after a pause; or when the member is no longer the partition's owner."""
-        sent: list[Sent] = []
-        retry = False
+        """Handle ``records``, their outputs going out; False when it stopped short."""
+        batch = Batch(route, partition, records, epoch, one_at_a_time)
         try:
-            await route.handle(records, sent)
+            await route.handle(records, batch.sent)
         except RetryLater as exc:
             log.warning(
                 "the broker cannot take outputs now; retrying",
                 extra={"topic": route.topic, "partition": partition.partition, "error": str(exc)},
             )
-            retry = True
-        acknowledged = await route.outputs.acknowledged(
-            partition, records, sent, one_at_a_time=one_at_a_time
-        )
-        complete = not retry and acknowledged == records[-1].offset
-        stateful = self.partition_listener is not None
-        if acknowledged is not None and not complete and stateful:
-            # State writes cannot be told apart by record: a stateful partition commits a
-            # batch whole or not at all, and its state goes back to the last commit.
-            acknowledged = None
-        if acknowledged is not None:
-            if not await self._still_owner(epoch):
-                return False
-            try:
-                if not await self._commit(route, partition, acknowledged, epoch):
-                    return False
-            except _REFUSED as error:
-                # Expelled while the batch was in hand: the partition's new owner starts
-                # again from the last committed offset, and handlers are idempotent.
-                await self.tasks.lose_membership(f"commit refused: {type(error).__name__}")
-                return False
-            except Exception:
-                log.exception(
-                    "could not commit; the records will be processed again",
-                    extra={"topic": route.topic, "partition": partition.partition},
-                )
-                acknowledged = None
-                complete = False
-        if self._stopping.is_set():
-            return False  # what was not committed is processed again after the restart
-        if complete:
-            self._backoff.reset()
-            return True
-        route.retries.inc()
-        if stateful:
-            await self.tasks.reset([partition], "outputs not acknowledged")
-        else:
-            resume_at = records[0].offset if acknowledged is None else acknowledged + 1
-            with contextlib.suppress(IllegalStateError):  # the partition was revoked meanwhile
-                self.consumer.seek(partition, resume_at)
-        await self._backoff.wait()
-        return False
-
-    async def _commit(
-        self, route: TopicRoute[Any], partition: TopicPartition, offset: int, epoch: int
-    ) -> bool:
-        """Flush the state, then commit up to ``offset``; False when the member stopped
-        being the owner meanwhile (nothing committed)."""
-        if self.before_commit is not None:
-            await self.before_commit()
-            if not await self._still_owner(epoch):
-                return False
-        route.outputs.committed(partition, offset)
-        await self.consumer.commit({partition: OffsetAndMetadata(offset + 1, "")})
-        self._committed[partition] = (epoch, offset + 1)
-        return True
+            batch.retry = True
+        self._in_flight.add(batch)
+        return not batch.retry and len(batch.sent) == len(records)

@@ -17,11 +17,12 @@ A task is the state of the partitions a processor was assigned. The guarantees:
   the records fetched and not handled are not processed, nothing is punctuated, until
   the next assignment.
 - **A revocation does not wait past the rebalance.** The loop holds ``lock`` for bounded
-  steps (a settle, one run of records up to its commit, one punctuation) and looks at
+  steps (a settle, one fetch's records handled, one punctuation) and looks at
   ``interrupt`` between them; transient-failure retries and back-offs end when it is
-  set. The revoke callback sets it, then waits for ``lock`` at most half the rebalance
-  timeout: in time, the tasks are closed clean (their state is committed: every step
-  commits or resets what it did) or dirty if the membership was lost; too late, the
+  set. The revoke callback sets it, then waits for ``lock`` and for the outputs still in
+  flight (``before_close``, which commits them) at most half the rebalance timeout in
+  all: in time, the tasks are closed clean (their state is committed) or dirty if the
+  membership was lost or what was in flight could not be committed; too late, the
   callback marks them dirty and returns, and the loop, which checks ``current`` before
   it flushes state or commits, gives up its step and closes them dirty itself.
 
@@ -35,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -93,6 +94,9 @@ class Tasks:
         self.ready: Partitions = frozenset()
         self.writer = Writer(-1, "")
         self.rebalance_seconds = 5.0
+        # Called under the lock at a revocation, with whether the membership was lost and
+        # the seconds left: commits what the processor has in flight; False: close dirty.
+        self.before_close: Callable[[bool, float], Awaitable[bool]] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._restoring: set[TopicPartition] = set()
         self._rewinding: set[TopicPartition] = set()
@@ -127,6 +131,7 @@ class Tasks:
         self.assigned = self.ready = frozenset()
         self._restoring.clear()
         self._rewinding.clear()
+        started = time.monotonic()
         try:
             await asyncio.wait_for(self.lock.acquire(), self.rebalance_seconds)
         except TimeoutError:
@@ -137,7 +142,9 @@ class Tasks:
             self._dirty = True
             return
         try:
-            await self._drop_held(clean=not lost)
+            left = self.rebalance_seconds - (time.monotonic() - started)
+            committed = await self._close_in_flight(lost, left)
+            await self._drop_held(clean=committed and not lost)
         finally:
             self._end_revoke()
             self.lock.release()
@@ -157,6 +164,15 @@ class Tasks:
         self._pause(self.assigned)
 
     # The processor's loop, under ``lock``.
+
+    async def _close_in_flight(self, lost: bool, seconds: float) -> bool:
+        if self.before_close is None:
+            return True
+        try:
+            return await self.before_close(lost, max(seconds, 0.0))
+        except Exception:
+            log.exception("could not commit at a revocation", extra={"processor": self.name})
+            return False
 
     async def settle(self) -> None:
         """Close what a late revocation left dirty; seek back and restore the partitions
