@@ -16,6 +16,22 @@ from socialcrm_bench.processes import ProcStat, self_peak_rss_kib
 from socialcrm_bench.report import latency_row, percentile, rounded
 from socialcrm_devstack.infra import kafka_version
 
+# The processes an event crosses on its way to an alert (replicas are "<service>-<n>").
+ALERT_PATH = ("ingest", "sentiment", "router", "kpi", "kafka")
+
+
+def cpu_ms_per_event(results: Results, accepted: int) -> dict[str, float]:
+    """CPU ms each process used over the load and drain window, per accepted event."""
+    return {
+        name: round(1000 * (after.cpu_seconds - before.cpu_seconds) / accepted, 3)
+        for name, after in results.cpu_after.items()
+        if (before := results.cpu_before.get(name)) is not None and accepted
+    }
+
+
+def alert_path_ms(per_event: dict[str, float]) -> float:
+    return round(sum(ms for n, ms in per_event.items() if n.split("-")[0] in ALERT_PATH), 3)
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -90,6 +106,8 @@ def figures(options: Options, results: Results) -> dict[str, object]:
             for name, after in results.cpu_after.items()
             if (before := results.cpu_before.get(name)) is not None and window > 0
         },
+        "cpu_ms_per_event": (per_event := cpu_ms_per_event(results, summary.accepted)),
+        "alert_path_cpu_ms_per_event": alert_path_ms(per_event),
         "ceiling_consumed_per_s": round(ceiling.consumed_per_s) if ceiling else None,
         "ceiling_produced_per_s": round(ceiling.produced_per_s) if ceiling else None,
     }
@@ -162,15 +180,21 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         lines.append(f"  {service:<34}{count:>10,.0f}{seconds:>10.1f}{per_record:>10.2f}")
     lines += [
         "",
-        f"  {'process (load + drain window)':<34}{'CPU s':>10}{'CPU %':>10}{'peak RSS MiB':>14}",
+        f"  {'process (load + drain window)':<34}{'CPU s':>10}{'CPU %':>10}{'ms/event':>10}"
+        f"{'peak RSS MiB':>14}",
     ]
     window = results.window_seconds
+    per_event = cpu_ms_per_event(results, accepted)
     for name, after in results.cpu_after.items():
         before = results.cpu_before.get(name, ProcStat(0.0, 0))
         cpu = after.cpu_seconds - before.cpu_seconds
         lines.append(
-            f"  {name:<34}{cpu:>10.1f}{100 * cpu / window:>10.0f}{after.peak_rss_kib / 1024:>14.0f}"
+            f"  {name:<34}{cpu:>10.1f}{100 * cpu / window:>10.0f}"
+            f"{per_event.get(name, 0.0):>10.2f}{after.peak_rss_kib / 1024:>14.0f}"
         )
+    lines.append(
+        f"  {'alert path (' + ', '.join(ALERT_PATH) + ')':<54}{alert_path_ms(per_event):>10.2f}"
+    )
     lines.append(
         f"  {'bench (this process)':<34}{results.self_cpu:>10.1f}"
         f"{100 * results.self_cpu / window:>10.0f}{self_peak_rss_kib() / 1024:>14.0f}"
