@@ -74,7 +74,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_batch: int = Field(500, description="Records fetched per poll.")
     # Handled records whose outputs are not yet acknowledged (socialcrm.kafka.in_flight):
     # two fetches' worth lets the next batch be handled while the last one's acks are on
-    # their way; a crash replays at most this many more records than before.
+    # their way; a crash replays at most this many more records than before. Measured
+    # with bench/stages.py (6,075 records, one round each, 2 shared cores), ratio to the
+    # raw loop of the same run with 1,000 against 1 (no work ahead): sentiment 0.068 vs
+    # 0.051, router 0.129 vs 0.116, crm-sink 0.037 vs 0.022.
     stream_max_in_flight_records: int = Field(
         1000,
         gt=0,
