@@ -29,8 +29,8 @@ P0 = TopicPartition(TOPIC, 0)
 class RecordingConsumer(FakeConsumer):
     """Also keeps every commit in order and counts the fetches."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, rebalance_timeout_ms: int = 1000) -> None:
+        super().__init__(rebalance_timeout_ms)
         self.history: list[int] = []
         self.fetches = 0
 
@@ -292,3 +292,42 @@ async def test_no_more_records_are_handled_ahead_than_the_in_flight_bound(
     finally:
         await processor.stop()
     assert handled == list(range(9))
+
+
+async def test_a_revocation_commits_what_was_acknowledged_while_it_waited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = RecordingConsumer()
+    processor, producer, _ = pipelined(monkeypatch, consumer)
+    consumer.add(P0, 3)
+    await processor.start()
+    try:
+        await consumer.rebalance({P0})
+        await until(lambda: len(producer.futures) == 3)
+        revoking = asyncio.create_task(consumer.rebalance(set()))
+        await until(lambda: processor.tasks.revoking)
+        producer.ack(0, 1, 2)
+        await asyncio.wait_for(revoking, 5)
+    finally:
+        await processor.stop()
+    assert consumer.history == [3]  # committed by the revocation, before the partition went
+
+
+async def test_a_revocation_that_cannot_wait_for_the_outputs_in_flight_closes_dirty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = RecordingConsumer(rebalance_timeout_ms=400)  # a revocation waits 0.2 s at most
+    listener = Listener(HeldProducer())
+    processor, producer, _ = pipelined(monkeypatch, consumer, listener=listener)
+    consumer.add(P0, 3)
+    await processor.start()
+    try:
+        await consumer.rebalance({P0})
+        await until(lambda: len(producer.futures) == 3)
+        await asyncio.wait_for(consumer.rebalance(set()), 5)  # never acknowledged
+    finally:
+        await processor.stop()
+    assert consumer.history == []
+    assert ("lost", frozenset({0})) in listener.timeline
+    assert ("revoked", frozenset({0})) not in listener.timeline
+    assert not [e for e in listener.timeline if e[0] == "flush"]
