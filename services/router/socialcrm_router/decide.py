@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from google.protobuf.message import Message
@@ -35,6 +36,7 @@ PRIORITY_VALUES: dict[PriorityName, int] = {
 }
 
 
+@cache  # a few dozen names; the descriptor lookups were 3 a routed event
 def _enum_name(enum: str, value: int) -> str:
     """``CHANNEL_GOOGLE_REVIEWS`` -> ``google_reviews``."""
     name = common_pb2.DESCRIPTOR.enum_types_by_name[enum].values_by_number[value].name
@@ -111,29 +113,32 @@ def next_opening(window: TimeWindow, now: datetime) -> datetime:
     return local
 
 
+def _any_of(allowed: tuple[str, ...] | None, value: str) -> bool:
+    return allowed is None or value in allowed
+
+
+def _at_least(bound: float | None, value: float) -> bool:
+    return bound is None or value >= bound
+
+
+def _at_most(bound: float | None, value: float) -> bool:
+    return bound is None or value <= bound
+
+
 def matches(condition: Condition, facts: Facts, now: datetime) -> bool:
-    def any_of(allowed: tuple[str, ...] | None, value: str) -> bool:
-        return allowed is None or value in allowed
-
-    def at_least(bound: float | None, value: float) -> bool:
-        return bound is None or value >= bound
-
-    def at_most(bound: float | None, value: float) -> bool:
-        return bound is None or value <= bound
-
     c = condition
     return (
-        any_of(c.channel, facts.channel)
-        and any_of(c.language, facts.language)
-        and any_of(c.polarity, facts.polarity)
-        and any_of(c.intent, facts.intent)
-        and any_of(c.brand, facts.brand)
-        and any_of(c.tier, facts.tier)
-        and at_least(c.sentiment_min, facts.sentiment)
-        and at_most(c.sentiment_max, facts.sentiment)
-        and at_least(c.urgency_min, facts.urgency)
-        and at_least(c.reach_min, facts.reach)
-        and at_most(c.reach_max, facts.reach)
+        _any_of(c.channel, facts.channel)
+        and _any_of(c.language, facts.language)
+        and _any_of(c.polarity, facts.polarity)
+        and _any_of(c.intent, facts.intent)
+        and _any_of(c.brand, facts.brand)
+        and _any_of(c.tier, facts.tier)
+        and _at_least(c.sentiment_min, facts.sentiment)
+        and _at_most(c.sentiment_max, facts.sentiment)
+        and _at_least(c.urgency_min, facts.urgency)
+        and _at_least(c.reach_min, facts.reach)
+        and _at_most(c.reach_max, facts.reach)
         and (c.is_public is None or c.is_public == facts.is_public)
         and (
             c.urgency_signals is None
