@@ -115,3 +115,19 @@ def test_without_the_accurate_head_nothing_is_sent() -> None:
     enriched = enricher.enrich_many([post("bof", followers=250_000)])
     assert enricher.sent == 0
     assert enriched[0].enrichment.model_version == enricher.version
+
+
+def test_the_cascade_reads_at_most_its_share_of_unsure_posts_the_least_sure_first() -> None:
+    enricher = Enricher(fast(), accurate(), accurate_min_reach=0.6, cascade_max_share=0.25)
+    unsure = enricher.unsure_below / 2
+    texts = ["un avis"] * 4
+    # Four unsure posts, the third the least sure: a quarter of them is one post.
+    confidences = [unsure, unsure, unsure / 2, unsure]
+    assert enricher.to_accurate(texts, [0.1] * 4, confidences) == {2}
+    # An influential author always goes, outside the share; the share carries over batches
+    # of one post, so one in four is read whatever the batch size.
+    assert enricher.to_accurate(["un avis"], [0.9], [1.0]) == {0}
+    taken = [enricher.to_accurate(["un avis"], [0.1], [unsure]) for _ in range(8)]
+    assert sum(len(t) for t in taken) == 2
+    # Sure posts never go, whatever the share left.
+    assert enricher.to_accurate(texts, [0.1] * 4, [1.0] * 4) == set()

@@ -26,7 +26,13 @@ def build_handler(settings: SentimentSettings) -> SentimentHandler:
         else 0.0
     )
     enricher = (
-        Enricher(FastSentiment(), accurate, min_reach, understanding=load_heads())
+        Enricher(
+            FastSentiment(),
+            accurate,
+            min_reach,
+            cascade_max_share=settings.sentiment_cascade_max_share,
+            understanding=load_heads(),
+        )
         if settings.sentiment_model == "fast"
         else None
     )

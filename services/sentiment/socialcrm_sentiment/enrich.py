@@ -111,23 +111,33 @@ def enrich(
     return _enriched(interaction, language, language_confidence, reach, assessment, model_version)
 
 
+# The unsure posts the cascade may save up for: a fetch's worth (at most 1,000 records).
+ALLOWANCE_POSTS = 1000
+
+
 @dataclass
 class Enricher:
     """The service's default path for a fetched batch: the fast model reads every post;
     ``accurate``, when given, also reads the posts of authors with at least
     ``accurate_min_reach`` and, when ``cascade_unsure``, the posts whose fast confidence
-    is under the calibrated threshold; ``understanding``, when given, decides intent and
-    urgency from the same features (else the rules). ``sent``/``seen`` count posts for the
-    cascade's share."""
+    is under the calibrated threshold, the least sure first, at most ``cascade_max_share``
+    of the posts read (over time, whatever the batch sizes: a post read by e5 costs about
+    as much CPU as 80 read by the fast head); ``understanding``, when given, decides intent
+    and urgency from the same features (else the rules). ``sent``/``seen`` count posts for
+    the cascade's share."""
 
     fast: FastSentiment
     accurate: AccurateSentiment | None = None
     accurate_min_reach: float = 0.6
     cascade_unsure: bool = True
+    cascade_max_share: float = 1.0
     understanding: UnderstandingHeads | None = None
     seen: int = 0
     sent: int = 0
     _joint: JointHead | None = field(init=False, default=None, repr=False)
+    # Unsure posts the share still allows; bounded, so a quiet hour does not save up for
+    # a burst of a thousand posts at once.
+    _unsure_allowance: float = field(init=False, default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         if self.understanding is not None:
@@ -157,19 +167,19 @@ class Enricher:
             ]
         else:
             readings = self.fast.read_features(features)
+        reaches = [author_reach(interaction.author) for interaction in interactions]
+        to_accurate = self.to_accurate(texts, reaches, readings.confidences.tolist())
         enriched = []
         for index, interaction in enumerate(interactions):
             language, language_confidence = languages[index]
-            reach = author_reach(interaction.author)
+            reach = reaches[index]
             label = int(readings.labels[index])
             reading = (
                 _POLARITY_OF_CLASS.get(label, common_pb2.POLARITY_NEUTRAL),
                 float(readings.scores[index]),
             )
             accurate_score, model_version = None, self.version
-            if self.accurate is not None and self.goes_to_accurate(
-                texts[index], reach, float(readings.confidences[index])
-            ):
+            if self.accurate is not None and index in to_accurate:
                 care = self.accurate.care_head
                 if care is None:
                     accurate_score = self.accurate.score(texts[index])
@@ -192,10 +202,39 @@ class Enricher:
         return enriched
 
     def goes_to_accurate(self, text: str, reach: float, confidence: float) -> bool:
+        """Whether a post qualifies for the accurate head (before the share's bound)."""
         if not text.strip():
             return False
         unsure = self.cascade_unsure and confidence < self.unsure_below
         return unsure or reach >= self.accurate_min_reach
+
+    def to_accurate(
+        self, texts: Sequence[str], reaches: Sequence[float], confidences: Sequence[float]
+    ) -> set[int]:
+        """The posts of a batch the accurate head reads: every influential one, and the
+        least sure of the others that the share allows."""
+        if self.accurate is None:
+            return set()
+        chosen = {
+            i
+            for i, text in enumerate(texts)
+            if text.strip() and reaches[i] >= self.accurate_min_reach
+        }
+        unsure = sorted(
+            (
+                i
+                for i, text in enumerate(texts)
+                if i not in chosen and self.goes_to_accurate(text, reaches[i], confidences[i])
+            ),
+            key=lambda i: confidences[i],
+        )
+        self._unsure_allowance = min(
+            self._unsure_allowance + self.cascade_max_share * len(texts),
+            max(1.0, self.cascade_max_share * ALLOWANCE_POSTS),
+        )
+        taken = unsure[: int(self._unsure_allowance)]
+        self._unsure_allowance -= len(taken)
+        return chosen | set(taken)
 
     @property
     def unsure_below(self) -> float:

@@ -23,6 +23,16 @@ class SentimentSettings(ServiceSettings):
         "core): none, influential authors (and, with the fast model, the posts it is least "
         "sure of), or all.",
     )
+    sentiment_cascade_max_share: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="At most this share of posts goes to the accurate model for being "
+        "unsure (influential authors always do), the least sure first. Each 0.01 costs about "
+        "0.26 ms of CPU per post on the demo's posts (an e5 reading: 25-90 ms by length); "
+        "0.10 gives the cascade's whole gain on care posts (bench/README.md) at about ten "
+        "times the fast path's CPU.",
+    )
     sentiment_accurate_min_reach: float = Field(
         0.6,
         ge=0.0,
