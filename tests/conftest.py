@@ -9,6 +9,7 @@ platform reading them would have to work through for minutes, whatever the test 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,11 @@ from xdist.scheduler.protocol import Scheduling
 
 from socialcrm_devstack.infra import KafkaBroker, MongoServer
 from socialcrm_devstack.observability import Observability, missing_packages
-from socialcrm_devstack.processes import free_ports
+from socialcrm_devstack.processes import PORT_RANGE_ENV, free_ports
 from socialcrm_devstack.stack import SERVICES, LocalStack
 from socialcrm_kpi.settings import DEFAULT_QUEUES
 from tests.fixtures.otlp import TraceReceiver
-from tests.fixtures.parallel import LongestFirstScheduling, group_and_order
+from tests.fixtures.parallel import LongestFirstScheduling, group_and_order, worker_port_range
 
 REPO = Path(__file__).resolve().parents[1]
 # Queues of the end-to-end KPI tests, each test's own: kpi counts only known queues.
@@ -35,6 +36,14 @@ class Infra:
     kafka: KafkaBroker
     mongo: MongoServer
     work_dir: Path
+
+
+def pytest_configure() -> None:
+    # Each xdist worker, and every server its tests start, picks ports in its own share.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+        os.environ[PORT_RANGE_ENV] = worker_port_range(worker, workers)
 
 
 @pytest.hookimpl(tryfirst=True)

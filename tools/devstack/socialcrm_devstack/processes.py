@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,18 +16,54 @@ class StartError(RuntimeError):
     """A server did not come up; the message names it and points at its log."""
 
 
+# Ports are picked below the system's ephemeral range (32768-60999 on Linux), never with
+# bind(0): a port the system hands out is free only until the server binds it, and
+# meanwhile any outgoing connection of any process may take it as its source port (seen:
+# a kpi "address already in use" with four test workers starting stacks at once).
+PORT_RANGE_ENV = "SOCIALCRM_PORT_RANGE"
+DEFAULT_PORT_RANGE = (20000, 32767)
+_random = random.SystemRandom()
+# Handed out by this process: a port picked for a server not started yet looks free.
+_handed_out: set[int] = set()
+
+
+def port_range() -> tuple[int, int]:
+    """The ports to pick from: ``SOCIALCRM_PORT_RANGE`` (``low-high``, e.g. one test
+    worker's share), else 20000-32767."""
+    value = os.environ.get(PORT_RANGE_ENV, "")
+    if not value:
+        return DEFAULT_PORT_RANGE
+    low, _, high = value.partition("-")
+    return int(low), int(high)
+
+
 def free_port() -> int:
     return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports. The sockets stay bound until all are picked: asked one
-    after the other, the system may hand out a just-released port twice."""
-    with contextlib.ExitStack() as held:
-        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
+    """``count`` distinct ports free now and never handed out before by this process, in
+    random order from ``port_range()`` so that processes sharing a range rarely try the
+    same port at the same moment."""
+    low, high = port_range()
+    picked: list[int] = []
+    for port in _random.sample(range(low, high + 1), high - low + 1):
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            picked.append(port)
+            if len(picked) == count:
+                return picked
+    raise StartError(f"fewer than {count} free ports in {low}-{high} ({PORT_RANGE_ENV})")
+
+
+def _bindable(port: int) -> bool:
+    # Any address: a server on 127.0.0.1 or on every address makes the port unusable.
+    with socket.socket() as sock:
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
