@@ -36,6 +36,8 @@ from socialcrm_router.sla import (
     record_reply,
     reply_message,
     sla_state_for,
+    was_applied,
+    with_applied_command,
     with_early_replies,
 )
 
@@ -106,7 +108,20 @@ class Router:
         if kind != "reply":
             SLA_COMMANDS.labels(kind, "unknown").inc()
             return []
-        request = command.reply
+        request, command_id = command.reply, command.header.event_id
+        if was_applied(state, command_id):
+            # The state was flushed after this command's Reply was acknowledged, and the
+            # replica died before committing the offset: the Reply is out, the state already
+            # shows it. Publishing it again would repeat its event id with other content.
+            SLA_COMMANDS.labels(kind, "repeated").inc()
+            log.info(
+                "reply command already applied",
+                extra={
+                    "interaction_event_id": command.interaction_event_id,
+                    "event_id": command_id,
+                },
+            )
+            return []
         now = self.clock()
         try:
             self.plausibility.check_reply_command(command, state, now)
@@ -125,11 +140,21 @@ class Router:
             )
             outcome = ReplyOutcome(False, 0.0, reply_pb2.SLA_STATUS_UNSPECIFIED, 0.0, answered)
             escalations: list[Message] = []
+            if state is not None:
+                # Remembered so that, read again after the marker became another (erased),
+                # it does not go out again with other content.
+                self.owner.put(record.partition, with_applied_command(state, command_id))
         else:
             at = self._counted_at(kind, state, at, now)
             # Levels due before the reply and not fired (no owner meanwhile) fire first.
             escalations, answered = self.owner.escalate(record.partition, state, at)
-            outcome = record_reply(answered, at, has_text=bool(request.text), status=request.status)
+            outcome = record_reply(
+                answered,
+                at,
+                has_text=bool(request.text),
+                status=request.status,
+                command_event_id=command_id,
+            )
             self.owner.put(record.partition, outcome.state)
         log.info(
             "reply recorded",
@@ -143,7 +168,7 @@ class Router:
             reply_message(
                 answered,
                 outcome,
-                reply_event_id=command.header.event_id,
+                reply_event_id=command_id,
                 agent_id=request.agent_id,
                 text=request.text,
                 is_private=request.is_private,

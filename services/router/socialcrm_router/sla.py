@@ -22,6 +22,12 @@ RESOLVED = "resolved"
 ERASED = "erased"
 CLOSED_STATUSES = frozenset({RESOLVED, ERASED})
 IMMEDIATE_LEVEL = 0
+# Reply commands whose event ids a state remembers (applied_commands). A command comes back
+# only when the state was flushed but the offset behind it not committed yet: the successor
+# reads again at most the records of one uncommitted batch, and one interaction gets a
+# handful of agent replies in that time. 16 covers that many times over while keeping a
+# state record small (16 ids of 36 characters: under 1 KB).
+APPLIED_COMMANDS_KEPT = 16
 ESCALATION_SUMMARY = {
     1: "no first response by the SLA deadline",
     2: "still no first response after the second escalation delay",
@@ -197,13 +203,43 @@ class ReplyOutcome:
     state: routed_pb2.InteractionSlaState
 
 
-def record_reply(
-    state: routed_pb2.InteractionSlaState, at: datetime, *, has_text: bool, status: str
-) -> ReplyOutcome:
-    """Metrics of a reply (``has_text``) or status change made at ``at``."""
+def was_applied(state: routed_pb2.InteractionSlaState | None, command_event_id: str) -> bool:
+    """Whether the reply command ``command_event_id`` already changed ``state`` (and so its
+    Reply was published: a state is flushed only once its outputs are acknowledged)."""
+    return state is not None and command_event_id in state.applied_commands
+
+
+def _note_command(after: routed_pb2.InteractionSlaState, command_event_id: str) -> None:
+    if command_event_id:
+        after.applied_commands.append(command_event_id)
+        del after.applied_commands[:-APPLIED_COMMANDS_KEPT]
+
+
+def with_applied_command(
+    state: routed_pb2.InteractionSlaState, command_event_id: str
+) -> routed_pb2.InteractionSlaState:
+    """``state`` (a closed marker, left as it is otherwise) remembering the command."""
     after = routed_pb2.InteractionSlaState()
     after.CopyFrom(state)
     after.revision = state.revision + 1
+    _note_command(after, command_event_id)
+    return after
+
+
+def record_reply(
+    state: routed_pb2.InteractionSlaState,
+    at: datetime,
+    *,
+    has_text: bool,
+    status: str,
+    command_event_id: str = "",
+) -> ReplyOutcome:
+    """Metrics of a reply (``has_text``) or status change made at ``at``; the state after it
+    remembers ``command_event_id``, the reply command applied (none for a tool's reply)."""
+    after = routed_pb2.InteractionSlaState()
+    after.CopyFrom(state)
+    after.revision = state.revision + 1
+    _note_command(after, command_event_id)
     first = has_text and not state.HasField("first_response_at")
     if first:
         after.first_response_at.CopyFrom(contract.timestamp(at))
@@ -264,6 +300,7 @@ def with_early_replies(
     after = routed_pb2.InteractionSlaState()
     after.CopyFrom(state)
     after.revision = placeholder.revision + 1
+    after.applied_commands.extend(placeholder.applied_commands)
     if placeholder.HasField("first_response_at"):
         after.first_response_at.CopyFrom(placeholder.first_response_at)
     if placeholder.status:
@@ -284,13 +321,15 @@ def noted_at(state: routed_pb2.InteractionSlaState) -> datetime:
 
 
 def erased(state: routed_pb2.InteractionSlaState, at: datetime) -> routed_pb2.InteractionSlaState:
-    """The marker of an interaction whose author was erased: nothing personal kept."""
+    """The marker of an interaction whose author was erased: nothing personal kept (the
+    ids of the commands applied are random ids, kept so that none is applied again)."""
     return routed_pb2.InteractionSlaState(
         interaction_event_id=state.interaction_event_id,
         conversation_id=state.conversation_id,
         status=ERASED,
         closed_at=contract.timestamp(at),
         revision=state.revision + 1,
+        applied_commands=state.applied_commands,
     )
 
 

@@ -216,6 +216,7 @@ class InteractionSlaState(_message.Message):
     REVISION_FIELD_NUMBER: _builtins.int
     CLOSED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    APPLIED_COMMANDS_FIELD_NUMBER: _builtins.int
     interaction_event_id: _builtins.str
     conversation_id: _builtins.str
     channel: _common_pb2.Channel.ValueType
@@ -259,6 +260,16 @@ class InteractionSlaState(_message.Message):
         horizon after it, so that no kind of state lives for ever.
         """
 
+    @_builtins.property
+    def applied_commands(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Event ids of the last reply commands (SlaCommand.header.event_id) applied to this state,
+        oldest first, a bounded few. The state is flushed only once the Reply a command produced
+        is acknowledged, but the offset is committed after the flush: a replica killed between
+        the two leaves a successor that restores this state and reads the command again. A
+        command already listed was published, so it is not applied (nor published) twice.
+        Random ids the API drew, nothing personal: kept in the erased marker too.
+        """
+
     def __init__(
         self,
         *,
@@ -285,10 +296,11 @@ class InteractionSlaState(_message.Message):
         revision: _builtins.int = ...,
         closed_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        applied_commands: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "first_response_at", b"first_response_at", "occurred_at", b"occurred_at", "second_level_at", b"second_level_at", "sla_deadline", b"sla_deadline", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_channel_user_id", b"author_channel_user_id", "author_handle", b"author_handle", "channel", b"channel", "closed_at", b"closed_at", "conversation_id", b"conversation_id", "customer_tier", b"customer_tier", "escalation_level", b"escalation_level", "external_id", b"external_id", "first_level_queue", b"first_level_queue", "first_response_at", b"first_response_at", "interaction_event_id", b"interaction_event_id", "is_public", b"is_public", "occurred_at", b"occurred_at", "priority", b"priority", "queue", b"queue", "revision", b"revision", "rules_version", b"rules_version", "second_level_at", b"second_level_at", "second_level_queue", b"second_level_queue", "sla_deadline", b"sla_deadline", "status", b"status", "team", b"team", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_commands", b"applied_commands", "author_channel_user_id", b"author_channel_user_id", "author_handle", b"author_handle", "channel", b"channel", "closed_at", b"closed_at", "conversation_id", b"conversation_id", "customer_tier", b"customer_tier", "escalation_level", b"escalation_level", "external_id", b"external_id", "first_level_queue", b"first_level_queue", "first_response_at", b"first_response_at", "interaction_event_id", b"interaction_event_id", "is_public", b"is_public", "occurred_at", b"occurred_at", "priority", b"priority", "queue", b"queue", "revision", b"revision", "rules_version", b"rules_version", "second_level_at", b"second_level_at", "second_level_queue", b"second_level_queue", "sla_deadline", b"sla_deadline", "status", b"status", "team", b"team", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
