@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from google.protobuf.message import Message
 
 from socialcrm import contract
@@ -18,8 +18,8 @@ from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import interaction_pb2, kpi_pb2
 from tests.conftest import Infra
 from tests.fixtures.events import interaction
-from tests.fixtures.kafka import committed_offset, headers_of, publish, publish_raw, read_keyed
-from tests.fixtures.waiting import eventually_async
+from tests.fixtures.kafka import headers_of, publish, publish_raw, read_keyed
+from tests.fixtures.stream_runs import run_until
 
 pytestmark = pytest.mark.integration
 
@@ -106,10 +106,11 @@ async def test_offsets_are_committed_after_processing(infra: Infra) -> None:
         seen.append(event.header.external_id)
         return []
 
-    async def run_until_committed(external_id: str) -> list[str]:
+    async def handled_in_a_run(external_id: str) -> list[str]:
         """What one member of the group handles until the record of ``external_id``,
-        published once it runs, is committed."""
+        published just before it starts, is committed."""
         handled_before = len(seen)
+        [written] = await publish(bootstrap, interaction(external_id))
         producer = EventProducer(settings)
         processor = StreamProcessor(
             settings=settings,
@@ -118,25 +119,12 @@ async def test_offsets_are_committed_after_processing(infra: Infra) -> None:
             handler=handler,
             producer=producer,
         )
-        await producer.start()
-        await processor.start()
-        try:
-            [written] = await publish(bootstrap, interaction(external_id))
-            partition = TopicPartition(written.topic, written.partition)
-
-            async def committed_past_it() -> bool | None:
-                committed = await committed_offset(bootstrap, group, partition)
-                return True if committed is not None and committed > written.offset else None
-
-            await eventually_async(committed_past_it, wait_seconds=60)
-        finally:
-            await processor.stop()
-            await producer.stop()
+        await run_until(processor, producer, bootstrap, group, written)
         return seen[handled_before:]
 
-    assert "424242" in await run_until_committed("424242")
+    assert "424242" in await handled_in_a_run("424242")
     # The second member of the same group resumes after the committed offset: it handles
-    # the record published while it runs, never the one the first member committed.
-    second_run = await run_until_committed("424243")
+    # the record published for it, never the one the first member committed.
+    second_run = await handled_in_a_run("424243")
     assert "424243" in second_run
     assert "424242" not in second_run

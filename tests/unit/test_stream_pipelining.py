@@ -6,7 +6,8 @@ in a batch while a later one is in flight loses nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -143,18 +144,32 @@ async def fetched_twice_more(consumer: RecordingConsumer) -> None:
     await until(lambda: consumer.fetches >= seen + 2)
 
 
-async def test_the_next_batch_is_handled_while_the_last_ones_outputs_are_in_flight_and_a_later_ack_commits_nothing_alone(  # noqa: E501
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    consumer = RecordingConsumer()
-    processor, producer, handled = pipelined(monkeypatch, consumer)
+@contextlib.asynccontextmanager
+async def two_batches_in_flight(
+    processor: StreamProcessor[interaction_pb2.Interaction],
+    consumer: RecordingConsumer,
+    producer: HeldProducer,
+) -> AsyncIterator[None]:
+    """``processor`` running with P0 assigned and two batches of three records handled,
+    their six outputs in flight (none acknowledged); stopped on leaving."""
     consumer.add(P0, 3)
     await processor.start()
     try:
         await consumer.rebalance({P0})
         await until(lambda: len(producer.futures) == 3)
         consumer.add(P0, 3)
-        await until(lambda: len(producer.futures) == 6)  # handled, none acknowledged
+        await until(lambda: len(producer.futures) == 6)
+        yield
+    finally:
+        await processor.stop()
+
+
+async def test_the_next_batch_is_handled_while_the_last_ones_outputs_are_in_flight_and_a_later_ack_commits_nothing_alone(  # noqa: E501
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = RecordingConsumer()
+    processor, producer, handled = pipelined(monkeypatch, consumer)
+    async with two_batches_in_flight(processor, consumer, producer):
         producer.ack(3, 4, 5)  # the later batch first
         await fetched_twice_more(consumer)
         assert consumer.history == []
@@ -163,8 +178,6 @@ async def test_the_next_batch_is_handled_while_the_last_ones_outputs_are_in_flig
         assert consumer.history == []
         producer.ack(0)
         await until(lambda: consumer.commits.get(P0) == 6)
-    finally:
-        await processor.stop()
     assert consumer.history == [6]
     assert handled == list(range(6))
 
@@ -174,13 +187,7 @@ async def test_a_failure_in_a_batch_while_the_next_is_in_flight_commits_only_up_
 ) -> None:
     consumer = RecordingConsumer()
     processor, producer, handled = pipelined(monkeypatch, consumer)
-    consumer.add(P0, 3)
-    await processor.start()
-    try:
-        await consumer.rebalance({P0})
-        await until(lambda: len(producer.futures) == 3)
-        consumer.add(P0, 3)
-        await until(lambda: len(producer.futures) == 6)
+    async with two_batches_in_flight(processor, consumer, producer):
         producer.ack(0, 2)
         producer.fail(1)  # batch 0..2 fails at 1 while 3..5 are in flight
         await until(lambda: consumer.commits.get(P0) == 1)
@@ -189,8 +196,6 @@ async def test_a_failure_in_a_batch_while_the_next_is_in_flight_commits_only_up_
         await until(lambda: producer.ack_sent_after(5) and consumer.commits.get(P0) == 6)
         producer.ack(3, 4, 5)  # the first copies, acknowledged late, change nothing
         await fetched_twice_more(consumer)
-    finally:
-        await processor.stop()
     assert consumer.history[0] == 1
     assert consumer.history == sorted(consumer.history)
     assert consumer.commits[P0] == 6
@@ -210,21 +215,13 @@ async def test_a_stateful_processor_flushes_and_commits_only_when_everything_in_
     consumer = RecordingConsumer()
     listener = Listener(HeldProducer())
     processor, producer, _ = pipelined(monkeypatch, consumer, listener=listener)
-    consumer.add(P0, 3)
-    await processor.start()
-    try:
-        await consumer.rebalance({P0})
-        await until(lambda: len(producer.futures) == 3)
-        consumer.add(P0, 3)
-        await until(lambda: len(producer.futures) == 6)
+    async with two_batches_in_flight(processor, consumer, producer):
         producer.ack(0, 1, 2)  # the first batch, the second still in flight
         await fetched_twice_more(consumer)
         assert consumer.history == []
         assert not [e for e in listener.timeline if e[0] == "flush"]
         producer.ack(3, 4, 5)
         await until(lambda: consumer.commits.get(P0) == 6)
-    finally:
-        await processor.stop()
     assert consumer.history == [6]
     assert [e for e in listener.timeline if e[0] == "flush"] == [("flush", 0)]
 
@@ -235,20 +232,12 @@ async def test_a_stateful_failure_while_a_later_batch_is_in_flight_commits_nothi
     consumer = RecordingConsumer()
     listener = Listener(HeldProducer())
     processor, producer, handled = pipelined(monkeypatch, consumer, listener=listener)
-    consumer.add(P0, 3)
-    await processor.start()
-    try:
-        await consumer.rebalance({P0})
-        await until(lambda: len(producer.futures) == 3)
-        consumer.add(P0, 3)
-        await until(lambda: len(producer.futures) == 6)
+    async with two_batches_in_flight(processor, consumer, producer):
         producer.ack(0, 2, 3, 4, 5)
         producer.fail(1)
         await until(lambda: ("lost", frozenset({0})) in listener.timeline)
         assert consumer.history == []  # not even record 0: its state writes went too
         await until(lambda: producer.ack_sent_after(5) and consumer.commits.get(P0) == 6)
-    finally:
-        await processor.stop()
     # Records up to the failed batch's last go one at a time (a refusal would name its
     # record), then the rest together.
     assert consumer.history == [1, 2, 3, 6]
@@ -273,13 +262,7 @@ async def test_no_more_records_are_handled_ahead_than_the_in_flight_bound(
         await wait_oldest(interrupt)
 
     monkeypatch.setattr(in_flight, "wait_oldest", recorded)
-    consumer.add(P0, 3)
-    await processor.start()
-    try:
-        await consumer.rebalance({P0})
-        await until(lambda: len(producer.futures) == 3)
-        consumer.add(P0, 3)
-        await until(lambda: len(producer.futures) == 6)  # 3 in flight < 4: handled
+    async with two_batches_in_flight(processor, consumer, producer):  # 3 in flight < 4: handled
         consumer.add(P0, 3)
         await until(lambda: waited_with)
         assert waited_with == [6]  # 6 in flight >= 4: the loop waits, fetches nothing more
@@ -289,8 +272,6 @@ async def test_no_more_records_are_handled_ahead_than_the_in_flight_bound(
         assert consumer.history == [3]
         producer.ack(3, 4, 5, 6, 7, 8)
         await until(lambda: consumer.commits.get(P0) == 9)
-    finally:
-        await processor.stop()
     assert handled == list(range(9))
 
 
