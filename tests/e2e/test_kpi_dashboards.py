@@ -58,7 +58,7 @@ def test_every_dashboard_panel_returns_data(
     queries = panel_queries()
     assert len(queries) >= 30
     # Prometheus scrapes every few seconds and evaluates its recording rules after that.
-    missing = set(without_data(prometheus, [query[2] for query in queries], wait_seconds=120))
+    missing = set(without_data(prometheus, [query[2] for query in queries]))
     empty = [query for query in queries if query[2] in missing]
     assert not empty, "panels without data:\n" + "\n".join(map(str, empty))
     snapshots = asyncio.run(brand_snapshots(platform.kafka.bootstrap, OTHER))
