@@ -96,6 +96,17 @@ def test_the_cascade_sends_unsure_and_influential_posts_to_the_accurate_head() -
     assert enricher.goes_to_accurate("un avis", reach=0.1, confidence=enricher.unsure_below / 2)
 
 
+def test_an_influential_post_the_fast_head_is_sure_of_stays_on_the_fast_path() -> None:
+    enricher = Enricher(fast(), accurate(), accurate_min_reach=0.6, influential_sure_above=0.8)
+    texts = ["un avis"] * 3
+    # Influential, sure / influential, unsure / small author, sure.
+    assert enricher.to_accurate(texts, [0.9, 0.9, 0.1], [0.8, 0.79, 0.95]) == {1}
+    assert not enricher.goes_to_accurate("un avis", reach=0.9, confidence=0.9)
+    # Unsure enough for the cascade, an influential post is still read outside the share.
+    enricher.cascade_max_share = 0.0
+    assert enricher.to_accurate(["un avis"], [0.9], [enricher.unsure_below / 2]) == {0}
+
+
 def test_the_cascade_share_is_counted_and_marked_in_the_model_version() -> None:
     enricher = Enricher(fast(), accurate(), accurate_min_reach=0.6)
     enriched = enricher.enrich_many(

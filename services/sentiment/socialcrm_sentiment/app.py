@@ -31,6 +31,7 @@ def build_handler(settings: SentimentSettings) -> SentimentHandler:
             accurate,
             min_reach,
             cascade_max_share=settings.sentiment_cascade_max_share,
+            influential_sure_above=settings.sentiment_influential_sure_above,
             understanding=load_heads(),
         )
         if settings.sentiment_model == "fast"

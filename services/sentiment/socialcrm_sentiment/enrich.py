@@ -119,18 +119,20 @@ ALLOWANCE_POSTS = 1000
 class Enricher:
     """The service's default path for a fetched batch: the fast model reads every post;
     ``accurate``, when given, also reads the posts of authors with at least
-    ``accurate_min_reach`` and, when ``cascade_unsure``, the posts whose fast confidence
-    is under the calibrated threshold, the least sure first, at most ``cascade_max_share``
-    of the posts read (over time, whatever the batch sizes: a post read by e5 costs about
-    as much CPU as 80 read by the fast head); ``understanding``, when given, decides intent
-    and urgency from the same features (else the rules). ``sent``/``seen`` count posts for
-    the cascade's share."""
+    ``accurate_min_reach`` that the fast head reads with a confidence under
+    ``influential_sure_above`` (1.0: all of them) and, when ``cascade_unsure``, the posts whose fast
+    confidence is under the calibrated threshold, the least sure first, at most
+    ``cascade_max_share`` of the posts read (over time, whatever the batch sizes: a post
+    read by e5 costs about as much CPU as 80 read by the fast head); ``understanding``,
+    when given, decides intent and urgency from the same features (else the rules).
+    ``sent``/``seen`` count posts for the cascade's share."""
 
     fast: FastSentiment
     accurate: AccurateSentiment | None = None
     accurate_min_reach: float = 0.6
     cascade_unsure: bool = True
     cascade_max_share: float = 1.0
+    influential_sure_above: float = 1.0
     understanding: UnderstandingHeads | None = None
     seen: int = 0
     sent: int = 0
@@ -203,28 +205,35 @@ class Enricher:
 
     def goes_to_accurate(self, text: str, reach: float, confidence: float) -> bool:
         """Whether a post qualifies for the accurate head (before the share's bound)."""
-        if not text.strip():
-            return False
-        unsure = self.cascade_unsure and confidence < self.unsure_below
-        return unsure or reach >= self.accurate_min_reach
+        return self._influential(text, reach, confidence) or self._unsure(text, confidence)
+
+    def _influential(self, text: str, reach: float, confidence: float) -> bool:
+        """An influential author's post the fast head is not sure of: where the fast head
+        is sure, mixing in e5 changes almost no label (issue 26, ``bench/README.md``)."""
+        return (
+            bool(text.strip())
+            and reach >= self.accurate_min_reach
+            and (self.influential_sure_above >= 1.0 or confidence < self.influential_sure_above)
+        )
+
+    def _unsure(self, text: str, confidence: float) -> bool:
+        return self.cascade_unsure and bool(text.strip()) and confidence < self.unsure_below
 
     def to_accurate(
         self, texts: Sequence[str], reaches: Sequence[float], confidences: Sequence[float]
     ) -> set[int]:
-        """The posts of a batch the accurate head reads: every influential one, and the
-        least sure of the others that the share allows."""
+        """The posts of a batch the accurate head reads: every influential one the fast
+        head is not sure of, and the least sure of the others that the share allows."""
         if self.accurate is None:
             return set()
         chosen = {
-            i
-            for i, text in enumerate(texts)
-            if text.strip() and reaches[i] >= self.accurate_min_reach
+            i for i, text in enumerate(texts) if self._influential(text, reaches[i], confidences[i])
         }
         unsure = sorted(
             (
                 i
                 for i, text in enumerate(texts)
-                if i not in chosen and self.goes_to_accurate(text, reaches[i], confidences[i])
+                if i not in chosen and self._unsure(text, confidences[i])
             ),
             key=lambda i: confidences[i],
         )
