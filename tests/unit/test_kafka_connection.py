@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from socialcrm.kafka import connection
+from socialcrm.kafka.consumer import group_consumer
 from socialcrm.settings import ServiceSettings, help_epilog
 
 PASSWORD = "s3cret-never-shown"
@@ -95,6 +96,14 @@ async def test_every_kind_of_client_gets_the_security() -> None:
         await clients[0].stop()
         await clients[1].stop()
         await clients[2].close()
+
+
+async def test_a_stream_fetch_waits_for_a_few_records_worth() -> None:
+    consumer = group_consumer(ServiceSettings(consumer_fetch_max_wait_ms=30), "router")
+    try:
+        assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (65536, 30)
+    finally:
+        await consumer.stop()
 
 
 async def test_producer_defaults_and_options() -> None:

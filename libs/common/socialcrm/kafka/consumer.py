@@ -23,6 +23,8 @@ def group_consumer(settings: ServiceSettings, group_id: str, **options: Any) -> 
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "max_poll_records": settings.consumer_max_batch,
+            "fetch_min_bytes": settings.consumer_fetch_min_bytes,
+            "fetch_max_wait_ms": settings.consumer_fetch_max_wait_ms,
             **options,
         },
     )
