@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from socialcrm_bench.processes import proc_stat
 from socialcrm_bench.topics import bench_settings
 
 LAG_SAMPLE_SECONDS = 2.0
+# A stage at least a fetch (CONSUMER_MAX_BATCH) behind has work for its whole next interval.
+BEHIND_RECORDS = 500
 PROGRESS_POLL_SECONDS = 0.1
 
 # The input topic of each stream service's consumer group (the group id is the service name).
@@ -32,7 +35,12 @@ GROUP_TOPICS: dict[str, str] = {
 
 @dataclass
 class LagSamples:
+    """Each group's lag every LAG_SAMPLE_SECONDS and, when its process is watched, the CPU
+    seconds that process had used by then (``cpu``, with the sample's time in ``at``)."""
+
     samples: dict[str, list[int]] = field(default_factory=lambda: {g: [] for g in GROUP_TOPICS})
+    at: list[float] = field(default_factory=list)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
 
     def max(self, group: str) -> int | None:
@@ -41,12 +49,32 @@ class LagSamples:
     def last(self, group: str) -> int | None:
         return self.samples[group][-1] if self.samples[group] else None
 
+    def busy_while_behind(self, group: str) -> float | None:
+        """The share of a core ``group``'s process used over the sample intervals that
+        began with a lag of at least a fetch's worth (500 records), or None when it never
+        was that far behind: a stage that is behind and CPU-bound shows close to 1."""
+        lags, cpu = self.samples[group], self.cpu.get(group, [])
+        spans = [
+            (cpu[i + 1] - cpu[i], self.at[i + 1] - self.at[i])
+            for i in range(min(len(lags), len(cpu), len(self.at)) - 1)
+            if lags[i] >= BEHIND_RECORDS
+        ]
+        elapsed = sum(seconds for _, seconds in spans)
+        return sum(used for used, _ in spans) / elapsed if elapsed > 0 else None
+
 
 class LagProbe:
     """Lag of consumer groups: end offsets of their input topic minus committed offsets."""
 
-    def __init__(self, bootstrap: str, group_topics: Mapping[str, str] = GROUP_TOPICS) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_topics: Mapping[str, str] = GROUP_TOPICS,
+        pids: Mapping[str, int] | None = None,
+    ) -> None:
         self.group_topics = dict(group_topics)
+        # The process of each group whose CPU is sampled with its lag (one replica each).
+        self.pids = {g: pid for g, pid in (pids or {}).items() if g in self.group_topics}
         self.settings = bench_settings(bootstrap, "bench-lag")
         self.admin = connection.admin(self.settings)
         self.consumer = connection.consumer(self.settings, enable_auto_commit=False)
@@ -81,10 +109,16 @@ class LagProbe:
 
     async def sample(self, into: LagSamples) -> None:
         try:
-            for group, lag in (await self.lags()).items():
-                into.samples[group].append(lag)
+            lags = await self.lags()
         except Exception:
             into.errors += 1
+            return
+        for group, lag in lags.items():
+            into.samples[group].append(lag)
+        into.at.append(time.monotonic())
+        for group, pid in self.pids.items():
+            stat = proc_stat(pid)
+            into.cpu.setdefault(group, []).append(stat.cpu_seconds if stat else math.nan)
 
     async def run(self, into: LagSamples, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -101,6 +101,13 @@ def figures(options: Options, results: Results) -> dict[str, object]:
         "crm_p99_ms": rounded(percentile(summary.crm_ms, 0.99)),
         "accept_p99_ms": rounded(percentile(results.load.accept_ms, 0.99)),
         "max_lag": {group: results.lag.max(group) for group in GROUP_TOPICS},
+        # Share of a core each stage's process used while it was behind (None: never was).
+        "busy_while_behind": {
+            group: None
+            if (busy := results.lag.busy_while_behind(group)) is None
+            else round(busy, 2)
+            for group in GROUP_TOPICS
+        },
         "cpu_percent": {
             name: round(100 * (after.cpu_seconds - before.cpu_seconds) / window, 1)
             for name, after in results.cpu_after.items()
@@ -155,13 +162,15 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         latency_row(f"accepted -> KPI visible (~{KPI_POLL_SECONDS:g} s)", summary.kpi_visible_ms),
         latency_row(f"HTTP accept (<= {options.batch}/call)", load.accept_ms),
         "",
-        f"  {'consumer lag (records)':<34}{'max':>10}{'final':>10}",
+        f"  {'consumer lag (records)':<34}{'max':>10}{'final':>10}{'CPU while behind':>18}",
     ]
     for group in GROUP_TOPICS:
         top, last = results.lag.max(group), results.lag.last(group)
+        busy = results.lag.busy_while_behind(group)
         lines.append(
             f"  {group + ' <- ' + GROUP_TOPICS[group]:<34}"
             f"{'-' if top is None else f'{top:,}':>10}{'-' if last is None else f'{last:,}':>10}"
+            f"{'-' if busy is None else f'{busy:.0%} of a core':>18}"
         )
     if results.lag.errors:
         lines.append(f"  ({results.lag.errors} lag samples failed)")

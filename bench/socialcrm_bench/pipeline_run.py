@@ -73,7 +73,7 @@ async def run(options: Options, stack: LocalStack, replicas: Replicas) -> Result
         )
 
     pids = watched_processes(stack) | replicas.pids()
-    probe = LagProbe(stack.kafka.bootstrap)
+    probe = LagProbe(stack.kafka.bootstrap, pids=pids)
     await probe.start()
     lag = LagSamples()
     stop_lag = asyncio.Event()
