@@ -16,7 +16,7 @@ from socialcrm import contract
 from socialcrm.kafka import connection
 from socialcrm.v1 import enriched_pb2, interaction_pb2, routed_pb2
 from socialcrm_bench.ceiling import Rate
-from socialcrm_bench.processes import proc_stat
+from socialcrm_bench.processes import proc_stat, runqueue_wait_seconds
 from socialcrm_bench.topics import bench_settings
 
 LAG_SAMPLE_SECONDS = 2.0
@@ -41,6 +41,7 @@ class LagSamples:
     samples: dict[str, list[int]] = field(default_factory=lambda: {g: [] for g in GROUP_TOPICS})
     at: list[float] = field(default_factory=list)
     cpu: dict[str, list[float]] = field(default_factory=dict)
+    waiting: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
 
     def max(self, group: str) -> int | None:
@@ -53,10 +54,18 @@ class LagSamples:
         """The share of a core ``group``'s process used over the sample intervals that
         began with a lag of at least a fetch's worth (500 records), or None when it never
         was that far behind: a stage that is behind and CPU-bound shows close to 1."""
-        lags, cpu = self.samples[group], self.cpu.get(group, [])
+        return self._while_behind(group, self.cpu.get(group, []))
+
+    def waiting_while_behind(self, group: str) -> float | None:
+        """Over the same intervals, the share of the time its threads waited for a CPU
+        (summed over threads: 0.5 is one thread waiting half the time)."""
+        return self._while_behind(group, self.waiting.get(group, []))
+
+    def _while_behind(self, group: str, totals: list[float]) -> float | None:
+        lags = self.samples[group]
         spans = [
-            (cpu[i + 1] - cpu[i], self.at[i + 1] - self.at[i])
-            for i in range(min(len(lags), len(cpu), len(self.at)) - 1)
+            (totals[i + 1] - totals[i], self.at[i + 1] - self.at[i])
+            for i in range(min(len(lags), len(totals), len(self.at)) - 1)
             if lags[i] >= BEHIND_RECORDS
         ]
         elapsed = sum(seconds for _, seconds in spans)
@@ -119,6 +128,7 @@ class LagProbe:
         for group, pid in self.pids.items():
             stat = proc_stat(pid)
             into.cpu.setdefault(group, []).append(stat.cpu_seconds if stat else math.nan)
+            into.waiting.setdefault(group, []).append(runqueue_wait_seconds(pid))
 
     async def run(self, into: LagSamples, stop: asyncio.Event) -> None:
         while not stop.is_set():

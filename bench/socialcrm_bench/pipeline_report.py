@@ -79,6 +79,10 @@ def summarize(results: Results) -> Summary:
     )
 
 
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def figures(options: Options, results: Results) -> dict[str, object]:
     """The named figures of ``--json``."""
     summary = summarize(results)
@@ -101,12 +105,11 @@ def figures(options: Options, results: Results) -> dict[str, object]:
         "crm_p99_ms": rounded(percentile(summary.crm_ms, 0.99)),
         "accept_p99_ms": rounded(percentile(results.load.accept_ms, 0.99)),
         "max_lag": {group: results.lag.max(group) for group in GROUP_TOPICS},
-        # Share of a core each stage's process used while it was behind (None: never was).
-        "busy_while_behind": {
-            group: None
-            if (busy := results.lag.busy_while_behind(group)) is None
-            else round(busy, 2)
-            for group in GROUP_TOPICS
+        # Each stage while it was behind (None: never was): the share of a core its process
+        # used, and the share of the time its threads waited for a CPU.
+        "busy_while_behind": {g: _share(results.lag.busy_while_behind(g)) for g in GROUP_TOPICS},
+        "cpu_wait_while_behind": {
+            g: _share(results.lag.waiting_while_behind(g)) for g in GROUP_TOPICS
         },
         "cpu_percent": {
             name: round(100 * (after.cpu_seconds - before.cpu_seconds) / window, 1)
@@ -162,15 +165,18 @@ def report(options: Options, results: Results, started_wall: float) -> str:
         latency_row(f"accepted -> KPI visible (~{KPI_POLL_SECONDS:g} s)", summary.kpi_visible_ms),
         latency_row(f"HTTP accept (<= {options.batch}/call)", load.accept_ms),
         "",
-        f"  {'consumer lag (records)':<34}{'max':>10}{'final':>10}{'CPU while behind':>18}",
+        f"  {'consumer lag (records)':<34}{'max':>10}{'final':>10}"
+        f"{'while behind: CPU':>20}{'waiting for CPU':>17}",
     ]
     for group in GROUP_TOPICS:
         top, last = results.lag.max(group), results.lag.last(group)
         busy = results.lag.busy_while_behind(group)
+        wait = results.lag.waiting_while_behind(group)
         lines.append(
             f"  {group + ' <- ' + GROUP_TOPICS[group]:<34}"
             f"{'-' if top is None else f'{top:,}':>10}{'-' if last is None else f'{last:,}':>10}"
-            f"{'-' if busy is None else f'{busy:.0%} of a core':>18}"
+            f"{'-' if busy is None else f'{busy:.0%} of a core':>20}"
+            f"{'-' if wait is None else f'{wait:.0%}':>17}"
         )
     if results.lag.errors:
         lines.append(f"  ({results.lag.errors} lag samples failed)")

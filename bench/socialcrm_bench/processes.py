@@ -67,6 +67,23 @@ def proc_stat(pid: int) -> ProcStat | None:
     return ProcStat(cpu, peak)
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Seconds the threads of a process (not its descendants) have spent runnable but
+    waiting for a CPU (/proc/<pid>/task/*/schedstat, second field): a stage that is behind
+    yet idle waits on I/O; one that waits here is short of CPU. 0 when unreadable."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for thread in threads:
+        try:
+            total += int(Path(f"/proc/{pid}/task/{thread}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended between the listing and the read
+    return total / 1e9
+
+
 def rss_kib(pid: int) -> int | None:
     """Resident memory now (VmRSS, summed over the process tree); None when it is gone."""
     try:
