@@ -93,6 +93,9 @@ class TopicFeed:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self.settings.consumer_max_batch,
+            # Fuller fetches, like the stream processors' (socialcrm.kafka.consumer).
+            fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
         )
         await consumer.start()
         self._consumer = consumer
