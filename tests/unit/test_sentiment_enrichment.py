@@ -14,6 +14,7 @@ from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.reach import author_reach, virality
 from socialcrm_sentiment.sentiment import score_sentiment
 from socialcrm_sentiment.text import clean
+from socialcrm_sentiment.understanding import rule_matches
 
 NEGATIVE, NEUTRAL, POSITIVE = (
     common_pb2.POLARITY_NEGATIVE,
@@ -161,3 +162,25 @@ def test_accuracy_on_the_seed_sets_stays_above_its_floor(language: str) -> None:
     assert scores.intent_macro_f1 >= 0.8
     assert scores.urgency_precision >= 0.8
     assert scores.urgency_recall >= 0.8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Je résilie demain, le site est en panne et c'est urgent !",
+        "Merci pour le remboursement rapide",
+        "How much is the premium plan? I want to buy it asap",
+        "My account was hacked, I'll call my lawyer",
+        "bonjour",
+    ],
+)
+@pytest.mark.parametrize(
+    "reading", [(common_pb2.POLARITY_POSITIVE, 0.8), (common_pb2.POLARITY_NEGATIVE, -0.7)]
+)
+def test_rules_searched_once_for_the_batch_read_as_when_searched_again(
+    text: str, reading: tuple[common_pb2.Polarity.ValueType, float]
+) -> None:
+    [matched] = (rule_matches([text]) > 0).tolist()
+    assert assess(text, "fr", reading=reading, matched=matched) == assess(
+        text, "fr", reading=reading
+    )

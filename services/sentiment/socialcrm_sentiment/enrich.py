@@ -21,6 +21,7 @@ from socialcrm import contract
 from socialcrm.v1 import common_pb2, enriched_pb2, interaction_pb2
 from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.fast import NEGATIVE, POSITIVE, FastSentiment, readings_of
+from socialcrm_sentiment.intent import RULES as INTENT_RULES
 from socialcrm_sentiment.intent import classify_intent
 from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.reach import author_reach, virality
@@ -35,6 +36,7 @@ from socialcrm_sentiment.understanding import (
     INTENTS,
     JointHead,
     UnderstandingHeads,
+    rule_matches,
     with_rules,
 )
 from socialcrm_sentiment.urgency import urgency_of, urgency_score
@@ -63,12 +65,15 @@ def assess(
     accurate_score: float | None = None,
     reading: tuple[common_pb2.Polarity.ValueType, float] | None = None,
     understood: tuple[common_pb2.Intent.ValueType, list[str]] | None = None,
+    matched: Sequence[bool] | None = None,
 ) -> Assessment:
     """Sentiment, intent and urgency together: a complaint or a problem signal that the
     rules see is negative even when the words are polite. ``reading``: the fast model's
     (polarity, score), when it ran (else the lexicons read the text); ``accurate_score``:
     the accurate head's score of the text, when it was run; ``understood``: the learned
-    heads' (intent, signals), when they ran (else the rules' intent and signals).
+    heads' (intent, signals), when they ran (else the rules' intent and signals);
+    ``matched``: whether each intent rule then each signal's rule matches, when already
+    searched (``rule_matches``: the learned heads read them too).
 
     The learned heads decide intent and urgency (routing) but never polarity: trained on
     care posts for recall, they see complaints in product reviews and tweets, and forcing
@@ -78,8 +83,13 @@ def assess(
         blended = blend_accurate(score, accurate_score)
         if blended != score:
             polarity, score = polarity_of(blended), blended
-    rule_intent = classify_intent(text, polarity)
-    rule_urgency, rule_signals = urgency_of(text)
+    intent_hits, signal_hits = (
+        (matched[: len(INTENT_RULES)], matched[len(INTENT_RULES) :])
+        if matched is not None
+        else (None, None)
+    )
+    rule_intent = classify_intent(text, polarity, intent_hits)
+    rule_urgency, rule_signals = urgency_of(text, signal_hits)
     if understood is not None:
         intent, signals = understood
         urgency = urgency_score(signals)
@@ -160,8 +170,12 @@ class Enricher:
         texts = [i.text for i in interactions]
         features = self.fast.features(texts, [language for language, _ in languages])
         understood: list[tuple[common_pb2.Intent.ValueType, list[str]] | None] = [None] * len(texts)
+        # Searched once: the learned heads read them, and so does assess (20 -> 10 regex
+        # searches a post, which were 29 % of the fast path's time).
+        matches = rule_matches(texts)
+        matched: list[list[bool]] = (matches > 0).tolist()
         if self._joint is not None:
-            probabilities, heads = self._joint.read(with_rules(features, texts))
+            probabilities, heads = self._joint.read(with_rules(features, texts, matches))
             readings = readings_of(probabilities)
             understood = [
                 (INTENT_VALUES[INTENTS[k]], signals)
@@ -195,7 +209,9 @@ class Enricher:
                     model_version = f"{self.version}+{care.version}"
                 self.sent += 1
             self.seen += 1
-            assessment = assess(texts[index], language, accurate_score, reading, understood[index])
+            assessment = assess(
+                texts[index], language, accurate_score, reading, understood[index], matched[index]
+            )
             enriched.append(
                 _enriched(
                     interaction, language, language_confidence, reach, assessment, model_version

@@ -56,9 +56,11 @@ def rule_matches(texts: Sequence[str]) -> Matrix:
     ).reshape(len(texts), len(patterns))
 
 
-def with_rules(features: Features, texts: Sequence[str]) -> Features:
-    """The fast model's features with the rules' matches appended to the dense part."""
-    dense = np.hstack([features.dense, rule_matches(texts)]).astype(np.float32)
+def with_rules(features: Features, texts: Sequence[str], matches: Matrix | None = None) -> Features:
+    """The fast model's features with the rules' matches (``matches``, when already
+    searched) appended to the dense part."""
+    found = rule_matches(texts) if matches is None else matches
+    dense = np.hstack([features.dense, found]).astype(np.float32)
     return Features(dense, features.rows, features.columns, features.values)
 
 

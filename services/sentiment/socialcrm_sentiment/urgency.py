@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 SIGNALS: dict[str, re.Pattern[str]] = {
     "safety": re.compile(
@@ -46,9 +47,12 @@ WEIGHTS = {
 }
 
 
-def urgency_of(text: str) -> tuple[float, list[str]]:
-    """(urgency in [0, 1], the signals found, in a stable order)."""
-    found = [name for name, pattern in SIGNALS.items() if pattern.search(text)]
+def urgency_of(text: str, matched: Sequence[bool] | None = None) -> tuple[float, list[str]]:
+    """(urgency in [0, 1], the signals found, in a stable order); ``matched``, when given:
+    whether each of SIGNALS matches ``text``, already searched."""
+    if matched is None:
+        matched = [bool(pattern.search(text)) for pattern in SIGNALS.values()]
+    found = [name for name, hit in zip(SIGNALS, matched, strict=True) if hit]
     return urgency_score(found), found
 
 
