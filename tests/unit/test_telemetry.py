@@ -49,3 +49,38 @@ def test_a_configured_sampler_is_honoured(monkeypatch: pytest.MonkeyPatch) -> No
         recording = span.is_recording()
 
     assert recording
+
+
+def traceparent(trace_id: str, span_id: str, flags: str = "00") -> bytes:
+    return f"00-{trace_id * 32}-{span_id * 16}-{flags}".encode()
+
+
+def test_a_record_s_trace_context_goes_on_to_its_outputs_parsed_once_per_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    configure_tracing("test")
+    first, second = traceparent("a", "b"), traceparent("c", "d")
+
+    contexts = [extract_context([("traceparent", value)]) for value in (first, second, first)]
+
+    assert contexts[0] is contexts[2]  # the same headers: the same (immutable) context
+    carried = [dict(inject_headers(ctx))["traceparent"] for ctx in (*contexts, contexts[1])]
+    assert carried == [first, second, first, second]
+    assert extract_context(None) is extract_context([("traceparent", None)])  # type: ignore[list-item]
+
+
+def test_the_current_context_is_injected_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    tracer = configure_tracing("test").get_tracer(__name__)
+
+    seen = []
+    for _ in range(2):
+        with tracer.start_as_current_span("root") as span:
+            seen.append((dict(inject_headers())["traceparent"], span.get_span_context().trace_id))
+
+    assert seen[0][0] != seen[1][0]
+    for header, trace_id in seen:
+        assert header.decode().split("-")[1] == format(trace_id, "032x")
