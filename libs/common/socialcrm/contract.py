@@ -116,11 +116,22 @@ def all_topics() -> list[str]:
 
 def key_of(message: Message) -> bytes:
     """The record key: the value of the message's ``key_field`` option."""
-    path = type(message).DESCRIPTOR.GetOptions().Extensions[options_pb2.key_field]
     value: Any = message
-    for part in path.split("."):
+    for part in _key_path(type(message)):
         value = getattr(value, part)
     return str(value).encode()
+
+
+# The key field's path per message type: its options were read again for every output.
+_KEY_PATHS: dict[type[Message], tuple[str, ...]] = {}
+
+
+def _key_path(message_type: type[Message]) -> tuple[str, ...]:
+    path = _KEY_PATHS.get(message_type)
+    if path is None:
+        option: str = message_type.DESCRIPTOR.GetOptions().Extensions[options_pb2.key_field]
+        path = _KEY_PATHS[message_type] = tuple(option.split("."))
+    return path
 
 
 def event_id_for(channel: int, external_id: str) -> str:

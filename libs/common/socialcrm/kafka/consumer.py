@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import Gauge
 
 from socialcrm.kafka import connection
 from socialcrm.kafka.metrics import CONSUMER_LAG
 from socialcrm.settings import ServiceSettings
+
+# How often a stream processor reports its lag when nothing else needs it (its timers do).
+LAG_REPORT_SECONDS = 1.0
 
 
 def group_consumer(settings: ServiceSettings, group_id: str, **options: Any) -> AIOKafkaConsumer:
@@ -32,16 +37,36 @@ def group_consumer(settings: ServiceSettings, group_id: str, **options: Any) -> 
 
 class PartitionLag:
     """Records of each assigned partition not yet consumed, as of the last fetch
-    (``socialcrm_consumer_lag_records``), and which partitions are caught up."""
+    (``socialcrm_consumer_lag_records``), and which partitions are caught up.
 
-    def __init__(self, group_id: str) -> None:
+    ``due`` says when the gauges are worth reporting again (every ``report_seconds``): a
+    processor that needs no caught-up partitions then skips the positions and gauges of
+    every assigned partition after each fetch (router, 18 partitions: 0.6 ms a fetch under
+    cProfile, 5 % of its time at 600 records/s)."""
+
+    def __init__(
+        self,
+        group_id: str,
+        report_seconds: float = LAG_REPORT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.group_id = group_id
-        self._reported: set[TopicPartition] = set()
+        self.report_seconds = report_seconds
+        self.clock = clock
+        self._measured_at: float | None = None
+        # The gauge's child per partition reported, looked up once.
+        self._gauges: dict[TopicPartition, Gauge] = {}
+
+    def due(self) -> bool:
+        """Whether ``report_seconds`` have passed since the last ``measure``."""
+        measured_at = self._measured_at
+        return measured_at is None or self.clock() - measured_at >= self.report_seconds
 
     async def measure(self, consumer: AIOKafkaConsumer) -> set[TopicPartition]:
         """Report the lag of the assigned partitions; the caught-up ones."""
+        self._measured_at = self.clock()
         assigned = consumer.assignment()
-        self.forget(self._reported - assigned)
+        self.forget(self._gauges.keys() - assigned)
         caught_up = set()
         for partition in assigned:
             # The last stable offset: a read-committed consumer cannot pass an open transaction.
@@ -50,8 +75,11 @@ class PartitionLag:
             if not known:
                 continue  # nothing fetched from this partition yet
             lag = max(0, min(known) - await consumer.position(partition))
-            CONSUMER_LAG.labels(self.group_id, partition.topic, str(partition.partition)).set(lag)
-            self._reported.add(partition)
+            gauge = self._gauges.get(partition)
+            if gauge is None:
+                labels = (self.group_id, partition.topic, str(partition.partition))
+                gauge = self._gauges[partition] = CONSUMER_LAG.labels(*labels)
+            gauge.set(lag)
             if not lag:
                 caught_up.add(partition)
         return caught_up
@@ -61,4 +89,4 @@ class PartitionLag:
         for partition in partitions:
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(self.group_id, partition.topic, str(partition.partition))
-            self._reported.discard(partition)
+            self._gauges.pop(partition, None)

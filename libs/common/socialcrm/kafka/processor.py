@@ -199,18 +199,16 @@ class StreamProcessor(CommitsInOrder, Generic[In]):
                     await self._process_fetched(batches, epoch)
                     if self.tasks.interrupted(epoch):
                         continue
-                    await self._note_caught_up()
-                    if (
-                        self.punctuator is not None
-                        and self.tasks.ready  # no timers of tasks not restored, or closed
-                        and time.monotonic() - punctuated_at >= self.punctuator.interval_seconds
-                    ):
+                    punctuator = self._due_punctuator(punctuated_at)
+                    if punctuator is not None or self._lag.due():
+                        await self._note_caught_up()
+                    if punctuator is not None and self.tasks.ready:
                         punctuated_at = time.monotonic()
                         # Timers flush the state: only once every handled record's outputs
                         # are acknowledged (and committed).
                         await self._drain(epoch)
                         if self.tasks.ready and not self.tasks.interrupted(epoch):
-                            await self._punctuate(self.punctuator, epoch)
+                            await self._punctuate(punctuator, epoch)
             except Exception:
                 # Like Kafka Streams' "continue" handlers: whatever escapes, the stream goes
                 # on from what was committed, rather than leaving the service dead.
@@ -239,9 +237,21 @@ class StreamProcessor(CommitsInOrder, Generic[In]):
                 position = await self.consumer.position(partition)
                 self.consumer.seek(partition, min(records[0].offset, position))
 
+    def _due_punctuator(self, punctuated_at: float) -> Punctuator | None:
+        """The punctuator, when its timers are due."""
+        punctuator = self.punctuator
+        if (
+            punctuator is None
+            or not self.tasks.ready  # no timers of tasks not restored, or closed
+            or time.monotonic() - punctuated_at < punctuator.interval_seconds
+        ):
+            return None
+        return punctuator
+
     async def _note_caught_up(self) -> None:
         """Report the lag; note the partition numbers ready whose every topic was consumed
-        to its end (as of the last fetch)."""
+        to its end (as of the last fetch), for the timers: measured when they are due, else
+        at most every ``LAG_REPORT_SECONDS`` for the gauges alone."""
         caught_up = await self._lag.measure(self.consumer)
         ready = self.tasks.ready
         behind = {p.partition for p in ready - caught_up}

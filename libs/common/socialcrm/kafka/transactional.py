@@ -151,6 +151,11 @@ class TransactionalProcessor:
         self._lag = PartitionLag(group_id)
         self._committed = TRANSACTIONS.labels(group_id, "committed")
         self._aborted = TRANSACTIONS.labels(group_id, "aborted")
+        # Label children per input topic, looked up once, not per batch.
+        self._consumed = {topic: CONSUMED.labels(topic) for topic in self.inputs}
+        self._processing_seconds = {
+            topic: PROCESSING_SECONDS.labels(topic) for topic in self.inputs
+        }
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -257,7 +262,7 @@ class TransactionalProcessor:
             pending: list[asyncio.Future[object]] = []
             offsets: dict[TopicPartition, int] = {}
             for partition, records in batches.items():
-                CONSUMED.labels(partition.topic).inc(len(records))
+                self._consumed[partition.topic].inc(len(records))
                 for record in records:
                     pending.extend(await self._process(record))
                 offsets[partition] = records[-1].offset + 1
@@ -284,7 +289,7 @@ class TransactionalProcessor:
         if count := sum(len(batch) for batch in batches.values()):
             share = (time.perf_counter() - started) / count
             for partition, batch in batches.items():
-                observe = PROCESSING_SECONDS.labels(partition.topic).observe
+                observe = self._processing_seconds[partition.topic].observe
                 for _ in batch:
                     observe(share)
 
