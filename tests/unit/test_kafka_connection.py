@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from socialcrm.kafka import connection
 from socialcrm.kafka.consumer import group_consumer
+from socialcrm.kafka.partitioner import partition_of
 from socialcrm.settings import ServiceSettings, help_epilog
 
 PASSWORD = "s3cret-never-shown"
@@ -113,6 +114,7 @@ async def test_producer_defaults_and_options() -> None:
         assert producer._max_request_size == 2_000_000
         assert producer._txn_manager is not None  # idempotent, and transactional as asked
         assert producer._txn_manager.transactional_id == "kpi"
+        assert producer._partitioner is partition_of
     finally:
         await producer.stop()
 

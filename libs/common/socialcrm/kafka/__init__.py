@@ -14,4 +14,5 @@
 - ``dead_letter``: the dead-letter envelope;
 - ``transactional`` (+ ``transactional_producer``): the exactly-once processor of kpi;
 - ``single_owner``: the partition assignor of a service with one active instance.
+- ``partitioner``: Kafka's default partition of a keyed record, for every producer.
 """

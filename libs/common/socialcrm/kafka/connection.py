@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
+from socialcrm.kafka.partitioner import partition_of
 from socialcrm.settings import ServiceSettings
 
 
@@ -74,6 +75,7 @@ def producer(settings: ServiceSettings, purpose: str = "", **options: Any) -> AI
             "enable_idempotence": True,
             "linger_ms": 5,
             "max_request_size": settings.kafka_max_message_bytes,
+            "partitioner": partition_of,  # Kafka's default, in fewer Python steps
             **options,
         }
     )
