@@ -59,6 +59,11 @@ class Rate:
     def cpu_ms_per_record(self) -> float:
         return 1000 * self.cpu_seconds / self.records if self.records else 0.0
 
+    @property
+    def busy(self) -> float:
+        """The share of a core used over the run."""
+        return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
+
 
 def sample_interactions(count: int, seed: int) -> list[tuple[bytes, bytes]]:
     """(key, value) of ``count`` encoded Interactions normalised from DemoStream tweets."""
