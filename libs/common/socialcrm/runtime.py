@@ -68,15 +68,7 @@ def create_app(
                     log.exception("component failed to stop", extra={"component": component.name})
             log.info("service stopped")
 
-    # FastAPI's spans of its own steps (dependencies, endpoint, serialisation: three a
-    # request, recorded or not) cost ingest 5 % of its time under cProfile; the request's
-    # span stays, and so does ingest's span of a webhook.
-    app = FastAPI(
-        title=title,
-        description=description,
-        lifespan=lifespan,
-        telemetry={"operation_spans": False},
-    )
+    app = FastAPI(title=title, description=description, lifespan=lifespan)
     # Routes added on the app itself read JSON strictly; a service's APIRouter says so too.
     app.router.route_class = StrictJsonRoute
     install_error_handling(app)
