@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from socialcrm.v1 import common_pb2, interaction_pb2
 from socialcrm_sentiment.enrich import Enricher, assess
 from socialcrm_sentiment.features import extract
 from socialcrm_sentiment.hidden_layer import HiddenFit, train_hidden_head
+from socialcrm_sentiment.intent import RULES as INTENT_RULES
 from socialcrm_sentiment.linear import train_multilabel_head
 from socialcrm_sentiment.understanding import (
     INTENTS,
@@ -23,12 +25,22 @@ from socialcrm_sentiment.understanding import (
     save_heads,
     with_rules,
 )
+from socialcrm_sentiment.urgency import SIGNALS as SIGNAL_RULES
 from tests.fixtures.sentiment_models import accurate, fast
 
 
 @cache
 def heads() -> UnderstandingHeads:
     return load_heads()
+
+
+def test_the_rules_are_written_in_lower_case_for_the_lowercased_post() -> None:
+    patterns = [pattern for _, pattern in INTENT_RULES] + list(SIGNAL_RULES.values())
+    assert all(p.pattern == p.pattern.lower() and not p.flags & re.IGNORECASE for p in patterns)
+    assert (
+        rule_matches(["JE RÉSILIE, C'EST URGENT"]).tolist()
+        == rule_matches(["je résilie, c'est urgent"]).tolist()
+    )
 
 
 def test_rule_matches_are_one_column_per_rule() -> None:

@@ -130,8 +130,8 @@ class Enricher:
     """The service's default path for a fetched batch: the fast model reads every post;
     ``accurate``, when given, also reads the posts of authors with at least
     ``accurate_min_reach`` that the fast head reads with a confidence under
-    ``influential_sure_above`` (1.0: all of them) and, when ``cascade_unsure``, the posts whose fast
-    confidence is under the calibrated threshold, the least sure first, at most
+    ``influential_sure_above`` (1.0: all of them) and, when ``cascade_unsure``, the posts
+    whose fast confidence is under the calibrated threshold, the least sure first, at most
     ``cascade_max_share`` of the posts read (over time, whatever the batch sizes: a post
     read by e5 costs about as much CPU as 80 read by the fast head); ``understanding``,
     when given, decides intent and urgency from the same features (else the rules).
