@@ -14,14 +14,16 @@ from aiokafka import TopicPartition
 
 from socialcrm import contract
 from socialcrm.kafka import connection
+from socialcrm.settings import ServiceSettings
 from socialcrm.v1 import enriched_pb2, interaction_pb2, routed_pb2
 from socialcrm_bench.ceiling import Rate
 from socialcrm_bench.processes import proc_stat, runqueue_wait_seconds
 from socialcrm_bench.topics import bench_settings
 
 LAG_SAMPLE_SECONDS = 2.0
-# A stage at least a fetch (CONSUMER_MAX_BATCH) behind has work for its whole next interval.
-BEHIND_RECORDS = 500
+# A stage at least a fetch behind (CONSUMER_MAX_BATCH, which the bench's stack keeps at its
+# default) has work for its whole next interval.
+BEHIND_RECORDS: int = ServiceSettings.model_fields["consumer_max_batch"].default
 PROGRESS_POLL_SECONDS = 0.1
 
 # The input topic of each stream service's consumer group (the group id is the service name).
@@ -52,7 +54,7 @@ class LagSamples:
 
     def busy_while_behind(self, group: str) -> float | None:
         """The share of a core ``group``'s process used over the sample intervals that
-        began with a lag of at least a fetch's worth (500 records), or None when it never
+        began with a lag of at least a fetch's worth (``BEHIND_RECORDS``), or None when it never
         was that far behind: a stage that is behind and CPU-bound shows close to 1."""
         return self._while_behind(group, self.cpu.get(group, []))
 

@@ -72,7 +72,7 @@ async def send_load(
     load = Load()
     # The calls' bodies are made before the clock starts: on this machine the services
     # share the cores with this process, and the networks' webhooks come from elsewhere.
-    deliveries = iter(prepared(DemoStream(seed=seed), batch, math.ceil(rate * duration)))
+    deliveries = prepared(DemoStream(seed=seed), batch, math.ceil(rate * duration))
     senders = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     in_flight: set[asyncio.Task[None]] = set()
