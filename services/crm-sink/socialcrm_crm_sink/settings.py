@@ -15,8 +15,14 @@ class CrmSinkSettings(MongoSettings, ApiSettings):
     # the database less per event. bench/pipeline.py at 600 events/s (one round each, shared
     # machine): database 1.75 -> 1.31 ms an event, crm-sink 0.54 -> 0.41, for at most
     # 500 ms more before a quiet stream's interaction is in the CRM.
-    consumer_fetch_min_bytes: int = 262144
-    consumer_fetch_max_wait_ms: int = 500
+    consumer_fetch_min_bytes: int = Field(
+        262144,
+        gt=0,
+        description="Bytes a fetch waits for (fetch.min.bytes): fuller bulk writes.",
+    )
+    consumer_fetch_max_wait_ms: int = Field(
+        500, ge=0, description="Longest a fetch waits for them, in ms (fetch.max.wait.ms)."
+    )
     crm_reply_wait_seconds: float = Field(
         300.0,
         description="How long a reply waits (retried) for its interaction to be recorded "
