@@ -14,6 +14,10 @@ each urgency signal.
 Batch 2 (ids ``fr-b2a-0001``...): the same, with its own seed, about 60/15/25 per cent
 train/dev/test, and groups of (sentiment, intent, first urgency signal or none), so that
 every intent also gets its share of test (the batch is rich in rare intents and signals).
+
+Batch 3 (ids ``fr-b3a-0001``...): training data only, since new posts go to train or dev,
+never to test (``../LABELLING.md``): the same groups as batch 2, its own seed, 80/20 per
+cent train/dev.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ SEED = 20261130
 TARGETS = {"fr": {"test": 340, "dev": 250}, "en": {"test": 120, "dev": 80}}
 BATCH2_SEED = 20261206
 BATCH2_FRACTIONS = {"test": 0.25, "dev": 0.15}
+BATCH3_SEED = 20261207
+BATCH3_FRACTIONS = {"test": 0.0, "dev": 0.20}
 Post = dict[str, Any]
 FIELDS = ("id", "lang", "channel", "text", "sentiment", "intent", "urgency")
 
@@ -43,14 +49,19 @@ def load(paths: list[Path]) -> list[Post]:
     return sorted(posts, key=lambda p: p["id"])
 
 
-def in_batch2(post: Post) -> bool:
-    return "-b2" in post["id"]
+def batch_of(post: Post) -> int:
+    for batch in (2, 3):
+        if f"-b{batch}" in post["id"]:
+            return batch
+    return 1
 
 
 def assign(posts: list[Post]) -> dict[str, str]:
-    """The split of every post: batch 1's and batch 2's, each on its own."""
-    return assign_batch1([p for p in posts if not in_batch2(p)]) | assign_batch2(
-        [p for p in posts if in_batch2(p)]
+    """The split of every post: each batch's on its own."""
+    return (
+        assign_batch1([p for p in posts if batch_of(p) == 1])
+        | assign_grouped([p for p in posts if batch_of(p) == 2], BATCH2_SEED, BATCH2_FRACTIONS)
+        | assign_grouped([p for p in posts if batch_of(p) == 3], BATCH3_SEED, BATCH3_FRACTIONS)
     )
 
 
@@ -69,8 +80,9 @@ def assign_batch1(posts: list[Post]) -> dict[str, str]:
     return split_of
 
 
-def assign_batch2(posts: list[Post]) -> dict[str, str]:
-    rng = random.Random(BATCH2_SEED)
+def assign_grouped(posts: list[Post], seed: int, fractions: dict[str, float]) -> dict[str, str]:
+    """Batches 2 and 3: groups of (sentiment, intent, first urgency signal or none)."""
+    rng = random.Random(seed)
     split_of: dict[str, str] = {}
     for lang in sorted(TARGETS):
         groups: dict[tuple[str, ...], list[Post]] = {}
@@ -78,7 +90,7 @@ def assign_batch2(posts: list[Post]) -> dict[str, str]:
             if p["lang"] == lang:
                 key = (p["sentiment"], p["intent"], p["urgency"][0] if p["urgency"] else "-")
                 groups.setdefault(key, []).append(p)
-        f_test, f_dev = BATCH2_FRACTIONS["test"], BATCH2_FRACTIONS["dev"]
+        f_test, f_dev = fractions["test"], fractions["dev"]
         cut(groups, rng, f_test, f_dev, split_of)
     return split_of
 
@@ -119,8 +131,10 @@ def main(argv: list[str]) -> int:
         posts = load([HERE / f"{s}.jsonl" for s in SPLITS])
         split_of = assign(posts)
         wrong = [p["id"] for s in SPLITS for p in current[s] if split_of[p["id"]] != s]
-        batch2 = sum(in_batch2(p) for p in posts)
-        verdict = f"split reproduces (batch 1: {len(posts) - batch2} posts, batch 2: {batch2})"
+        sizes = ", ".join(
+            f"batch {b}: {sum(batch_of(p) == b for p in posts)} posts" for b in (1, 2, 3)
+        )
+        verdict = f"split reproduces ({sizes})"
         print(verdict if not wrong else f"{len(wrong)} posts differ: {wrong[:10]}")
         return 1 if wrong else 0
     if argv[:1] == ["--from"] and len(argv) > 1:
@@ -130,8 +144,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--add-batch"] and len(argv) > 1:
         existing = load([HERE / f"{s}.jsonl" for s in SPLITS])
         new = load([Path(a) for a in argv[1:]])
-        if not all(in_batch2(p) for p in new) or any(in_batch2(p) for p in existing):
-            print("--add-batch takes batch 2's posts (ids with -b2), once")
+        batches = {batch_of(p) for p in new}
+        if len(batches) != 1 or batches <= {batch_of(p) for p in existing} or 1 in batches:
+            print("--add-batch takes one new batch's posts (ids with -b2 or -b3), once")
             return 1
         posts = sorted(existing + new, key=lambda p: p["id"])
         split_of = assign(posts)
@@ -143,7 +158,7 @@ def main(argv: list[str]) -> int:
         write(posts, split_of)
         return 0
     print(__doc__)
-    print("usage: split.py --check | --from POOL.jsonl [...] | --add-batch BATCH2.jsonl [...]")
+    print("usage: split.py --check | --from POOL.jsonl [...] | --add-batch BATCH.jsonl [...]")
     return 2
 
 
