@@ -142,3 +142,15 @@ def test_the_cascade_reads_at_most_its_share_of_unsure_posts_the_least_sure_firs
     assert sum(len(t) for t in taken) == 2
     # Sure posts never go, whatever the share left.
     assert enricher.to_accurate(texts, [0.1] * 4, [1.0] * 4) == set()
+
+
+def test_heavier_posts_win_where_the_labels_disagree() -> None:
+    texts = ["bof"] * 6
+    features = fast().features(texts, ["fr"] * len(texts))
+    # Two read "bof" as negative, four as neutral: the class weights balance the two
+    # classes, so the posts' own weights decide.
+    labels = np.asarray([0, 0, 1, 1, 1, 1], dtype=np.int64)
+    for heavier, expected in (([3, 3, 1, 1, 1, 1], 0), ([1, 1, 3, 3, 3, 3], 1)):
+        weights = np.asarray(heavier, np.float32)
+        head = train_head(features, labels, epochs=40, post_weights=weights)
+        assert head.probabilities(features)[0].argmax() == expected

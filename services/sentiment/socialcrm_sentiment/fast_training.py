@@ -149,12 +149,14 @@ def train(
     keep_table: bool = False,
     teacher_snippets: int = 0,
     teacher_weight: float = 0.0,
+    care_weight: float = 1.0,
     head_file: Path = DATA_DIR / HEAD_FILE,
 ) -> dict[str, Any]:
     """All five steps; writes the table and the head into the package's data directory.
     ``teacher_weight`` > 0: the e5 care head teaches on the care train split and on
     ``teacher_snippets`` of the pool's English snippets (not their translations: it reads
-    French reviews poorly, and teaching on them cost 2 to 3 points on French reviews)."""
+    French reviews poorly, and teaching on them cost 2 to 3 points on French reviews).
+    ``care_weight``: how much more a care train post weighs than a pool snippet."""
     timings: dict[str, float] = {}
     english = [Post(" ".join(text.split()), "en", rating_class(r)) for text, r in rated]
     care_train, care_dev = care_split("train"), care_split("dev")
@@ -177,8 +179,12 @@ def train(
         with step(f"the e5 teacher's reading of {len(taught):,} training posts", timings):
             teacher = soft_labels([pool[i].text for i in taught], cache_dir / "e5-embeddings.npz")
         targets = taught_targets(labels, taught, teacher, teacher_weight)
+    post_weights = np.ones(len(pool), np.float32)
+    post_weights[2 * len(english) :] = care_weight
     with step(f"linear head, {epochs} epochs of full-batch Adam", timings):
-        head = train_head(features, labels, epochs=epochs, soft_targets=targets)
+        head = train_head(
+            features, labels, epochs=epochs, soft_targets=targets, post_weights=post_weights
+        )
     dev = care_dev or seed_posts()
     dev_name = "care dev split" if care_dev else "seed posts"
     with step(f"confidence threshold on the {dev_name} ({len(dev)} posts)", timings):
@@ -197,6 +203,7 @@ def train(
         }
         if teacher_weight > 0
         else None,
+        "care_weight": care_weight,
         "dev_set": dev_name,
         "care_files_sha256": care_digests(),
         "dev_macro_f1": round(dev_f1, 4),

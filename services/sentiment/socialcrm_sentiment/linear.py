@@ -53,15 +53,18 @@ def train_head(
     learning_rate: float = 0.05,
     l2: float = 1e-5,
     soft_targets: Matrix | None = None,
+    post_weights: Matrix | None = None,
 ) -> LinearHead:
     """A multinomial head (one class per post) over ``classes`` classes. ``soft_targets``,
     when given, (n, classes) probabilities the head learns instead of the labels (a
-    teacher's reading mixed in); the labels still set the class weights."""
+    teacher's reading mixed in); the labels still set the class weights. ``post_weights``,
+    when given, multiply each post's class weight (one source of posts weighing more)."""
     n = len(labels)
     counts = np.bincount(labels, minlength=classes).astype(np.float32)
     # Balanced class weights, capped so a handful of rare-class posts cannot dominate.
     class_weights = np.minimum(n / (classes * np.maximum(counts, 1)), 5.0)
-    sample_weights = (class_weights[labels] / class_weights[labels].sum()).astype(np.float32)
+    weighted = class_weights[labels] * (1.0 if post_weights is None else post_weights)
+    sample_weights = (weighted / weighted.sum()).astype(np.float32)
     target = np.eye(classes, dtype=np.float32)[labels] if soft_targets is None else soft_targets
     return _fit(features, target, sample_weights[:, None], softmax, epochs, learning_rate, l2)
 

