@@ -46,7 +46,6 @@ from socialcrm_bench.sentiment_models import (
     care_head_alone,
     demo_mix,
     demo_mix_speed,
-    fast_head_alone,
     macro_f1,
     through_service,
 )
@@ -177,7 +176,6 @@ def main() -> None:
         examples = spread_sample(evaluated.examples, 100) if options.quick else evaluated.examples
         models: list[tuple[str, Model, Sequence[Labelled]]] = [
             ("default (fast head)", default, examples),
-            ("fast head before problem rule", fast_head_alone(fast), examples),
         ]
         if evaluated.language in baselines:
             name, score = baselines[evaluated.language]

@@ -13,8 +13,6 @@ from socialcrm_devstack.demo_stream import DemoStream
 from socialcrm_sentiment.accurate import AccurateSentiment
 from socialcrm_sentiment.enrich import Enricher, assess
 from socialcrm_sentiment.evaluate import macro_f1 as multiclass_macro_f1
-from socialcrm_sentiment.fast import FastSentiment
-from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.linear import CLASSES
 
 BATCH = 500
@@ -71,22 +69,6 @@ def accurate_alone(accurate: AccurateSentiment) -> Model:
             for e, score in zip(examples, scores, strict=True)
         ]
         return Reading(scores, polarities, len(examples) / max(seconds, 1e-9), 1.0)
-
-    return read
-
-
-def fast_head_alone(fast: FastSentiment) -> Model:
-    """The fast head's own three-class reading, language detection included, before the
-    service's rule that a problem (complaint, churn threat, urgency signal) is negative."""
-
-    def read(examples: Sequence[Labelled]) -> Reading:
-        started = time.process_time()
-        languages = [detect_language(e.text)[0] for e in examples]
-        readings = fast.read([e.text for e in examples], languages)
-        seconds = time.process_time() - started
-        polarities = [CLASSES[int(label)] for label in readings.labels]
-        scores = [float(score) for score in readings.scores]
-        return Reading(scores, polarities, len(examples) / max(seconds, 1e-9), 0.0)
 
     return read
 
