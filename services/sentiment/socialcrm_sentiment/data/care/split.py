@@ -2,7 +2,7 @@
 
 Each batch of posts was split once with this script and is fixed: the three files are the
 record. Re-running it on the union of the three files gives the same assignment, which is
-what ``python split.py --check`` verifies for both batches. Never re-split to move posts
+what ``python split.py --check`` verifies for every batch. Never re-split to move posts
 into or out of test; a new batch is split on its own (``--add-batch``), existing posts
 never move.
 
