@@ -70,11 +70,10 @@ def assess(
     """Sentiment, intent and urgency together. ``reading``: the fast model's (polarity,
     score), when it ran; else the lexicons read the text, and a complaint or a problem
     signal that the rules see makes it negative even when the words are polite (VADER reads
-    "please help" as positive). ``accurate_score``:
-    the accurate head's score of the text, when it was run; ``understood``: the learned
-    heads' (intent, signals), when they ran (else the rules' intent and signals);
-    ``matched``: whether each intent rule then each signal's rule matches, when already
-    searched (``rule_matches``: the learned heads read them too).
+    "please help" as positive). ``accurate_score``: the accurate head's score of the text,
+    when it was run; ``understood``: the learned heads' (intent, signals), when they ran
+    (else the rules' intent and signals); ``matched``: whether each intent rule then each
+    signal's rule matches, when already searched (``rule_matches``), for the rules.
 
     The learned heads decide intent and urgency (routing) but never polarity: trained on
     care posts for recall, they see complaints in product reviews and tweets, and forcing
@@ -173,10 +172,10 @@ class Enricher:
         texts = [i.text for i in interactions]
         features = self.fast.features(texts, [language for language, _ in languages])
         understood: list[tuple[common_pb2.Intent.ValueType, list[str]] | None] = [None] * len(texts)
-        # Searched once: the learned heads read them, and so does assess (20 -> 10 regex
-        # searches a post, which were 29 % of the fast path's time).
+        matched: list[list[bool] | None] = [None] * len(texts)
+        # Searched once a post: the learned heads read them, or without the heads assess's
+        # rules do (20 -> 10 regex searches a post, which were 29 % of the fast path's time).
         matches = rule_matches(texts)
-        matched: list[list[bool]] = (matches > 0).tolist()
         if self._joint is not None:
             probabilities, heads = self._joint.read(with_rules(features, texts, matches))
             readings = readings_of(probabilities)
@@ -186,6 +185,7 @@ class Enricher:
             ]
         else:
             readings = self.fast.read_features(features)
+            matched = (matches > 0).tolist()
         reaches = [author_reach(interaction.author) for interaction in interactions]
         to_accurate = self.to_accurate(texts, reaches, readings.confidences.tolist())
         enriched = []

@@ -164,6 +164,7 @@ def train(
         french_texts = to_french([post.text for post in english], cache_dir)
         french = [Post(t, "fr", p.label) for t, p in zip(french_texts, english, strict=True)]
     pool = english + french + care_train
+    care_start = len(english) + len(french)
     if keep_table:
         table = load_table()
     else:
@@ -175,12 +176,12 @@ def train(
     targets = None
     if teacher_weight > 0:
         sample = sample_of(len(english), teacher_snippets)
-        taught = np.concatenate([sample, np.arange(2 * len(english), len(pool))])
+        taught = np.concatenate([sample, np.arange(care_start, len(pool))])
         with step(f"the e5 teacher's reading of {len(taught):,} training posts", timings):
             teacher = soft_labels([pool[i].text for i in taught], cache_dir / "e5-embeddings.npz")
         targets = taught_targets(labels, taught, teacher, teacher_weight)
     post_weights = np.ones(len(pool), np.float32)
-    post_weights[2 * len(english) :] = care_weight
+    post_weights[care_start:] = care_weight
     with step(f"linear head, {epochs} epochs of full-batch Adam", timings):
         head = train_head(
             features, labels, epochs=epochs, soft_targets=targets, post_weights=post_weights
