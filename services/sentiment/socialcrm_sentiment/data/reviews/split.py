@@ -1,0 +1,81 @@
+"""The one-time split of the review texts into train and dev (see README.md).
+
+The texts were split once with this script and are fixed: the two files are the record.
+Re-running it on their union gives the same assignment, which is what
+``python split.py --check`` verifies. There is no test split: these texts are training
+data, and the review genre is measured on independent public sets (``bench/sentiment.py``).
+
+Per language, texts are grouped by (kind, sentiment); each group is shuffled with a seeded
+RNG and cut at 20 % dev from a random offset, so dev keeps the balance of every group.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SPLITS = ("train", "dev")
+SEED = 20261207
+DEV_FRACTION = 0.20
+Text = dict[str, Any]
+FIELDS = ("id", "lang", "kind", "text", "sentiment")
+
+
+def load(paths: list[Path]) -> list[Text]:
+    texts: list[Text] = []
+    for path in paths:
+        with path.open(encoding="utf-8") as f:
+            texts.extend(json.loads(line) for line in f if line.strip())
+    return sorted(texts, key=lambda t: t["id"])
+
+
+def assign(texts: list[Text]) -> dict[str, str]:
+    rng = random.Random(SEED)
+    groups: dict[tuple[str, str, str], list[Text]] = {}
+    for t in texts:
+        groups.setdefault((t["lang"], t["kind"], t["sentiment"]), []).append(t)
+    split_of: dict[str, str] = {}
+    for key in sorted(groups):
+        group = groups[key]
+        rng.shuffle(group)
+        offset = rng.random()
+        for i, t in enumerate(group):
+            split_of[t["id"]] = "dev" if (i + offset) / len(group) < DEV_FRACTION else "train"
+    return split_of
+
+
+def write(texts: list[Text], split_of: dict[str, str]) -> None:
+    for split in SPLITS:
+        with (HERE / f"{split}.jsonl").open("w", encoding="utf-8") as f:
+            for t in texts:
+                if split_of[t["id"]] == split:
+                    f.write(json.dumps({k: t[k] for k in FIELDS}, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--check"]:
+        current = {s: load([HERE / f"{s}.jsonl"]) for s in SPLITS}
+        split_of = assign(load([HERE / f"{s}.jsonl" for s in SPLITS]))
+        wrong = [t["id"] for s in SPLITS for t in current[s] if split_of[t["id"]] != s]
+        total = sum(len(texts) for texts in current.values())
+        print(
+            f"split reproduces ({total} texts)"
+            if not wrong
+            else f"{len(wrong)} differ: {wrong[:10]}"
+        )
+        return 1 if wrong else 0
+    if argv[:1] == ["--from"] and len(argv) > 1:
+        texts = load([Path(a) for a in argv[1:]])
+        write(texts, assign(texts))
+        return 0
+    print(__doc__)
+    print("usage: split.py --check | --from PART.jsonl [...]")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
