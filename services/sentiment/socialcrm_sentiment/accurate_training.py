@@ -31,8 +31,8 @@ from socialcrm_sentiment.fast import FastSentiment
 from socialcrm_sentiment.fast_training import (
     DATA_DIR,
     Post,
-    care_digests,
     care_split,
+    file_digests,
     macro_f1,
     rating_class,
 )
@@ -121,7 +121,7 @@ def train(options: argparse.Namespace) -> dict[str, Any]:
         "classes": list(CLASSES),
         "training_sets": ["care train split"]
         + ([f"{len(pool)} VADER movie and NYT snippets"] if pool else []),
-        "care_files_sha256": care_digests(),
+        "care_files_sha256": file_digests("care"),
         "dev_macro_f1": {
             "e5_head_alone": round(macro_f1(truth, e5_dev.argmax(axis=1)), 4),
             "fast_head_alone": round(macro_f1(truth, fast_dev.argmax(axis=1)), 4),

@@ -1,7 +1,8 @@
 """Training of the fast default model, step by step (called by ``training.py``).
 
 1. the pool: VADER's movie and NYT snippets, three classes from the mean human rating
-   (>= 0.5 positive, <= -0.5 negative, else neutral), plus the care train split when present;
+   (>= 0.5 positive, <= -0.5 negative, else neutral), plus the care train split and the
+   review train split when present;
 2. their French translation by Apertium (cached under .cache/);
 3. the static e5 token table of the pieces the pool, the lexicons and the labelled posts use
    (or, with ``keep_table``, the shipped one: the intent and urgency heads read it too);
@@ -82,11 +83,17 @@ def care_split(name: str) -> list[Post]:
     return labelled_file(path) if path.exists() else []
 
 
-def care_digests() -> dict[str, str]:
-    """Which version of the care splits a model saw."""
+def review_split(name: str) -> list[Post]:
+    """The review texts' ``name`` split (train, dev), empty while it does not exist."""
+    path = DATA_DIR / "reviews" / f"{name}.jsonl"
+    return labelled_file(path) if path.exists() else []
+
+
+def file_digests(folder: str) -> dict[str, str]:
+    """Which version of a labelled set's splits (``care``, ``reviews``) a model saw."""
     return {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        for path in sorted((DATA_DIR / "care").glob("*.jsonl"))
+        for path in sorted((DATA_DIR / folder).glob("*.jsonl"))
     }
 
 
@@ -150,21 +157,25 @@ def train(
     teacher_snippets: int = 0,
     teacher_weight: float = 0.0,
     care_weight: float = 1.0,
+    review_weight: float = 1.0,
     head_file: Path = DATA_DIR / HEAD_FILE,
 ) -> dict[str, Any]:
     """All five steps; writes the table and the head into the package's data directory.
     ``teacher_weight`` > 0: the e5 care head teaches on the care train split and on
     ``teacher_snippets`` of the pool's English snippets (not their translations: it reads
     French reviews poorly, and teaching on them cost 2 to 3 points on French reviews).
-    ``care_weight``: how much more a care train post weighs than a pool snippet."""
+    ``care_weight``, ``review_weight``: how much more a care train post, a review train text
+    weighs than a pool snippet (the teacher reads the care posts, not the reviews)."""
     timings: dict[str, float] = {}
     english = [Post(" ".join(text.split()), "en", rating_class(r)) for text, r in rated]
     care_train, care_dev = care_split("train"), care_split("dev")
+    review_train = review_split("train")
     with step("French translation of the pool (Apertium, English -> Spanish -> French)", timings):
         french_texts = to_french([post.text for post in english], cache_dir)
         french = [Post(t, "fr", p.label) for t, p in zip(french_texts, english, strict=True)]
-    pool = english + french + care_train
+    pool = english + french + care_train + review_train
     care_start = len(english) + len(french)
+    review_start = care_start + len(care_train)
     if keep_table:
         table = load_table()
     else:
@@ -176,12 +187,13 @@ def train(
     targets = None
     if teacher_weight > 0:
         sample = sample_of(len(english), teacher_snippets)
-        taught = np.concatenate([sample, np.arange(care_start, len(pool))])
+        taught = np.concatenate([sample, np.arange(care_start, review_start)])
         with step(f"the e5 teacher's reading of {len(taught):,} training posts", timings):
             teacher = soft_labels([pool[i].text for i in taught], cache_dir / "e5-embeddings.npz")
         targets = taught_targets(labels, taught, teacher, teacher_weight)
     post_weights = np.ones(len(pool), np.float32)
-    post_weights[care_start:] = care_weight
+    post_weights[care_start:review_start] = care_weight
+    post_weights[review_start:] = review_weight
     with step(f"linear head, {epochs} epochs of full-batch Adam", timings):
         head = train_head(
             features, labels, epochs=epochs, soft_targets=targets, post_weights=post_weights
@@ -194,7 +206,8 @@ def train(
         "version": f"static-e5-ngram-lex-linear-{datetime.now(UTC):%Y%m%d}",
         "classes": list(CLASSES),
         "training_sets": [*sources, "their Apertium French translation"]
-        + (["care train split"] if care_train else []),
+        + (["care train split"] if care_train else [])
+        + (["review train split"] if review_train else []),
         "training_posts": len(pool),
         "teacher": {
             "head": "e5 care head (data/e5_care_head.json)",
@@ -205,8 +218,10 @@ def train(
         if teacher_weight > 0
         else None,
         "care_weight": care_weight,
+        "review_weight": review_weight,
         "dev_set": dev_name,
-        "care_files_sha256": care_digests(),
+        "care_files_sha256": file_digests("care"),
+        "review_files_sha256": file_digests("reviews"),
         "dev_macro_f1": round(dev_f1, 4),
         "training_macro_f1": round(training_f1, 4),
         "cascade_share_on_dev": CASCADE_SHARE,

