@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from socialcrm.v1 import routed_pb2
 from socialcrm_router.sla import APPLIED_COMMANDS_KEPT
 from tests.fixtures.router_owner import (
     Owner,
@@ -91,3 +92,23 @@ def test_the_commands_a_state_remembers_are_the_last_few() -> None:
     state = o.store.data[0][event.header.event_id]
     kept = [c.header.event_id for c in commands[-APPLIED_COMMANDS_KEPT:]]
     assert list(state.applied_commands) == kept
+
+
+def test_a_resolved_interaction_read_again_escalates_no_more_on_the_owner_or_a_successor() -> None:
+    """Level 1 fired, then the case was resolved: a redelivery of the interaction (after a
+    crash upstream) brings no timer back, on its owner or on a replica taking it over."""
+    o = owner_at(MONDAY_MORNING, {0})
+    event = complaint(MONDAY_MORNING)
+    asyncio.run(o.router.handle(event, o.on(0)))
+    o.clock.now += timedelta(hours=5)  # past the 4 h SLA: level 1 is due
+    [level_1] = [m for m in asyncio.run(o.punctuate()) if isinstance(m, routed_pb2.Escalation)]
+    assert level_1.level == 1
+    resolve = reply_command(event, o.clock.now, status="resolved", text="")
+    asyncio.run(o.router.handle_command(resolve, o.on(0)))
+
+    successor = successor_of(o)
+    for replica in (o, successor):
+        outputs = asyncio.run(replica.router.handle(event, replica.on(0)))
+        assert [type(m) for m in outputs] == [routed_pb2.RoutedInteraction]
+        replica.clock.now += timedelta(hours=3)  # past the second level too
+        assert asyncio.run(replica.punctuate()) == []
