@@ -22,11 +22,12 @@ cent train/dev.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path
 from typing import Any
+
+from socialcrm_sentiment.labelled_splits import load, misplaced, write
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("train", "dev", "test")
@@ -39,14 +40,6 @@ BATCH3_SEED = 20261207
 BATCH3_FRACTIONS = {"test": 0.0, "dev": 0.20}
 Post = dict[str, Any]
 FIELDS = ("id", "lang", "channel", "text", "sentiment", "intent", "urgency")
-
-
-def load(paths: list[Path]) -> list[Post]:
-    posts: list[Post] = []
-    for path in paths:
-        with path.open(encoding="utf-8") as f:
-            posts.extend(json.loads(line) for line in f if line.strip())
-    return sorted(posts, key=lambda p: p["id"])
 
 
 def batch_of(post: Post) -> int:
@@ -117,20 +110,9 @@ def cut(
                 split_of[p["id"]] = "train"
 
 
-def write(posts: list[Post], split_of: dict[str, str]) -> None:
-    for split in SPLITS:
-        with (HERE / f"{split}.jsonl").open("w", encoding="utf-8") as f:
-            for p in posts:
-                if split_of[p["id"]] == split:
-                    f.write(json.dumps({k: p[k] for k in FIELDS}, ensure_ascii=False) + "\n")
-
-
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--check"]:
-        current = {s: load([HERE / f"{s}.jsonl"]) for s in SPLITS}
-        posts = load([HERE / f"{s}.jsonl" for s in SPLITS])
-        split_of = assign(posts)
-        wrong = [p["id"] for s in SPLITS for p in current[s] if split_of[p["id"]] != s]
+        posts, wrong = misplaced(HERE, SPLITS, assign)
         sizes = ", ".join(
             f"batch {b}: {sum(batch_of(p) == b for p in posts)} posts" for b in (1, 2, 3)
         )
@@ -139,7 +121,7 @@ def main(argv: list[str]) -> int:
         return 1 if wrong else 0
     if argv[:1] == ["--from"] and len(argv) > 1:
         posts = load([Path(a) for a in argv[1:]])
-        write(posts, assign(posts))
+        write(HERE, SPLITS, FIELDS, posts, assign(posts))
         return 0
     if argv[:1] == ["--add-batch"] and len(argv) > 1:
         existing = load([HERE / f"{s}.jsonl" for s in SPLITS])
@@ -155,7 +137,7 @@ def main(argv: list[str]) -> int:
         if moved:
             print(f"{len(moved)} existing posts would move: {moved[:10]}")
             return 1
-        write(posts, split_of)
+        write(HERE, SPLITS, FIELDS, posts, split_of)
         return 0
     print(__doc__)
     print("usage: split.py --check | --from POOL.jsonl [...] | --add-batch BATCH.jsonl [...]")

@@ -11,11 +11,12 @@ RNG and cut at 20 % dev from a random offset, so dev keeps the balance of every 
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path
 from typing import Any
+
+from socialcrm_sentiment.labelled_splits import load, write
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("train", "dev")
@@ -23,14 +24,6 @@ SEED = 20261207
 DEV_FRACTION = 0.20
 Text = dict[str, Any]
 FIELDS = ("id", "lang", "kind", "text", "sentiment")
-
-
-def load(paths: list[Path]) -> list[Text]:
-    texts: list[Text] = []
-    for path in paths:
-        with path.open(encoding="utf-8") as f:
-            texts.extend(json.loads(line) for line in f if line.strip())
-    return sorted(texts, key=lambda t: t["id"])
 
 
 def assign(texts: list[Text]) -> dict[str, str]:
@@ -48,14 +41,6 @@ def assign(texts: list[Text]) -> dict[str, str]:
     return split_of
 
 
-def write(texts: list[Text], split_of: dict[str, str]) -> None:
-    for split in SPLITS:
-        with (HERE / f"{split}.jsonl").open("w", encoding="utf-8") as f:
-            for t in texts:
-                if split_of[t["id"]] == split:
-                    f.write(json.dumps({k: t[k] for k in FIELDS}, ensure_ascii=False) + "\n")
-
-
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--check"]:
         current = {s: load([HERE / f"{s}.jsonl"]) for s in SPLITS}
@@ -70,7 +55,7 @@ def main(argv: list[str]) -> int:
         return 1 if wrong else 0
     if argv[:1] == ["--from"] and len(argv) > 1:
         texts = load([Path(a) for a in argv[1:]])
-        write(texts, assign(texts))
+        write(HERE, SPLITS, FIELDS, texts, assign(texts))
         return 0
     print(__doc__)
     print("usage: split.py --check | --from PART.jsonl [...]")
