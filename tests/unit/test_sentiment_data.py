@@ -4,13 +4,13 @@ scripts make, and no review training text repeats a care test post."""
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from socialcrm_sentiment.fast_training import DATA_DIR
+from socialcrm_sentiment.labelled_splits import load
 
 
 def split_script(folder: str) -> ModuleType:
@@ -23,9 +23,8 @@ def split_script(folder: str) -> ModuleType:
     return module
 
 
-def texts(path: Path) -> set[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return {" ".join(json.loads(line)["text"].lower().split()) for line in lines if line}
+def texts(*paths: Path) -> set[str]:
+    return {" ".join(row["text"].lower().split()) for row in load(paths)}
 
 
 @pytest.mark.parametrize("folder", ["care", "reviews"])
@@ -37,7 +36,5 @@ def test_the_split_files_are_what_the_split_script_makes(
 
 def test_no_review_text_repeats_a_care_test_post() -> None:
     care_test = texts(DATA_DIR / "care" / "test.jsonl")
-    reviews = texts(DATA_DIR / "reviews" / "train.jsonl") | texts(
-        DATA_DIR / "reviews" / "dev.jsonl"
-    )
+    reviews = texts(DATA_DIR / "reviews" / "train.jsonl", DATA_DIR / "reviews" / "dev.jsonl")
     assert not reviews & care_test

@@ -77,16 +77,16 @@ def labelled_file(path: Path) -> list[Post]:
     return posts
 
 
+def labelled_split(folder: str, name: str) -> list[Post]:
+    """A labelled set's (``care``, ``reviews``) ``name`` split, empty while it does not
+    exist."""
+    path = DATA_DIR / folder / f"{name}.jsonl"
+    return labelled_file(path) if path.exists() else []
+
+
 def care_split(name: str) -> list[Post]:
-    """The care data's ``name`` split (train, dev, test), empty while it does not exist."""
-    path = DATA_DIR / "care" / f"{name}.jsonl"
-    return labelled_file(path) if path.exists() else []
-
-
-def review_split(name: str) -> list[Post]:
-    """The review texts' ``name`` split (train, dev), empty while it does not exist."""
-    path = DATA_DIR / "reviews" / f"{name}.jsonl"
-    return labelled_file(path) if path.exists() else []
+    """The care data's ``name`` split (train, dev, test)."""
+    return labelled_split("care", name)
 
 
 def file_digests(folder: str) -> dict[str, str]:
@@ -169,7 +169,7 @@ def train(
     timings: dict[str, float] = {}
     english = [Post(" ".join(text.split()), "en", rating_class(r)) for text, r in rated]
     care_train, care_dev = care_split("train"), care_split("dev")
-    review_train = review_split("train")
+    review_train = labelled_split("reviews", "train")
     with step("French translation of the pool (Apertium, English -> Spanish -> French)", timings):
         french_texts = to_french([post.text for post in english], cache_dir)
         french = [Post(t, "fr", p.label) for t, p in zip(french_texts, english, strict=True)]
