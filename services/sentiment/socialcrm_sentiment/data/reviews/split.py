@@ -5,8 +5,10 @@ Re-running it on their union gives the same assignment, which is what
 ``python split.py --check`` verifies. There is no test split: these texts are training
 data, and the review genre is measured on independent public sets (``bench/sentiment.py``).
 
-Per language, texts are grouped by (kind, sentiment); each group is shuffled with a seeded
-RNG and cut at 20 % dev from a random offset, so dev keeps the balance of every group.
+Per round and language, texts are grouped by (kind, sentiment); each group is shuffled with
+a seeded RNG and cut at 20 % dev from a random offset, so dev keeps the balance of every
+group. Round 2 (parts ``r1g`` to ``r1l``) came after round 1 (``r1a`` to ``r1f``): its groups
+sort after round 1's, so adding it left every round-1 text where it was.
 """
 
 from __future__ import annotations
@@ -26,11 +28,17 @@ Text = dict[str, Any]
 FIELDS = ("id", "lang", "kind", "text", "sentiment")
 
 
+def round_of(text: Text) -> int:
+    """1 for parts r1a to r1f, 2 for the parts written after them (r1g on)."""
+    part = text["id"].split("-")[1]
+    return 1 if part <= "r1f" else 2
+
+
 def assign(texts: list[Text]) -> dict[str, str]:
     rng = random.Random(SEED)
-    groups: dict[tuple[str, str, str], list[Text]] = {}
+    groups: dict[tuple[int, str, str, str], list[Text]] = {}
     for t in texts:
-        groups.setdefault((t["lang"], t["kind"], t["sentiment"]), []).append(t)
+        groups.setdefault((round_of(t), t["lang"], t["kind"], t["sentiment"]), []).append(t)
     split_of: dict[str, str] = {}
     for key in sorted(groups):
         group = groups[key]
