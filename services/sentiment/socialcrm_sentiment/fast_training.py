@@ -10,7 +10,8 @@
    (``teacher.py``), the e5 care head's probabilities mixed into the targets of the care
    train split and of a sample of the pool's English snippets;
 5. the confidence threshold on the dev set (the care dev split when present, else the seed
-   posts): the ``CASCADE_SHARE`` least sure dev posts fall under it.
+   posts; for the review head, the review dev split): the ``CASCADE_SHARE`` least sure dev
+   posts fall under it.
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ def train(
     teacher_weight: float = 0.0,
     care_weight: float = 1.0,
     review_weight: float = 1.0,
+    reads: str = "posts",
     head_file: Path = DATA_DIR / HEAD_FILE,
 ) -> dict[str, Any]:
     """All five steps; writes the table and the head into the package's data directory.
@@ -165,11 +167,13 @@ def train(
     ``teacher_snippets`` of the pool's English snippets (not their translations: it reads
     French reviews poorly, and teaching on them cost 2 to 3 points on French reviews).
     ``care_weight``, ``review_weight``: how much more a care train post, a review train text
-    weighs than a pool snippet (the teacher reads the care posts, not the reviews)."""
+    weighs than a pool snippet (the teacher reads the care posts, not the reviews; 0 leaves
+    the review texts out). ``reads``: ``posts`` (the posts head: calibrated on the care dev
+    split) or ``reviews`` (the review head: on the review dev split)."""
     timings: dict[str, float] = {}
     english = [Post(" ".join(text.split()), "en", rating_class(r)) for text, r in rated]
     care_train, care_dev = care_split("train"), care_split("dev")
-    review_train = labelled_split("reviews", "train")
+    review_train = labelled_split("reviews", "train") if review_weight > 0 else []
     with step("French translation of the pool (Apertium, English -> Spanish -> French)", timings):
         french_texts = to_french([post.text for post in english], cache_dir)
         french = [Post(t, "fr", p.label) for t, p in zip(french_texts, english, strict=True)]
@@ -198,12 +202,17 @@ def train(
         head = train_head(
             features, labels, epochs=epochs, soft_targets=targets, post_weights=post_weights
         )
-    dev = care_dev or seed_posts()
-    dev_name = "care dev split" if care_dev else "seed posts"
+    if reads == "reviews":
+        dev, dev_name = labelled_split("reviews", "dev"), "review dev split"
+    else:
+        dev = care_dev or seed_posts()
+        dev_name = "care dev split" if care_dev else "seed posts"
     with step(f"confidence threshold on the {dev_name} ({len(dev)} posts)", timings):
         threshold, dev_f1, training_f1 = calibrate(head, table, dev, features, labels)
     metadata = {
-        "version": f"static-e5-ngram-lex-linear-{datetime.now(UTC):%Y%m%d}",
+        "version": f"static-e5-ngram-lex-linear{'-reviews' if reads == 'reviews' else ''}"
+        f"-{datetime.now(UTC):%Y%m%d}",
+        "reads": reads,
         "classes": list(CLASSES),
         "training_sets": [*sources, "their Apertium French translation"]
         + (["care train split"] if care_train else [])
@@ -221,7 +230,7 @@ def train(
         "review_weight": review_weight,
         "dev_set": dev_name,
         "care_files_sha256": file_digests("care"),
-        "review_files_sha256": file_digests("reviews"),
+        "review_files_sha256": file_digests("reviews") if review_train else None,
         "dev_macro_f1": round(dev_f1, 4),
         "training_macro_f1": round(training_f1, 4),
         "cascade_share_on_dev": CASCADE_SHARE,

