@@ -33,11 +33,12 @@ def _polarity_name(polarity: int) -> str:
     return common_pb2.Polarity.Name(polarity).split("_", 1)[1].lower()  # type: ignore[arg-type]
 
 
-def through_service(enricher: Enricher) -> Model:
-    """The service's enrichment of each text, a batch at a time, language detection included."""
+def through_service(enricher: Enricher, kind: str = "post") -> Model:
+    """The service's enrichment of each text as an interaction of ``kind``, a batch at a
+    time, language detection included."""
 
     def read(examples: Sequence[Labelled]) -> Reading:
-        interactions = [interaction_pb2.Interaction(text=e.text) for e in examples]
+        interactions = [interaction_pb2.Interaction(text=e.text, kind=kind) for e in examples]
         seen, sent = enricher.seen, enricher.sent
         started = time.process_time()
         enriched = []

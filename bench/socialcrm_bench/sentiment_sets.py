@@ -38,6 +38,9 @@ class EvalSet:
     language: str
     examples: list[Labelled]
     classes: int
+    # What the service is told the texts are (Interaction.kind): review sets are read by the
+    # review head, as Google and TripAdvisor reviews are.
+    kind: str = "post"
 
 
 def fetch() -> None:
@@ -102,11 +105,21 @@ def evaluation_sets() -> list[EvalSet]:
     reviews = french_reviews()
     sets = [
         EvalSet("en-tweets", "en", vader_set("tweets_GroundTruth.txt"), 2),
-        EvalSet("en-amazon", "en", vader_set("amazonReviewSnippets_GroundTruth.txt"), 2),
-        EvalSet("fr-amazon", "fr", reviews, 2),
-        EvalSet("fr-titles", "fr", [Labelled(title(e.text), e.label, "fr") for e in reviews], 2),
+        EvalSet("en-amazon", "en", vader_set("amazonReviewSnippets_GroundTruth.txt"), 2, "review"),
+        EvalSet("fr-amazon", "fr", reviews, 2, "review"),
         EvalSet(
-            "fr-openings", "fr", [Labelled(opening(e.text), e.label, "fr") for e in reviews], 2
+            "fr-titles",
+            "fr",
+            [Labelled(title(e.text), e.label, "fr") for e in reviews],
+            2,
+            "review",
+        ),
+        EvalSet(
+            "fr-openings",
+            "fr",
+            [Labelled(opening(e.text), e.label, "fr") for e in reviews],
+            2,
+            "review",
         ),
     ]
     care = care_split("test")
