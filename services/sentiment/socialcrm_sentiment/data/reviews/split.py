@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from socialcrm_sentiment.labelled_splits import load, write
+from socialcrm_sentiment.labelled_splits import load, misplaced, write
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("train", "dev")
@@ -51,12 +51,9 @@ def assign(texts: list[Text]) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--check"]:
-        current = {s: load([HERE / f"{s}.jsonl"]) for s in SPLITS}
-        split_of = assign(load([HERE / f"{s}.jsonl" for s in SPLITS]))
-        wrong = [t["id"] for s in SPLITS for t in current[s] if split_of[t["id"]] != s]
-        total = sum(len(texts) for texts in current.values())
+        texts, wrong = misplaced(HERE, SPLITS, assign)
         print(
-            f"split reproduces ({total} texts)"
+            f"split reproduces ({len(texts)} texts)"
             if not wrong
             else f"{len(wrong)} differ: {wrong[:10]}"
         )
